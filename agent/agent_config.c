@@ -1,0 +1,78 @@
+/* agent_config.c - the agent's option table, see agent_config.h */
+#include "agent_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OPT(sec, key, type, field, def, min, max, help) \
+	{ sec, key, type, offsetof(struct agent_config, field), \
+	  sizeof(((struct agent_config *)0)->field), def, min, max, help }
+
+const struct config_option agent_config_options[] = {
+	OPT("chrony", "socket", CONFIG_STRING, chrony_socket, "/run/chrony/chronyd.sock", 0, 0,
+	    "chronyd's command socket"),
+	OPT("chrony", "transport", CONFIG_STRING, chrony_transport, "auto", 0, 0,
+	    "auto (Unix socket, UDP for read-only if it fails), unix or udp"),
+	OPT("chrony", "udp_host", CONFIG_STRING, chrony_udp_host, "127.0.0.1", 0, 0,
+	    "numeric address of chronyd's command port"),
+	OPT("chrony", "udp_port", CONFIG_INT, chrony_udp_port, "323", 1, 65535,
+	    "chronyd's command port (cmdport)"),
+	OPT("chrony", "timeout_ms", CONFIG_INT, chrony_timeout_ms, "1000", 10, 60000,
+	    "first reply timeout; doubles on each retry"),
+	OPT("chrony", "attempts", CONFIG_INT, chrony_attempts, "3", 1, 10,
+	    "sends per request"),
+	OPT("agent", "host", CONFIG_STRING, host, "", 0, 0,
+	    "name reported for this node (default: the hostname)"),
+	OPT("agent", "role", CONFIG_STRING, role, "headset", 0, 0,
+	    "master, failover, headset or observer"),
+	OPT("agent", "budget_ms", CONFIG_DOUBLE, budget_ms, "5", 0.001, 1e6,
+	    "error budget: the largest acceptable estimated error"),
+	CONFIG_END
+};
+
+static int validate(struct agent_config *cfg, const char *name, char *err, size_t errlen)
+{
+	static const char *transports[] = { "auto", "unix", "udp" };
+	static const char *roles[] = { "master", "failover", "headset", "observer" };
+	bool ok = false;
+
+	for (size_t i = 0; i < 3; i++)
+		ok |= !strcmp(cfg->chrony_transport, transports[i]);
+	if (!ok) {
+		snprintf(err, errlen, "%s: [chrony] transport: '%s' is not auto, unix or udp",
+			 name, cfg->chrony_transport);
+		return -EINVAL;
+	}
+	ok = false;
+	for (size_t i = 0; i < 4; i++)
+		ok |= !strcmp(cfg->role, roles[i]);
+	if (!ok) {
+		snprintf(err, errlen, "%s: [agent] role: '%s' is not master, failover, headset or observer",
+			 name, cfg->role);
+		return -EINVAL;
+	}
+	if (!cfg->host[0] && gethostname(cfg->host, sizeof(cfg->host) - 1) < 0)
+		snprintf(cfg->host, sizeof(cfg->host), "unknown");
+	return 0;
+}
+
+int agent_config_load(struct agent_config *cfg, const char *path, bool path_explicit,
+		      char *err, size_t errlen)
+{
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	rc = config_set_defaults(agent_config_options, cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (path) {
+		rc = config_load_file(path, agent_config_options, cfg, err, errlen);
+		if (rc == -ENOENT && !path_explicit)
+			rc = 0;
+		if (rc < 0)
+			return rc;
+	}
+	return validate(cfg, path ? path : "defaults", err, errlen);
+}

@@ -1,0 +1,35 @@
+/* agent_config.h - fleetclock-agent's configuration (/etc/fleetclock/agent.conf). */
+#ifndef FLEETCLOCK_AGENT_CONFIG_H
+#define FLEETCLOCK_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
+
+struct agent_config {
+	/* [chrony] */
+	char chrony_socket[108];
+	char chrony_transport[8];	/* auto | unix | udp */
+	char chrony_udp_host[64];
+	int chrony_udp_port;
+	int chrony_timeout_ms;
+	int chrony_attempts;
+	/* [agent] */
+	char host[64];			/* empty: gethostname() */
+	char role[16];			/* master | failover | headset | observer */
+	double budget_ms;		/* error budget for readiness */
+};
+
+/* The option table (for docs and tests). */
+extern const struct config_option agent_config_options[];
+
+/* Fill cfg with defaults, then load path if not NULL. A missing file at the
+ * default path is not an error (defaults apply); a missing file named on the
+ * command line is. Returns 0 or -errno with err set ("path:line: reason"). */
+int agent_config_load(struct agent_config *cfg, const char *path, bool path_explicit,
+		      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,32 @@
+# deps.sh - sourced by scripts/test and scripts/demo: install the Debian
+# packages fleetclock needs when any is missing. One list, kept here.
+# shellcheck shell=bash
+
+FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev libinih-dev
+ libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev"
+FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
+ procps util-linux"
+
+# ensure_packages PKG... : apt-get install what is not installed yet.
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "fleetclock: installing Debian packages: ${missing[*]}" >&2
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -q >&2 || return 1
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+		"${missing[@]}" >&2 || return 1
+	# Installing chrony may start a system chronyd that would adjust this
+	# machine's real clock; fleetclock's tests run their own instances.
+	if pgrep -x chronyd >/dev/null 2>&1 && [ -z "${FLEETCLOCK_KEEP_SYSTEM_CHRONYD:-}" ]; then
+		if [ -f /run/chrony/chronyd.pid ] && [ -e /etc/init.d/chrony ]; then
+			$sudo /etc/init.d/chrony stop >/dev/null 2>&1 || true
+		fi
+	fi
+	return 0
+}
