@@ -21,6 +21,13 @@ struct agent_config {
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */
 	double budget_ms;		/* error budget for readiness */
+	/* [rtc] */
+	char rtc_device[64];		/* auto | none | /dev/i2c-N | /dev/rtcN */
+	double rtc_threshold_ms;	/* rewrite the RTC when |offset| exceeds this */
+	int rtc_interval_min;		/* daemon: measure every N minutes */
+	char rtc_state_file[256];	/* drift samples and the record's mirror */
+	int rtc_edge_timeout_ms;	/* give up waiting for the seconds to change */
+	double rtc_drift_max_unc_ppm;	/* a drift estimate is used only below this */
 };
 
 /* The option table (for docs and tests). */

@@ -19,6 +19,10 @@ struct action {
 static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
+	{ "rtc-show", agent_action_rtc_show, "the RTC: time, offset to the system clock (ms), drift, validity" },
+	{ "rtc-step", agent_action_rtc_step, "one RTC discipline step: measure, rewrite past the threshold" },
+	{ "systohc", agent_action_systohc, "write the RTC at the second boundary (chronyd synchronised)" },
+	{ "hctosys", agent_action_hctosys, "boot: set the system clock from the RTC, drift taken out" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
 };
