@@ -99,6 +99,7 @@ int rtc_store_load(struct rtc_store *s, struct rtc_dev *d, const char *state_fil
 	memset(s, 0, sizeof(*s));
 	s->rec_rc = -ENOENT;
 	snprintf(s->rec_err, sizeof(s->rec_err), "no record yet (never synchronised)");
+	snprintf(s->rec_source, sizeof(s->rec_source), nvram ? "NVRAM" : "state file");
 	load_file(s, state_file, !nvram);
 	if (nvram)
 		return load_nvram(s, d);

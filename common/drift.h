@@ -14,9 +14,10 @@
 
 #define DRIFT_MAX_SAMPLES 64
 #define DRIFT_OUTLIER_SIGMAS 5.0
-/* Below this the noise of an edge measurement is not believed (s): the
- * seconds register is polled about every 0.4 ms. */
-#define DRIFT_MIN_NOISE 100e-6
+/* Below this the noise of an edge measurement is not believed (s): an edge
+ * is located within about +-0.25 ms (the seconds are polled every ~0.45 ms)
+ * and a busy system adds some; a missed edge is off by far more. */
+#define DRIFT_MIN_NOISE 300e-6
 
 struct drift_sample {
 	double t;		/* system time of the measurement (s) */

@@ -113,16 +113,17 @@ int rtc_sync_read_naive(struct rtc_dev *d, struct rtc_edge *out)
 	return 0;
 }
 
-/* Sleep until CLOCK_REALTIME reaches at - 2 ms, then spin to at. Bounded
- * by the monotonic clock in case the system clock is stepped meanwhile. */
+/* Sleep until CLOCK_REALTIME reaches at - 2 ms, then spin to at. The sleep
+ * is relative on CLOCK_MONOTONIC and everything is bounded by it, so a step
+ * of the system clock meanwhile cannot make this wait long. */
 static double wait_until(double at)
 {
 	double now = timeutil_now(CLOCK_REALTIME), limit = timeutil_now(CLOCK_MONOTONIC) + 2.5;
 	struct timespec ts;
 
-	if (at - now > 0.002) {
-		ts = timeutil_double_to_ts(at - 0.002);
-		while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+	if (at - now > 0.002 && at - now < 2.0) {
+		ts = timeutil_double_to_ts(at - now - 0.002);
+		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
 			;
 	}
 	while ((now = timeutil_now(CLOCK_REALTIME)) < at && timeutil_now(CLOCK_MONOTONIC) < limit)

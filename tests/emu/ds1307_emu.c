@@ -728,6 +728,24 @@ EMU_EXPORT time_t time(time_t *out)
 	return ts.tv_sec;
 }
 
+/* Absolute REALTIME deadlines are virtual: move them back to real time. */
+EMU_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem)
+{
+	static int (*real)(clockid_t, int, const struct timespec *, struct timespec *);
+	struct timespec r = *req;
+
+	if (!real)
+		real = (int (*)(clockid_t, int, const struct timespec *, struct timespec *))
+			dlsym(RTLD_NEXT, "clock_nanosleep");
+	if ((flags & TIMER_ABSTIME) && realtime_clock(clk) && cached_skip_ns) {
+		int64_t t = (int64_t)r.tv_sec * NS + r.tv_nsec - cached_skip_ns;
+
+		r.tv_sec = t / NS;
+		r.tv_nsec = t % NS;
+	}
+	return real(clk, flags, &r, rem);
+}
+
 static int refuse(const char *what)
 {
 	fprintf(stderr, "ds1307_emu: refusing %s: tests never set the real clock\n", what);
