@@ -43,7 +43,8 @@ static double latch(const struct rtc_dev *d, double a, double b)
 	return a + f * (b - a);
 }
 
-int rtc_sync_read_edge(struct rtc_dev *d, int timeout_ms, struct rtc_edge *out)
+/* One edge; see rtc_sync_read_edge. */
+static int one_edge(struct rtc_dev *d, int timeout_ms, struct rtc_edge *out)
 {
 	struct ds1307_time t;
 	struct poll prev, cur;
@@ -90,6 +91,24 @@ int rtc_sync_read_edge(struct rtc_dev *d, int timeout_ms, struct rtc_edge *out)
 	out->mono = mono_edge;
 	/* Whole seconds apart and then the fraction: keeps the precision. */
 	out->offset = (double)(full - out->sys.tv_sec) - out->sys.tv_nsec / 1e9;
+	return 0;
+}
+
+int rtc_sync_read_edge(struct rtc_dev *d, int timeout_ms, struct rtc_edge *out)
+{
+	struct rtc_edge e;
+	int rc;
+
+	/* Descheduled between the two reads that bracket the edge, the edge is
+	 * only known to a few ms: then take the next one (at most 3 edges). */
+	for (int i = 0; i < RTC_SYNC_EDGE_TRIES; i++) {
+		if ((rc = one_edge(d, timeout_ms, &e)) < 0)
+			return rc;
+		if (i == 0 || e.uncertainty < out->uncertainty)
+			*out = e;
+		if (out->uncertainty <= RTC_SYNC_GOOD_EDGE)
+			break;
+	}
 	return 0;
 }
 

@@ -11,6 +11,9 @@
 #include "rtc.h"
 
 #define RTC_SYNC_EDGE_TIMEOUT_MS 1500
+/* An edge bracketed within +-0.5 ms is good; else retry, up to 3 edges. */
+#define RTC_SYNC_GOOD_EDGE 0.5e-3
+#define RTC_SYNC_EDGE_TRIES 3
 
 struct rtc_edge {
 	int64_t rtc;		/* RTC time at the edge: a whole second */
@@ -24,6 +27,9 @@ struct rtc_edge {
 
 /* Poll the seconds until they change (at most timeout_ms), timestamp the
  * change between the two reads that bracket it, then read the whole time.
+ * When the bracket is wider than +-RTC_SYNC_GOOD_EDGE (the thread was
+ * descheduled), measure the next edge too, keeping the best of at most
+ * RTC_SYNC_EDGE_TRIES.
  * Returns 0; -ETIMEDOUT when no edge came (oscillator stopped?); the
  * backend's errors otherwise (message in rtc_error). */
 int rtc_sync_read_edge(struct rtc_dev *d, int timeout_ms, struct rtc_edge *out);
