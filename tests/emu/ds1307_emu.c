@@ -682,6 +682,9 @@ EMU_EXPORT int ioctl(int fd, unsigned long req, ...)
 		errno = err;
 		return -1;
 	}
+	/* Like i2c-dev: I2C_RDWR returns the number of messages transferred. */
+	if (fds[i].kind == FD_I2C && req == I2C_RDWR)
+		return (int)((struct i2c_rdwr_ioctl_data *)arg)->nmsgs;
 	return 0;
 }
 

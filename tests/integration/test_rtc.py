@@ -317,6 +317,43 @@ class TestKernelRtc(RtcCase):
         self.assertIn("invalid", r.stderr)
 
 
+class TestEmulator(RtcCase):
+    """The emulator itself, through i2c-tools (an independent client)."""
+
+    def tool(self, *args):
+        if not shutil.which(args[0]):
+            self.skipTest("%s not installed (i2c-tools)" % args[0])
+        env = dict(os.environ, LD_PRELOAD=SHIM, DS1307_EMU_STATE=self.state)
+        r = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_rdwr_pointer_wraps_0x3f_to_0x00(self):
+        emu.create(self.state, offset=0.0)
+        self.tool("i2cset", "-y", "1", "0x68", "0x3e", "0xab", "b")
+        self.tool("i2cset", "-y", "1", "0x68", "0x3f", "0xcd", "b")
+        out = self.tool("i2ctransfer", "-y", "1", "w1@0x68", "0x3e", "r4").split()
+        regs = emu.read(self.state)["regs"]
+        self.assertEqual(out[0:2], ["0xab", "0xcd"])
+        # After 0x3F the pointer wraps to the seconds and minutes.
+        self.assertEqual(int(out[3], 16), regs[1])
+        self.assertEqual(int(out[2], 16) & 0x80, 0)
+
+    def test_seconds_write_resets_divider(self):
+        emu.create(self.state, offset=0.6)
+        self.tool("i2cset", "-y", "1", "0x68", "0x00", "0x30", "b")
+        st = emu.read(self.state)
+        self.assertEqual(st["phase_ns"], 0)
+        self.assertEqual(st["regs"][0], 0x30)
+
+    def test_transfer_takes_bus_time(self):
+        emu.create(self.state, offset=0.0)
+        t0 = time.monotonic()
+        self.tool("i2ctransfer", "-y", "1", "w1@0x68", "0x08", "r32")
+        # 35 bytes at 100 kHz: 3.2 ms at least (an upper bound would be a timing assertion)
+        self.assertGreater(time.monotonic() - t0, 0.0032)
+
+
 class TestWithChronyd(RtcCase):
     """--systohc and the discipline step ask a real chronyd."""
 
