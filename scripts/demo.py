@@ -44,6 +44,9 @@ def main():
                 time.sleep(1)
         except KeyboardInterrupt:
             print("\ninterrupted")
+        print("\nchronyd -x measures and serves but never adjusts a clock, so 'System time' below")
+        print("keeps the 17 minutes a real node would step or slew away; the source offset and")
+        print("the 100 ppm frequency are what chronyd learned.")
         print("\nThe client's view now (fleetclock-agent --status):\n")
         subprocess.run([AGENT, "--socket", cli.socket, "--status"])
     print("\nStopped both chronyd instances.")
