@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "chrony_client.h"
+#include "check_run.h"
 
 enum script {
 	SC_STRAY_THEN_OK,	/* noise first, then the right reply */
@@ -516,8 +517,6 @@ int main(void)
 {
 	Suite *s = suite_create("chrony_client");
 	TCase *tc = tcase_create("fake chronyd");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_stray_then_ok);
 	tcase_add_test(tc, test_short_then_ok);
@@ -532,9 +531,5 @@ int main(void)
 	tcase_add_test(tc, test_permission_denied);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
