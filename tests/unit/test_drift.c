@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "check_run.h"
 #include "drift.h"
 
 /* Deterministic uniform noise in [-a, a]. */
@@ -128,8 +129,6 @@ int main(void)
 {
 	Suite *s = suite_create("drift");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_exact_line);
 	tcase_add_test(tc, test_noisy_negative);
@@ -137,9 +136,5 @@ int main(void)
 	tcase_add_test(tc, test_segments);
 	tcase_add_test(tc, test_not_enough);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

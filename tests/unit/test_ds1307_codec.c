@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "ds1307_codec.h"
 
 struct decode_case {
@@ -197,8 +198,6 @@ int main(void)
 {
 	Suite *s = suite_create("ds1307_codec");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_decode, 0, sizeof(decode_cases) / sizeof(decode_cases[0]));
 	tcase_add_test(tc, test_encode);
@@ -208,9 +207,5 @@ int main(void)
 	tcase_add_test(tc, test_record_round_trip);
 	tcase_add_test(tc, test_record_corruption);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "rtc_discipline.h"
 
 struct decide_case {
@@ -113,17 +114,11 @@ int main(void)
 {
 	Suite *s = suite_create("rtc_discipline");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_decide, 0, sizeof(decide_cases) / sizeof(decide_cases[0]));
 	tcase_add_test(tc, test_restore_takes_drift_out);
 	tcase_add_test(tc, test_restore_without_drift);
 	tcase_add_test(tc, test_restore_refusals);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "timeutil.h"
+#include "check_run.h"
 
 START_TEST(test_double_round_trip)
 {
@@ -53,16 +54,10 @@ int main(void)
 {
 	Suite *s = suite_create("timeutil");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_double_round_trip);
 	tcase_add_test(tc, test_diff_and_add);
 	tcase_add_test(tc, test_rfc3339);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
