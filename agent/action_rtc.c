@@ -96,6 +96,24 @@ int agent_rtc_print_json(json_t *doc)
 	return rc;
 }
 
+/* "12.3 s", "4 min 05 s", "3 h 02 min", "2 d 04 h" */
+static char *age_str(double s, char *buf, size_t len)
+{
+	long v = (long)s;
+
+	if (s < 0 || s > 1e10)
+		snprintf(buf, len, "?");
+	else if (s < 60)
+		snprintf(buf, len, "%.1f s", s);
+	else if (v < 3600)
+		snprintf(buf, len, "%ld min %02ld s", v / 60, v % 60);
+	else if (v < 86400)
+		snprintf(buf, len, "%ld h %02ld min", v / 3600, v / 60 % 60);
+	else
+		snprintf(buf, len, "%ld d %02ld h", v / 86400, v / 3600 % 24);
+	return buf;
+}
+
 static void print_record(const struct rtc_store *s, double now)
 {
 	char b[48], d[32];
@@ -110,15 +128,15 @@ static void print_record(const struct rtc_store *s, double now)
 	else
 		printf("Drift            not known yet (needs synchronised measurements over time)\n");
 	printf("Last write       %s (%s ago)\n", agent_rtc_time_str((double)s->rec.last_set, 0, b, sizeof(b)),
-	       timeutil_format_duration(now - (double)s->rec.last_set, 0, d, sizeof(d)));
-	printf("Last reference   %s, offset %s\n",
+	       age_str(now - (double)s->rec.last_set, d, sizeof(d)));
+	printf("Last reference   %s, offset %+.3f ms (last synchronised measurement)\n",
 	       agent_rtc_time_str((double)s->rec.ref_sec + s->rec.ref_nsec / 1e9, 3, b, sizeof(b)),
-	       timeutil_format_duration(s->rec.ref_offset, 1, d, sizeof(d)));
+	       s->rec.ref_offset * 1e3);
 }
 
 static void show_text(struct rtc_dev *d, const struct rtc_store *s, int rc, const struct rtc_edge *e)
 {
-	char b[48], o[32], u[32];
+	char b[48];
 
 	printf("RTC              %s\n", rtc_describe(d));
 	if (rc == 0) {
@@ -126,10 +144,9 @@ static void show_text(struct rtc_dev *d, const struct rtc_store *s, int rc, cons
 		       agent_rtc_time_str((double)e->rtc, 0, b, sizeof(b)), e->mode_12h ? "12-hour" : "24-hour");
 		printf("System time      %s at the RTC's second edge\n",
 		       agent_rtc_time_str(timeutil_ts_to_double(e->sys), 3, b, sizeof(b)));
-		printf("Offset           %s (RTC %s), edge located to +-%s in %d reads\n",
-		       timeutil_format_duration(e->offset, 1, o, sizeof(o)),
-		       e->offset >= 0 ? "ahead" : "behind",
-		       timeutil_format_duration(e->uncertainty, 0, u, sizeof(u)), e->polls + 1);
+		printf("Offset           %+.3f ms (RTC %s), edge located to "
+		       "+-%.3f ms in %d reads\n", e->offset * 1e3, e->offset >= 0 ? "ahead" : "behind",
+		       e->uncertainty * 1e3, e->polls + 1);
 	}
 	print_record(s, timeutil_now(CLOCK_REALTIME));
 	if (rc == 0)

@@ -88,7 +88,7 @@ class TestRead(RtcCase):
         emu.create(self.state, offset=-0.0421)
         r = self.agent("--rtc-show", check=0)
         for word in ("DS1307 at 0x68 on /dev/i2c-1 (libi2c)", "24-hour mode, oscillator running",
-                     "at the RTC's second edge", "RTC behind", "Record", "never synchronised",
+                     "at the RTC's second edge", "ms (RTC behind", "Record", "never synchronised",
                      "Validity         valid"):
             self.assertIn(word, r.stdout)
 
