@@ -166,5 +166,10 @@ void rtc_discipline_restore(const struct ds1307_record *rec, int rec_rc, int64_t
 	out->correction = -pred;
 	out->true_time = (double)rtc_sec - pred;
 	out->uncertainty = edge_unc + (out->drift_used ? rec->drift_unc_ppm * 1e-6 * fabs(out->elapsed) : 0);
+	if (fabs(out->correction) > RTC_RESTORE_MAX_CORRECTION) {
+		snprintf(out->why, sizeof(out->why), "the record asks for a %.0f s correction: implausible, "
+			 "the record or the RTC is wrong", out->correction);
+		return;
+	}
 	out->ok = true;
 }

@@ -76,6 +76,9 @@ int rtc_discipline_step(struct rtc_dev *d, bool synchronised, const struct rtc_d
 int rtc_discipline_rewrite(struct rtc_dev *d, const struct rtc_disc_params *p,
 			   struct rtc_store *store, struct rtc_disc_report *rep);
 
+/* A correction beyond a day (e.g. 700 ppm for 4 years) is not believed. */
+#define RTC_RESTORE_MAX_CORRECTION 86400.0
+
 /* What the boot restore would set, from an edge at which the RTC showed
  * rtc_sec, and the record. */
 struct rtc_restore {
@@ -91,7 +94,7 @@ struct rtc_restore {
 /* Pure: refuse when there is no valid record, when the RTC shows a time
  * before build_epoch or more than a minute before its last write (it was
  * reset), else take out ref_offset + drift * elapsed (drift only when
- * flagged valid). */
+ * flagged valid); refuse a correction above RTC_RESTORE_MAX_CORRECTION. */
 void rtc_discipline_restore(const struct ds1307_record *rec, int rec_rc, int64_t rtc_sec,
 			    double edge_unc, int64_t build_epoch, struct rtc_restore *out);
 

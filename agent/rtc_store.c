@@ -22,6 +22,7 @@ static int load_nvram(struct rtc_store *s, struct rtc_dev *d)
 static void load_record_json(struct rtc_store *s, json_t *r)
 {
 	json_int_t flags, last_set, ref_sec, ref_nsec;
+	uint8_t buf[DS1307_RECORD_SIZE];
 	double off, ppm, unc;
 
 	snprintf(s->rec_source, sizeof(s->rec_source), "state file");
@@ -35,7 +36,13 @@ static void load_record_json(struct rtc_store *s, json_t *r)
 		return;
 	}
 	s->rec = (struct ds1307_record){ (uint8_t)flags, last_set, ref_sec, (uint32_t)ref_nsec, off, ppm, unc };
-	s->rec_rc = 0;
+	/* The same checks as for NVRAM: through the codec. */
+	if (ds1307_record_encode(&s->rec, buf) < 0) {
+		s->rec_rc = -EBADMSG;
+		snprintf(s->rec_err, sizeof(s->rec_err), "state file record: a field is out of range");
+		return;
+	}
+	s->rec_rc = ds1307_record_decode(buf, sizeof(buf), &s->rec, s->rec_err, sizeof(s->rec_err));
 }
 
 static void push(struct rtc_store *s, struct drift_sample v)

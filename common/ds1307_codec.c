@@ -208,6 +208,28 @@ int ds1307_record_encode(const struct ds1307_record *r, uint8_t out[DS1307_RECOR
 	return 0;
 }
 
+static bool in_chip_range(int64_t t)
+{
+	return t >= DS1307_EPOCH_MIN && t < DS1307_EPOCH_END;
+}
+
+/* What the CRC cannot catch: a writer's bug or another layout. */
+static int record_check(const uint8_t *buf, const struct ds1307_record *r, char *err, size_t errlen)
+{
+	if (buf[7] != 0) {
+		snprintf(err, errlen, "record has reserved byte 0x%02x set: written by a newer version?",
+			 buf[7]);
+		return -EPROTO;
+	}
+	if (r->ref_nsec >= 1000000000u || !in_chip_range(r->ref_sec) ||
+	    (r->last_set && !in_chip_range(r->last_set)) || r->drift_unc_ppm > 2147483.647) {
+		snprintf(err, errlen, "record corrupt: reference time, last write or drift uncertainty "
+			 "out of range");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int ds1307_record_decode(const uint8_t *buf, size_t len, struct ds1307_record *out,
 			 char *err, size_t errlen)
 {
@@ -236,10 +258,6 @@ int ds1307_record_decode(const uint8_t *buf, size_t len, struct ds1307_record *o
 	out->ref_nsec = (uint32_t)get_le(buf + 24, 4);
 	out->ref_offset = (int32_t)(uint32_t)get_le(buf + 28, 4) / 1e6;
 	out->drift_ppm = (int32_t)(uint32_t)get_le(buf + 32, 4) / 1e3;
-	out->drift_unc_ppm = (int32_t)(uint32_t)get_le(buf + 36, 4) / 1e3;
-	if (out->ref_nsec >= 1000000000u) {
-		snprintf(err, errlen, "record corrupt: reference nanoseconds %u out of range", out->ref_nsec);
-		return -EBADMSG;
-	}
-	return 0;
+	out->drift_unc_ppm = (uint32_t)get_le(buf + 36, 4) / 1e3;
+	return record_check(buf, out, err, errlen);
 }

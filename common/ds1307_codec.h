@@ -78,8 +78,10 @@ struct ds1307_record {
 int ds1307_record_encode(const struct ds1307_record *r, uint8_t out[DS1307_RECORD_SIZE]);
 
 /* Parse a record from len bytes. Returns 0; -ENOENT when there is no record
- * (no magic: a fresh chip); -EPROTO for an unknown version or length;
- * -EBADMSG when the checksum does not match (corrupt). err says which. */
+ * (no magic: a fresh chip); -EPROTO for an unknown version, length or a
+ * reserved byte set; -EBADMSG when the checksum does not match or a field is
+ * out of range (times outside 2000-2099; last_set may be 0 = never written).
+ * err says which. */
 int ds1307_record_decode(const uint8_t *buf, size_t len, struct ds1307_record *out,
 			 char *err, size_t errlen);
 

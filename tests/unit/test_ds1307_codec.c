@@ -186,6 +186,23 @@ START_TEST(test_record_corruption)
 	bad[4] = 2;			/* a future version */
 	ck_assert_int_eq(ds1307_record_decode(bad, sizeof(bad), &r, err, sizeof(err)), -EPROTO);
 	ck_assert_int_eq(ds1307_record_decode(buf, 20, &r, err, sizeof(err)), -EPROTO);
+	/* CRC-valid but out of range: a writer's bug is still refused. */
+	big.ref_sec = 0;
+	ck_assert_int_eq(ds1307_record_encode(&big, buf), 0);
+	ck_assert_int_eq(ds1307_record_decode(buf, sizeof(buf), &r, err, sizeof(err)), -EBADMSG);
+	big = sample_record;
+	big.last_set = 0;		/* never written: allowed */
+	ck_assert_int_eq(ds1307_record_encode(&big, buf), 0);
+	ck_assert_int_eq(ds1307_record_decode(buf, sizeof(buf), &r, err, sizeof(err)), 0);
+	bad[0] = 0;
+	ck_assert_int_eq(ds1307_record_encode(&sample_record, bad), 0);
+	bad[7] = 0x40;			/* reserved byte, CRC recomputed */
+	bad[40] = (uint8_t)ds1307_crc32(bad, 40);
+	bad[41] = (uint8_t)(ds1307_crc32(bad, 40) >> 8);
+	bad[42] = (uint8_t)(ds1307_crc32(bad, 40) >> 16);
+	bad[43] = (uint8_t)(ds1307_crc32(bad, 40) >> 24);
+	ck_assert_int_eq(ds1307_record_decode(bad, sizeof(bad), &r, err, sizeof(err)), -EPROTO);
+	big = sample_record;
 	big.ref_offset = 3000.0;	/* does not fit in int32 microseconds */
 	ck_assert_int_eq(ds1307_record_encode(&big, buf), -ERANGE);
 	big = sample_record;

@@ -104,6 +104,12 @@ START_TEST(test_restore_refusals)
 	rtc_discipline_restore(&rec, 0, 1795291200 - 3600, 0, 1795000000, &r);
 	ck_assert(!r.ok);
 	ck_assert_ptr_nonnull(strstr(r.why, "before its last write"));
+	/* 1000 ppm over 3 years: more than a day, not believed. */
+	r0 = rec;
+	r0.drift_ppm = 1000;
+	rtc_discipline_restore(&r0, 0, 1795291210 + 3 * 31536000LL, 0, 1795000000, &r);
+	ck_assert(!r.ok);
+	ck_assert_ptr_nonnull(strstr(r.why, "implausible"));
 	/* A few seconds before is drift, not a reset. */
 	rtc_discipline_restore(&rec, 0, 1795291200 - 5, 0, 1795000000, &r);
 	ck_assert(r.ok);
