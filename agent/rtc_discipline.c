@@ -75,26 +75,48 @@ static int fail(struct rtc_disc_report *rep, int rc, const char *msg)
 	return rc;
 }
 
+/* Set at the boundary and measure the result; a second try when the
+ * verification shows the write missed (descheduled in the middle). */
+static int set_and_verify(struct rtc_dev *d, const struct rtc_disc_params *p,
+			  struct rtc_disc_report *rep)
+{
+	int rc;
+
+	for (int i = 0; i < RTC_DISC_SET_TRIES; i++) {
+		rc = rtc_sync_set_at_boundary(d, &rep->set);
+		if (rc < 0)
+			return fail(rep, rc, rtc_error(d));
+		rep->wrote = true;
+		rc = rtc_sync_read_edge(d, p->edge_timeout_ms, &rep->verify);
+		if (rc < 0)
+			return fail(rep, rc, rtc_error(d));
+		rep->have_verify = true;
+		if (fabs(rep->verify.offset) <= RTC_DISC_GOOD_SET)
+			break;
+	}
+	return 0;
+}
+
 int rtc_discipline_rewrite(struct rtc_dev *d, const struct rtc_disc_params *p,
 			   struct rtc_store *store, struct rtc_disc_report *rep)
 {
 	char err[320];
-	int rc;
+	int rc = set_and_verify(d, p, rep);
 
-	rc = rtc_sync_set_at_boundary(d, &rep->set);
-	if (rc < 0)
-		return fail(rep, rc, rtc_error(d));
-	rep->wrote = true;
+	if (!rep->wrote)
+		return rc;
 	store->segment++;
 	if (store->rec_rc != 0) {
 		memset(&store->rec, 0, sizeof(store->rec));
 		store->rec_rc = 0;
 	}
 	store->rec.last_set = rep->set.target;
-	rc = rtc_sync_read_edge(d, p->edge_timeout_ms, &rep->verify);
-	if (rc < 0)
-		return fail(rep, rc, rtc_error(d));
-	rep->have_verify = true;
+	if (rc < 0) {
+		/* Written but not verified: no reference, no sample. */
+		store->rec.flags &= (uint8_t)~DS1307_RECORD_TIME_VALID;
+		rtc_store_save(store, d, p->state_file, err, sizeof(err));
+		return rc;
+	}
 	set_reference(store, &rep->verify);
 	rtc_store_add_sample(store, timeutil_ts_to_double(rep->verify.sys), rep->verify.offset);
 	update_drift(store, p, rep);

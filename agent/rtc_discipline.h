@@ -22,6 +22,10 @@ struct rtc_disc_params {
 	const char *state_file;
 };
 
+/* A write whose verification is off by more than this is tried once more. */
+#define RTC_DISC_GOOD_SET 1e-3
+#define RTC_DISC_SET_TRIES 2
+
 enum rtc_disc_action {
 	RTC_DISC_KEEP,		/* within the threshold (or no trustworthy clock to compare) */
 	RTC_DISC_REWRITE,	/* write the RTC at the boundary */
@@ -70,7 +74,8 @@ struct rtc_disc_report {
 int rtc_discipline_step(struct rtc_dev *d, bool synchronised, const struct rtc_disc_params *p,
 			struct rtc_store *store, struct rtc_disc_report *rep);
 
-/* Write the RTC at the boundary now, verify with an edge read, start a new
+/* Write the RTC at the boundary now, verify with an edge read (a second
+ * write when the first missed by more than RTC_DISC_GOOD_SET), start a new
  * drift segment and record it (TIME_VALID, ref = the verification) and save
  * the store. Used by the step and by --systohc. */
 int rtc_discipline_rewrite(struct rtc_dev *d, const struct rtc_disc_params *p,
