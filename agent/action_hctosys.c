@@ -64,7 +64,22 @@ static int set_clock(double true_at_edge, double mono_edge, double *target)
 	return clock_settime(CLOCK_REALTIME, &ts) < 0 ? -errno : 0;
 }
 
-static int restore(struct agent_ctx *ctx, struct rtc_dev *d, const struct rtc_store *s)
+/* Remember the outcome for the node's clock class (not on --dry-run). */
+static void note_boot(struct agent_ctx *ctx, struct rtc_store *s, const char *state, const char *why)
+{
+	char err[400];
+
+	if (ctx->dry_run)
+		return;
+	snprintf(s->boot_state, sizeof(s->boot_state), "%s", state);
+	snprintf(s->boot_why, sizeof(s->boot_why), "%s", why);
+	s->boot_at = (int64_t)timeutil_now(CLOCK_REALTIME);
+	/* The state file only: the NVRAM record stays as the last sync left it. */
+	if (rtc_store_save(s, NULL, ctx->cfg.rtc_state_file, err, sizeof(err)) < 0)
+		log_warn("--hctosys: %s", err);
+}
+
+static int restore(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *s)
 {
 	struct rtc_restore r;
 	struct rtc_edge e;
@@ -74,12 +89,14 @@ static int restore(struct agent_ctx *ctx, struct rtc_dev *d, const struct rtc_st
 	if (rc < 0) {
 		log_err("--hctosys: refusing: the RTC is not usable: %s; the system clock is left alone "
 			"and this node's time is invalid until chronyd synchronises it", rtc_error(d));
+		note_boot(ctx, s, "refused", rtc_error(d));
 		return AGENT_EXIT_FAIL;
 	}
 	rtc_discipline_restore(&s->rec, s->rec_rc, e.rtc, e.uncertainty, FLEETCLOCK_BUILD_EPOCH, &r);
 	if (!r.ok && !ctx->force) {
 		log_err("--hctosys: refusing: %s%s%s; the system clock is left alone (--force to use the "
 			"RTC uncorrected)", r.why, s->rec_rc ? ": " : "", s->rec_rc ? s->rec_err : "");
+		note_boot(ctx, s, "refused", r.why);
 		return AGENT_EXIT_FAIL;
 	}
 	if (!r.ok) {
@@ -103,6 +120,7 @@ static int restore(struct agent_ctx *ctx, struct rtc_dev *d, const struct rtc_st
 		return rc == -EPERM ? AGENT_EXIT_ERROR : AGENT_EXIT_FAIL;
 	}
 	report(ctx, &e, &r, target, true);
+	note_boot(ctx, s, r.drift_used ? "restored" : "restored-no-drift", "");
 	return AGENT_EXIT_OK;
 }
 

@@ -71,6 +71,19 @@ static void load_samples(struct rtc_store *s, json_t *arr)
 	}
 }
 
+static void load_boot(struct rtc_store *s, json_t *b)
+{
+	const char *state = NULL, *why = "";
+	json_int_t at = 0;
+
+	if (!json_is_object(b) || json_unpack(b, "{s:s, s:I, s?s}", "state", &state, "at", &at,
+					      "why", &why) < 0)
+		return;
+	snprintf(s->boot_state, sizeof(s->boot_state), "%s", state);
+	snprintf(s->boot_why, sizeof(s->boot_why), "%s", why);
+	s->boot_at = at;
+}
+
 static void load_file(struct rtc_store *s, const char *path, bool want_record)
 {
 	json_error_t jerr;
@@ -91,6 +104,7 @@ static void load_file(struct rtc_store *s, const char *path, bool want_record)
 		goto out;
 	}
 	s->segment = (uint32_t)seg;
+	load_boot(s, json_object_get(doc, "boot"));
 	if (json_is_array(json_object_get(doc, "samples")))
 		load_samples(s, json_object_get(doc, "samples"));
 	if (want_record)
@@ -128,6 +142,9 @@ static json_t *to_json(const struct rtc_store *s, const char *device)
 			"ref_sec", (json_int_t)s->rec.ref_sec, "ref_nsec", (json_int_t)s->rec.ref_nsec,
 			"ref_offset", s->rec.ref_offset, "drift_ppm", s->rec.drift_ppm,
 			"drift_unc_ppm", s->rec.drift_unc_ppm));
+	if (s->boot_state[0])
+		json_object_set_new(doc, "boot", json_pack("{s:s, s:I, s:s}", "state", s->boot_state,
+							   "at", (json_int_t)s->boot_at, "why", s->boot_why));
 	for (size_t i = 0; i < s->n_samples; i++)
 		json_array_append_new(arr, json_pack("{s:f, s:f, s:I}", "t", s->samples[i].t, "offset",
 						     s->samples[i].offset, "segment",

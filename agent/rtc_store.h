@@ -24,6 +24,12 @@ struct rtc_store {
 	size_t n_samples;
 	uint32_t segment;		/* current segment: bumped at each RTC write */
 	char file_err[300];		/* a state file problem (samples lost), or "" */
+	/* What the last --hctosys did, for the node's clock class: "restored"
+	 * (drift taken out), "restored-no-drift", "refused" (time invalid), or
+	 * "" (never ran). */
+	char boot_state[24];
+	int64_t boot_at;		/* system time after the restore / at the refusal */
+	char boot_why[200];		/* the refusal's reason */
 };
 
 /* Load the record (NVRAM when d has it, else the state file) and the

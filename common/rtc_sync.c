@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "timeutil.h"
 
@@ -132,16 +133,19 @@ int rtc_sync_read_naive(struct rtc_dev *d, struct rtc_edge *out)
 	return 0;
 }
 
-/* Sleep until CLOCK_REALTIME reaches at - 2 ms, then spin to at. The sleep
- * is relative on CLOCK_MONOTONIC and everything is bounded by it, so a step
- * of the system clock meanwhile cannot make this wait long. */
+/* Sleep until CLOCK_REALTIME reaches at - RTC_SYNC_SPIN, then spin to at.
+ * The sleep is relative on CLOCK_MONOTONIC with 1 ns timer slack, and
+ * everything is bounded by the monotonic clock, so a step of the system
+ * clock meanwhile cannot make this wait long. A short spin is less likely
+ * to be preempted on a busy machine. */
 static double wait_until(double at)
 {
 	double now = timeutil_now(CLOCK_REALTIME), limit = timeutil_now(CLOCK_MONOTONIC) + 2.5;
 	struct timespec ts;
 
-	if (at - now > 0.002 && at - now < 2.0) {
-		ts = timeutil_double_to_ts(at - now - 0.002);
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	if (at - now > RTC_SYNC_SPIN && at - now < 2.0) {
+		ts = timeutil_double_to_ts(at - now - RTC_SYNC_SPIN);
 		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
 			;
 	}
@@ -156,10 +160,10 @@ int rtc_sync_set_at_boundary(struct rtc_dev *d, struct rtc_set_report *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	for (out->attempts = 1; out->attempts <= 3; out->attempts++) {
+	for (out->attempts = 1; out->attempts <= RTC_SYNC_SET_TRIES; out->attempts++) {
 		out->target = (int64_t)floor(timeutil_now(CLOCK_REALTIME) + 0.1) + 1;
 		start = wait_until((double)out->target - d->ops->set_lead);
-		if (start - ((double)out->target - d->ops->set_lead) > 0.5e-3)
+		if (start - ((double)out->target - d->ops->set_lead) > RTC_SYNC_SET_LATE)
 			continue;	/* descheduled: try the next second */
 		rc = rtc_set(d, out->target);
 		end = timeutil_now(CLOCK_REALTIME);
@@ -169,9 +173,9 @@ int rtc_sync_set_at_boundary(struct rtc_dev *d, struct rtc_set_report *out)
 		out->alignment = start + d->ops->set_latch * (end - start) - (double)out->target;
 		return 0;
 	}
-	out->attempts = 3;
-	return rtc_fail(d, -ETIMEDOUT, "setting at the second boundary: late by more than 0.5 ms "
-			"3 times (system too busy)");
+	out->attempts = RTC_SYNC_SET_TRIES;
+	return rtc_fail(d, -ETIMEDOUT, "setting at the second boundary: late by more than %.1f ms "
+			"%d times (system too busy)", RTC_SYNC_SET_LATE * 1e3, RTC_SYNC_SET_TRIES);
 }
 
 int rtc_sync_set_naive(struct rtc_dev *d, struct rtc_set_report *out)

@@ -14,6 +14,11 @@
 /* An edge bracketed within +-0.5 ms is good; else retry, up to 3 edges. */
 #define RTC_SYNC_GOOD_EDGE 0.5e-3
 #define RTC_SYNC_EDGE_TRIES 3
+/* Set: spin for the last 0.3 ms; a start later than 0.5 ms is retried the
+ * next second, at most 5 times. */
+#define RTC_SYNC_SPIN 0.3e-3
+#define RTC_SYNC_SET_LATE 0.5e-3
+#define RTC_SYNC_SET_TRIES 5
 
 struct rtc_edge {
 	int64_t rtc;		/* RTC time at the edge: a whole second */
@@ -47,8 +52,9 @@ struct rtc_set_report {
 
 /* Write second N at system time N.000 (the DS1307 restarts its divider on
  * the seconds write): wait for the boundary at least 100 ms ahead, spin for
- * the last 2 ms, retry the next second when late by more than 0.5 ms (at most
- * 3 attempts). Returns 0, -ETIMEDOUT after the attempts, or backend errors. */
+ * the last RTC_SYNC_SPIN, retry the next second when late by more than
+ * RTC_SYNC_SET_LATE (at most RTC_SYNC_SET_TRIES attempts). Returns 0,
+ * -ETIMEDOUT after the attempts, or backend errors. */
 int rtc_sync_set_at_boundary(struct rtc_dev *d, struct rtc_set_report *out);
 
 /* Write the current whole second now, unaligned: the baseline of the

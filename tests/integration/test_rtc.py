@@ -211,6 +211,15 @@ class TestHctosysSafety(RtcCase):
         self.assertIn("CH", r.stderr)
         self.assertIn("left alone", r.stderr)
 
+    def test_refusal_is_remembered_for_the_clock_class(self):
+        self.synced_state()
+        self.corrupt(lambda st: st["regs"].__setitem__(0, st["regs"][0] | 0x80))
+        self.agent("--hctosys", check=1)
+        with open(self.rtc_json) as f:
+            boot = json.load(f)["boot"]
+        self.assertEqual(boot["state"], "refused")
+        self.assertIn("clock halted", boot["why"])
+
     def test_refuses_without_record(self):
         emu.create(self.state, offset=0.0)
         r = self.agent("--hctosys", "--dry-run", check=1)
