@@ -238,24 +238,31 @@ static void step_text(const struct rtc_disc_report *r)
 		printf("  error: %s\n", r->err);
 }
 
-int agent_action_rtc_step(struct agent_ctx *ctx)
+int agent_rtc_tick(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *store,
+		   struct rtc_disc_report *rep)
 {
 	struct rtc_disc_params p;
-	struct rtc_disc_report rep;
-	struct rtc_dev *d = NULL;
-	struct rtc_store store;
 	char why[400] = "";
 	bool sync = false;
-	int rc;
 
-	if (agent_rtc_open(ctx, &d, &store) < 0)
-		return AGENT_EXIT_ERROR;
 	agent_rtc_params(ctx, &p);
 	if (ctx->force)
 		sync = true;	/* --force: take the system clock as synchronised */
 	else if (agent_rtc_synchronised(ctx, &sync, why, sizeof(why)) < 0)
 		log_warn("%s: treating the system clock as not synchronised", why);
-	rc = rtc_discipline_step(d, sync, &p, &store, &rep);
+	return rtc_discipline_step(d, sync, &p, store, rep);
+}
+
+int agent_action_rtc_step(struct agent_ctx *ctx)
+{
+	struct rtc_disc_report rep;
+	struct rtc_dev *d = NULL;
+	struct rtc_store store;
+	int rc;
+
+	if (agent_rtc_open(ctx, &d, &store) < 0)
+		return AGENT_EXIT_ERROR;
+	rc = agent_rtc_tick(ctx, d, &store, &rep);
 	if (ctx->json)
 		agent_rtc_print_json(step_json(&rep, &store));
 	else

@@ -24,6 +24,14 @@ void agent_rtc_params(const struct agent_ctx *ctx, struct rtc_disc_params *p);
  * why). */
 int agent_rtc_synchronised(struct agent_ctx *ctx, bool *sync, char *why, size_t len);
 
+/* One RTC discipline step as the daemon loop runs it every
+ * [rtc] interval_min minutes, with d and store opened once by
+ * agent_rtc_open: asks chronyd whether the clock is synchronised (--force:
+ * assume so), then rtc_discipline_step. Returns its result; rep says what
+ * happened. Never touches the system clock. */
+int agent_rtc_tick(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *store,
+		   struct rtc_disc_report *rep);
+
 /* RFC 3339 of seconds since 1970 with digits fraction digits ("?" if not). */
 char *agent_rtc_time_str(double t, int digits, char *buf, size_t len);
 
