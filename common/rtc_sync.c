@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
 
 #include "timeutil.h"
@@ -134,13 +136,12 @@ int rtc_sync_read_naive(struct rtc_dev *d, struct rtc_edge *out)
 }
 
 /* Sleep until CLOCK_REALTIME reaches at - RTC_SYNC_SPIN, then spin to at.
- * The sleep is relative on CLOCK_MONOTONIC with 1 ns timer slack, and
- * everything is bounded by the monotonic clock, so a step of the system
- * clock meanwhile cannot make this wait long. A short spin is less likely
- * to be preempted on a busy machine. */
+ * The sleep is relative on CLOCK_MONOTONIC with 1 ns timer slack and the
+ * spin is bounded on the monotonic clock to a few ms, so a step of the
+ * system clock meanwhile cannot make this wait long. */
 static double wait_until(double at)
 {
-	double now = timeutil_now(CLOCK_REALTIME), limit = timeutil_now(CLOCK_MONOTONIC) + 2.5;
+	double now = timeutil_now(CLOCK_REALTIME), limit;
 	struct timespec ts;
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -149,9 +150,29 @@ static double wait_until(double at)
 		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
 			;
 	}
+	limit = timeutil_now(CLOCK_MONOTONIC) + RTC_SYNC_SPIN + 0.005;
 	while ((now = timeutil_now(CLOCK_REALTIME)) < at && timeutil_now(CLOCK_MONOTONIC) < limit)
 		;
 	return now;
+}
+
+/* Real-time priority for the spin and the write when allowed (root or
+ * CAP_SYS_NICE): on a busy machine a normal task is often preempted in
+ * the last fraction of a millisecond. Returns whether it changed. */
+static bool rt_enter(int *old_policy, struct sched_param *old_param)
+{
+	struct sched_param p = { .sched_priority = 10 };
+
+	*old_policy = sched_getscheduler(0);
+	if (*old_policy < 0 || sched_getparam(0, old_param) < 0)
+		return false;
+	return sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &p) == 0;
+}
+
+static void rt_leave(bool entered, int old_policy, const struct sched_param *old_param)
+{
+	if (entered)
+		sched_setscheduler(0, old_policy, old_param);
 }
 
 int rtc_sync_set_at_boundary(struct rtc_dev *d, struct rtc_set_report *out)
@@ -161,12 +182,20 @@ int rtc_sync_set_at_boundary(struct rtc_dev *d, struct rtc_set_report *out)
 
 	memset(out, 0, sizeof(*out));
 	for (out->attempts = 1; out->attempts <= RTC_SYNC_SET_TRIES; out->attempts++) {
+		struct sched_param old_param;
+		int old_policy;
+		bool rt;
+
 		out->target = (int64_t)floor(timeutil_now(CLOCK_REALTIME) + 0.1) + 1;
+		rt = rt_enter(&old_policy, &old_param);
 		start = wait_until((double)out->target - d->ops->set_lead);
-		if (start - ((double)out->target - d->ops->set_lead) > RTC_SYNC_SET_LATE)
+		if (start - ((double)out->target - d->ops->set_lead) > RTC_SYNC_SET_LATE) {
+			rt_leave(rt, old_policy, &old_param);
 			continue;	/* descheduled: try the next second */
+		}
 		rc = rtc_set(d, out->target);
 		end = timeutil_now(CLOCK_REALTIME);
+		rt_leave(rt, old_policy, &old_param);
 		if (rc < 0)
 			return rc;
 		out->call_s = end - start;
