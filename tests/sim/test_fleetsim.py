@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Short CI versions of the fleet simulator's scenarios (issue 6).
+
+    test_fleetsim.py baseline        all up, wifi: headsets converge under
+                                     the budget, chronyd's estimate brackets
+                                     the true error, no process escaped, the
+                                     real clock untouched, outputs written
+    test_fleetsim.py upstream-kill   holdover: after the upstream dies the
+                                     master keeps serving, the headsets stay
+                                     within the budget and the master's error
+                                     bound grows
+    test_fleetsim.py format          scenario files are validated
+"""
+import os
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fleetsim  # noqa: E402
+
+
+def scenario(name):
+    return fleetsim.load_scenario(os.path.join(HERE, "scenarios", name + ".toml"))
+
+
+class FleetsimTest(unittest.TestCase):
+    def run_sc(self, name, net):
+        sc = scenario(name)
+        out = tempfile.mkdtemp(prefix="fleetclock-fleetsim-")
+        s, rows = fleetsim.run_scenario(sc, out, net=net, quiet=True)
+        self.out = out
+        return sc, s, rows
+
+    def common(self, sc, s, rows):
+        self.assertEqual(s["escaped"], {}, "processes escaped their node's clock")
+        self.assertTrue(s["real_clock_unchanged"])
+        for f in ("samples.csv", "events.csv", "summary.json", "summary.txt"):
+            self.assertTrue(os.path.getsize(os.path.join(self.out, f)) > 0, f)
+        per_node = {}
+        for r in rows:
+            per_node[r["node"]] = per_node.get(r["node"], 0) + 1
+        for n in sc["nodes"]:
+            self.assertGreaterEqual(per_node[n["name"]], sc["duration"] - 3, n["name"])
+
+    def test_baseline(self):
+        sc, s, rows = self.run_sc("baseline-ci", 30)
+        self.common(sc, s, rows)
+        budget = sc["budget_ms"]
+        for name, n in s["nodes"].items():
+            if n["role"] != "headset":
+                continue
+            self.assertIsNotNone(n["converge_s"], name + " never converged")
+            self.assertLess(n["converge_s"], 25, name)
+            self.assertLess(n["steady_p99_ms"], budget, name)
+            self.assertGreaterEqual(n["bracket_fraction"], 0.8, name)
+        self.assertLess(s["fleet"]["headset_spread_steady_p99_ms"], 2 * budget)
+        # the headsets really started wrong: the test would see a failure
+        first = [r for r in rows if r["t"] == 0 and r["role"] == "headset"]
+        self.assertTrue(any(abs(r["true_error"]) > 0.1 for r in first))
+
+    def test_upstream_kill(self):
+        sc, s, rows = self.run_sc("upstream-kill-ci", 32)
+        self.common(sc, s, rows)
+        kill = sc["events"][0]["at"]
+        budget = sc["budget_ms"] / 1e3
+        after = [r for r in rows if r["t"] > kill + 1]
+        self.assertTrue(all(not r["alive"] for r in after if r["node"] == "upstream"))
+        master = [r for r in after if r["node"] == "master"]
+        self.assertTrue(all(r["alive"] and r["leap"] != fleetsim.LEAP_UNSYNC for r in master),
+                        "master lost synchronisation status in holdover")
+        before = [r for r in rows if r["node"] == "master" and kill - 5 < r["t"] <= kill]
+        self.assertGreater(master[-1]["bound"], before[-1]["bound"],
+                           "master's error bound did not grow in holdover")
+        for r in after:
+            if r["role"] == "headset":
+                self.assertLess(abs(r["true_error"]), budget, "%s at %s" % (r["node"], r["t"]))
+                self.assertEqual(r["ref"], "master")
+
+    def test_format(self):
+        bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
+        for text in ('[[node]]\nname = "a"\ncolour = "red"\n',
+                     '[[node]]\nname = "a"\nservers = ["nobody"]\n',
+                     '[[node]]\nname = "a"\n[[event]]\nat = 1\naction = "explode"\nnode = "a"\n',
+                     '[[node]]\nname = "a"\noffset = "lots"\n'):
+            with open(bad, "w") as f:
+                f.write(text)
+            with self.assertRaises(ValueError, msg=text):
+                fleetsim.load_scenario(bad)
+        sc = scenario("baseline-wifi")
+        self.assertEqual(len(sc["nodes"]), 13)
+        h = [n for n in sc["nodes"] if n["role"] == "headset"]
+        self.assertEqual(len({n["offset"] for n in h}), 10)  # drawn per headset
+        self.assertTrue(all(-2.0 <= n["offset"] <= 2.0 for n in h))
+
+
+if __name__ == "__main__":
+    which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
+    if which != "format" and os.geteuid() != 0:
+        print("SKIP: needs root")
+        sys.exit(77)
+    names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
+             "format": "test_format"}
+    argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
+    unittest.main(argv=argv, verbosity=2)
