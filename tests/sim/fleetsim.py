@@ -12,7 +12,7 @@ writes samples.csv, events.csv, summary.json/.txt and plot.png.
     python3 tests/sim/fleetsim.py tests/sim/scenarios/baseline-wifi.toml \
         [--out DIR] [--duration S] [--net N] [--table SECONDS]
 
-Scenario format (TOML): see tests/sim/scenarios/README.md.
+Scenario format (TOML): see docs/simulator.md.
 """
 import argparse
 import csv
@@ -33,12 +33,12 @@ except ImportError:  # Python < 3.11
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import linkemu  # noqa: E402
-from simnode import BUILD, SOURCE, SimNode, real_clock_state  # noqa: E402
+from simnode import BUILD, SOURCE, SimNode, node_env, real_clock_state  # noqa: E402
 
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
-             "local_stratum", "poll", "makestep", "extra_conf", "command", "priority",
-             "rtc", "start"}
+             "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
+             "start"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
                  "partition", "heal", "note"}
 
@@ -160,11 +160,14 @@ class Fleet:
         node.start(fresh_clock=fresh_clock)
         node.wait_ready(15)
         if n.get("command"):
-            fmt = dict(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
-                       source=SOURCE, state=node.state_path, role=n["role"])
+            fmt = {k: v for k, v in n.items() if isinstance(v, (str, int, float))}
+            fmt.update(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
+                       source=SOURCE, state=node.state_path)
             argv = [str(a).format(**fmt) for a in n["command"]]
+            env = node_env(node.state_path)
+            env.update({k: str(v).format(**fmt) for k, v in n.get("env", {}).items()})
             log = open(os.path.join(node.dir, "command.out"), "ab")
-            node.run_on_clock(argv, stdin=subprocess_devnull(), stdout=log, stderr=log,
+            node.run_on_clock(argv, env=env, stdin=subprocess_devnull(), stdout=log, stderr=log,
                               start_new_session=True)
 
     def start(self):
@@ -257,6 +260,19 @@ class Fleet:
         rows = []
         interval = sc["sample_interval"]
         next_t, next_table = 0.0, 0.0
+        self.interrupted = False
+        try:
+            self._loop(events, rows, interval, next_t, next_table)
+        except KeyboardInterrupt:
+            self.interrupted = True  # Ctrl-C or SIGTERM: finish with what we have
+            self.say("interrupted: stopping the fleet")
+        self.cpu_total = sum(self.cpu.values())
+        self.elapsed = time.monotonic() - self.t0
+        self.own_cpu = time.process_time()
+        return rows
+
+    def _loop(self, events, rows, interval, next_t, next_table):
+        sc = self.sc
         while True:
             t = time.monotonic() - self.t0
             while events and events[0]["at"] <= t:
@@ -273,10 +289,6 @@ class Fleet:
                 break
             time.sleep(max(0.0, min(next_t, events[0]["at"] if events else next_t) -
                            (time.monotonic() - self.t0)))
-        self.cpu_total = sum(self.cpu.values())
-        self.elapsed = time.monotonic() - self.t0
-        self.own_cpu = time.process_time()
-        return rows
 
 
 def subprocess_devnull():
@@ -293,7 +305,12 @@ def proc_cpu_seconds(pid):
 
 
 def print_table(rows, t, budget_ms):
-    print("\n--- t = %5.0f s  (budget %.1f ms)" % (t, budget_ms))
+    up = [r for r in rows if r["alive"]]
+    ok = [r for r in up if abs(r["true_error"]) * 1e3 <= budget_ms]
+    errs = [r["true_error"] * 1e3 for r in up if r["role"] == "headset"]
+    spread = (max(errs) - min(errs)) if len(errs) > 1 else 0.0
+    print("\n--- t = %5.0f s   %d/%d nodes within +-%.1f ms of true time, headset spread %.3f ms"
+          % (t, len(ok), len(rows), budget_ms, spread))
     print("%-12s %-9s %-5s %12s %12s %10s %-10s %s" %
           ("node", "role", "up", "true ms", "chrony ms", "bound ms", "source", "ok"))
     for r in rows:
@@ -529,6 +546,8 @@ def run_scenario(sc, out, net=10, table=0.0, quiet=False, keep_nodes=False):
     try:
         fleet.start()
         rows = fleet.run()
+        if fleet.interrupted:
+            sc = dict(sc, duration=max(1, int(fleet.elapsed)))
         escaped = {n: node.escaped() for n, node in fleet.nodes.items() if node.alive()}
     except KeyboardInterrupt:
         interrupted = True
@@ -595,6 +614,10 @@ def main():
         print("fleetsim: %s" % e, file=sys.stderr)
         return 2
     out = a.out or os.path.join("/tmp/fleetclock-sim", sc["name"])
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
     try:
         s, _ = run_scenario(sc, out, net=a.net, table=a.table, quiet=a.quiet)
     except KeyboardInterrupt:
