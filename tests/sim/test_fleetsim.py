@@ -9,11 +9,14 @@
                                      master keeps serving, the headsets stay
                                      within the budget and the master's error
                                      bound grows
+    test_fleetsim.py command         a node's extra command (the agent's
+                                     slot) runs on the node's virtual clock
     test_fleetsim.py format          scenario files are validated
 """
 import os
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,6 +81,39 @@ class FleetsimTest(unittest.TestCase):
                 self.assertLess(abs(r["true_error"]), budget, "%s at %s" % (r["node"], r["t"]))
                 self.assertEqual(r["ref"], "master")
 
+    def test_command(self):
+        """A node's extra command (the agent's slot) runs on the node's clock."""
+        d = tempfile.mkdtemp(prefix="fleetclock-cmd-")
+        path = os.path.join(d, "cmd.toml")
+        with open(path, "w") as f:
+            f.write('name = "cmd"\nduration = 6\n'
+                    '[[node]]\nname = "up"\nrole = "upstream"\nlocal_stratum = 1\n'
+                    '[[node]]\nname = "agent"\nrole = "headset"\noffset = 250.0\n'
+                    'env = { PROBE_OUT = "{dir}/probe" }\n'
+                    'command = ["sh", "-c", "while true; do date +%s.%N > $PROBE_OUT.tmp; '
+                    'mv $PROBE_OUT.tmp $PROBE_OUT; sleep 0.1; done"]\n')
+        sc = fleetsim.load_scenario(path)
+        out = os.path.join(d, "out")
+        fleet = fleetsim.Fleet(sc, out, net=34, quiet=True)
+        try:
+            fleet.start()
+            agent = fleet.nodes["agent"]
+            probe = os.path.join(agent.dir, "probe")
+            for _ in range(50):
+                if os.path.exists(probe):
+                    break
+                time.sleep(0.1)
+            self.assertEqual(len(agent.extra), 1)
+            self.assertEqual(agent.escaped(), [])
+            time.sleep(0.5)
+            with open(probe) as f:
+                seen = float(f.read())
+            # no server: the node stays 250 s ahead, and so does its command
+            self.assertAlmostEqual(seen - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(agent.clock.true_error(), 250.0, delta=0.01)
+        finally:
+            fleet.stop()
+
     def test_format(self):
         bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
         for text in ('[[node]]\nname = "a"\ncolour = "red"\n',
@@ -101,6 +137,6 @@ if __name__ == "__main__":
         print("SKIP: needs root")
         sys.exit(77)
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
-             "format": "test_format"}
+             "format": "test_format", "command": "test_command"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
     unittest.main(argv=argv, verbosity=2)
