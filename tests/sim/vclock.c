@@ -74,6 +74,7 @@ struct vc_tfd {
 	unsigned char armed_abs;  /* armed with an absolute virtual deadline */
 	unsigned char cancel_on_set;
 	unsigned char cancelled;  /* a step happened: next read -> ECANCELED */
+	unsigned char expired;    /* a one-shot that had fired before the step */
 	uint32_t gen;             /* step_gen when armed */
 	int64_t deadline_virt_ns;
 	struct timespec interval;
@@ -379,13 +380,18 @@ static void vc_tfd_on_step(uint32_t gen)
 		struct vc_tfd *t = &vc_tfd[fd];
 		struct itimerspec now1 = { { 0, 0 }, { 0, 1 } };
 
+		struct itimerspec cur;
+
 		if (!t->armed_abs || t->gen == gen)
 			continue;
+		/* A one-shot that already fired stays disarmed, as in the kernel. */
+		t->expired = timerfd_gettime(fd, &cur) == 0 && !cur.it_value.tv_sec &&
+			     !cur.it_value.tv_nsec;
+		t->gen = gen;
 		if (t->cancel_on_set) {
 			t->cancelled = 1;
-			t->gen = gen;
 			real_timerfd_settime(fd, 0, &now1, NULL);
-		} else {
+		} else if (!t->expired) {
 			vc_tfd_arm(fd, t, NULL);
 		}
 	}
@@ -443,6 +449,7 @@ VC_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *nv,
 	pthread_mutex_lock(&vc_tfd_mutex);
 	t = &vc_tfd[fd];
 	t->cancelled = 0;
+	t->expired = 0;
 	t->armed_abs = (flags & TFD_TIMER_ABSTIME) && (nv->it_value.tv_sec || nv->it_value.tv_nsec);
 	if (!t->armed_abs) {
 		r = real_timerfd_settime(fd, flags & ~TFD_TIMER_CANCEL_ON_SET, nv, old);
@@ -471,7 +478,8 @@ VC_EXPORT ssize_t read(int fd, void *buf, size_t n)
 		(void)!real_read(fd, &ticks, sizeof(ticks));
 		pthread_mutex_lock(&vc_tfd_mutex);
 		t->cancelled = 0;
-		vc_tfd_arm(fd, t, NULL);
+		if (!t->expired)
+			vc_tfd_arm(fd, t, NULL);
 		pthread_mutex_unlock(&vc_tfd_mutex);
 		errno = ECANCELED;
 		return -1;
