@@ -448,6 +448,7 @@ def plot(rows, sc, event_log, path):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("fleetsim: python3-matplotlib not installed: no plot (scripts/deps.sh lists it)",
               file=sys.stderr)
@@ -466,6 +467,10 @@ def plot(rows, sc, event_log, path):
         for ax in (ax1, ax2):
             ax.plot(ts, es, label="%s (%s)" % (name, role), color=cmap(i % 20), lw=lw)
     ax1.set_yscale("symlog", linthresh=budget)
+    top = max([abs(r["true_error"]) * 1e3 for r in rows if r["alive"]] + [budget])
+    decades = [10.0 ** k for k in range(1, int(math.log10(top)) + 2)]
+    ax1.set_yticks([-d for d in reversed(decades)] + [0.0] + decades)
+    ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v))
     ax1.set_ylabel("true error (ms, symlog)")
     ax1.set_title("fleetclock simulator: %s (%s links) - true error per node" %
                   (sc["name"], sc["profile"]))
