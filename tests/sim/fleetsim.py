@@ -38,9 +38,9 @@ from simnode import BUILD, SOURCE, SimNode, node_env, real_clock_state  # noqa: 
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
-             "start"}
+             "start", "chronyd"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
-                 "partition", "heal", "note"}
+                 "partition", "heal", "note", "command-stop", "command-start"}
 
 
 # --- scenario ---------------------------------------------------------------
@@ -151,21 +151,30 @@ class Fleet:
                            drift=n["drift"], wander=n["wander"], serve=n["serve"],
                            local_stratum=n.get("local_stratum"),
                            allow="127.6.%d.0/24" % (self.net + 1), poll=n["poll"],
-                           makestep=n.get("makestep", "1 3"), extra_conf=n.get("extra_conf", ""))
+                           makestep=n.get("makestep", "1 3"), extra_conf=n.get("extra_conf", ""),
+                           chronyd=n.get("chronyd", True))
             self.nodes[n["name"]] = node
             self.spec[n["name"]] = n
 
     def start_node(self, name, fresh_clock=True):
-        node, n = self.nodes[name], self.spec[name]
+        node = self.nodes[name]
         node.start(fresh_clock=fresh_clock)
         node.wait_ready(15)
+        self.start_command(name)
+
+    def start_command(self, name):
+        """The node's extra command (agent, collector...) on its clock."""
+        node, n = self.nodes[name], self.spec[name]
         if n.get("command"):
             fmt = {k: v for k, v in n.items() if isinstance(v, (str, int, float))}
             fmt.update(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
                        source=SOURCE, state=node.state_path)
             argv = [str(a).format(**fmt) for a in n["command"]]
             env = node_env(node.state_path)
-            env.update({k: str(v).format(**fmt) for k, v in n.get("env", {}).items()})
+            for k, v in n.get("env", {}).items():
+                v = str(v).format(**fmt)
+                # more preloads (e.g. the DS1307 emulator) come after the clock's
+                env[k] = env[k] + ":" + v if k == "LD_PRELOAD" else v
             log = open(os.path.join(node.dir, "command.out"), "ab")
             node.run_on_clock(argv, env=env, stdin=subprocess_devnull(), stdout=log, stderr=log,
                               start_new_session=True)
@@ -202,6 +211,10 @@ class Fleet:
             if "drift" in e:
                 node.clock.ctl("drift", float(e["drift"]))
             self.start_node(name, fresh_clock=False)
+        elif act == "command-stop":
+            node.stop_extra(signal.SIGKILL if e.get("kill") else signal.SIGTERM)
+        elif act == "command-start":
+            self.start_command(name)
         elif act == "step":
             node.clock.ctl("step", float(e["delta"]))
         elif act == "set":
@@ -242,8 +255,9 @@ class Fleet:
                            leap=tr["leap"], stratum=tr["stratum"],
                            ref=self.ref_name(tr["ref_id"]))
             rows.append(row)
-            if alive:
-                self.cpu[node.proc.pid] = proc_cpu_seconds(node.proc.pid)
+            for p in [node.proc] + node.extra:
+                if p is not None and p.poll() is None:
+                    self.cpu[p.pid] = proc_cpu_seconds(p.pid)
         return rows
 
     def ref_name(self, ref_id):
@@ -365,7 +379,8 @@ def analyse(rows, sc, event_log):
         by_node.setdefault(r["node"], []).append(r)
     out = dict(scenario=sc["name"], profile=sc["profile"], budget_ms=sc["budget_ms"],
                duration_s=sc["duration"], phases=[], nodes={})
-    clients = [n for n in by_node if sc_role(sc, n) not in ("upstream",)]
+    chrony_nodes = {n["name"] for n in sc["nodes"] if n.get("chronyd", True)}
+    clients = [n for n in by_node if sc_role(sc, n) != "upstream" and n in chrony_nodes]
     for name, rs in by_node.items():
         alive = [(r["t"], r["true_error"]) for r in rs if r["alive"]]
         conv = converge_time(alive, budget, ph[0][0], ph[0][1])

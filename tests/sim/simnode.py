@@ -233,7 +233,8 @@ class SimNode:
 
     def __init__(self, name, addr, workdir, servers=(), offset=0.0, drift=0.0, wander=0.0,
                  serve=False, local_stratum=None, allow="127.6.0.0/16", poll=-2,
-                 makestep="1 3", extra_conf="", log=("tracking", "measurements", "statistics")):
+                 makestep="1 3", extra_conf="", log=("tracking", "measurements", "statistics"),
+                 chronyd=True):
         self.name = name
         self.addr = addr
         self.dir = os.path.join(workdir, name)
@@ -245,6 +246,7 @@ class SimNode:
         self.sock = os.path.join(self.dir, "run", "chronyd.sock")
         self.clock = VClock(self.state_path)
         self.proc = None
+        self.run_chronyd = chronyd  # False: a host on this clock without chronyd
         self.extra = []  # other processes on this node's clock (Popen)
 
     def conf_text(self):
@@ -288,6 +290,8 @@ class SimNode:
 
     def start(self, fresh_clock=True, preload=True):
         self.prepare(fresh_clock)
+        if not self.run_chronyd:
+            return self
         env = node_env(self.state_path) if preload else dict(os.environ)
         if not preload:
             env.pop("LD_PRELOAD", None)
@@ -306,6 +310,8 @@ class SimNode:
         return p
 
     def wait_ready(self, timeout=10.0):
+        if not self.run_chronyd:
+            return self
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -324,10 +330,26 @@ class SimNode:
             return ""
 
     def tracking(self):
+        if not self.run_chronyd:
+            return None
         return cmdmon_tracking(self.sock, 0.5)
 
     def alive(self):
+        if not self.run_chronyd:
+            return any(p.poll() is None for p in self.extra)
         return self.proc is not None and self.proc.poll() is None
+
+    def stop_extra(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stop the extra commands only (e.g. the agent), not chronyd."""
+        for p in self.extra:
+            if p.poll() is None:
+                p.send_signal(sig)
+                try:
+                    p.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(2)
+        self.extra = []
 
     def pids(self):
         ps = [p.pid for p in [self.proc] + self.extra if p is not None and p.poll() is None]
@@ -337,16 +359,15 @@ class SimNode:
         return escaped_processes(self.pids(), self.state_path)
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        for p in self.extra + [self.proc]:
-            if p is None or p.poll() is not None:
-                continue
+        self.stop_extra(sig, timeout)
+        p = self.proc
+        if p is not None and p.poll() is None:
             p.send_signal(sig)  # by the PID we recorded, never by name
             try:
                 p.wait(timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(2)
-        self.extra = []
         if getattr(self, "_logf", None):
             self._logf.close()
             self._logf = None

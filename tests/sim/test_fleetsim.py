@@ -12,6 +12,7 @@
     test_fleetsim.py command         a node's extra command (the agent's
                                      slot) runs on the node's virtual clock
     test_fleetsim.py format          scenario files are validated
+    test_fleetsim.py analysis        the summary's arithmetic
 """
 import os
 import sys
@@ -82,37 +83,83 @@ class FleetsimTest(unittest.TestCase):
                 self.assertEqual(r["ref"], "master")
 
     def test_command(self):
-        """A node's extra command (the agent's slot) runs on the node's clock."""
+        """A node's extra command (the agent's or collector's slot) runs on the
+        node's clock, with or without chronyd, and can be stopped/started."""
         d = tempfile.mkdtemp(prefix="fleetclock-cmd-")
         path = os.path.join(d, "cmd.toml")
+        loop = ("while true; do date +%s.%N > $PROBE_OUT.tmp; mv $PROBE_OUT.tmp $PROBE_OUT; "
+                "sleep 0.1; done")
+        libm = "/lib/x86_64-linux-gnu/libm.so.6"
         with open(path, "w") as f:
             f.write('name = "cmd"\nduration = 6\n'
                     '[[node]]\nname = "up"\nrole = "upstream"\nlocal_stratum = 1\n'
-                    '[[node]]\nname = "agent"\nrole = "headset"\noffset = 250.0\n'
                     'env = { PROBE_OUT = "{dir}/probe" }\n'
-                    'command = ["sh", "-c", "while true; do date +%s.%N > $PROBE_OUT.tmp; '
-                    'mv $PROBE_OUT.tmp $PROBE_OUT; sleep 0.1; done"]\n')
+                    'command = ["sh", "-c", "%s"]\n'
+                    '[[node]]\nname = "collector"\nrole = "collector"\nchronyd = false\n'
+                    'offset = 250.0\n'
+                    'env = { PROBE_OUT = "{dir}/probe", LD_PRELOAD = "%s" }\n'
+                    'command = ["sh", "-c", "%s"]\n' % (loop, libm, loop))
         sc = fleetsim.load_scenario(path)
-        out = os.path.join(d, "out")
-        fleet = fleetsim.Fleet(sc, out, net=34, quiet=True)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=34, quiet=True)
+
+        def probe(node):
+            p = os.path.join(node.dir, "probe")
+            for _ in range(50):
+                if os.path.exists(p):
+                    with open(p) as f:
+                        return float(f.read())
+                time.sleep(0.1)
+            self.fail("%s: command wrote nothing" % node.name)
+
         try:
             fleet.start()
-            agent = fleet.nodes["agent"]
-            probe = os.path.join(agent.dir, "probe")
-            for _ in range(50):
-                if os.path.exists(probe):
-                    break
-                time.sleep(0.1)
-            self.assertEqual(len(agent.extra), 1)
-            self.assertEqual(agent.escaped(), [])
-            time.sleep(0.5)
-            with open(probe) as f:
-                seen = float(f.read())
-            # no server: the node stays 250 s ahead, and so does its command
-            self.assertAlmostEqual(seen - time.time(), 250.0, delta=0.3)
-            self.assertAlmostEqual(agent.clock.true_error(), 250.0, delta=0.01)
+            up, col = fleet.nodes["up"], fleet.nodes["collector"]
+            self.assertIsNone(col.proc)
+            self.assertTrue(col.alive())
+            time.sleep(0.3)
+            self.assertEqual(up.escaped() + col.escaped(), [])
+            # no server: the collector host stays 250 s ahead, and so does its command
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(col.clock.true_error(), 250.0, delta=0.01)
+            self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=0.3)
+            fleet.apply(dict(at=1, action="command-stop", node="collector"))
+            self.assertFalse(col.alive())
+            self.assertTrue(up.alive())
+            os.unlink(os.path.join(col.dir, "probe"))
+            fleet.apply(dict(at=2, action="command-start", node="collector"))
+            self.assertTrue(col.alive())
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
         finally:
             fleet.stop()
+
+    def test_analysis(self):
+        """The summary's arithmetic on hand-made samples."""
+        ct = fleetsim.converge_time
+        seq = [(0, 1.0), (1, 0.01), (2, 0.001), (3, -0.02), (4, 0.001), (5, -0.001)]
+        self.assertEqual(ct(seq, 0.005, 0, 10), 4)      # last excursion at t=3
+        self.assertEqual(ct(seq, 0.005, 2, 3), 0)       # within [2, 3): fine from the start
+        self.assertIsNone(ct([(0, 1.0)], 0.005, 0, 10))  # never converged
+        self.assertEqual(fleetsim.phases(100, [(30, "kill", "u", "up gone")]),
+                         [(0.0, 30, "start"), (30, 100.0, "up gone")])
+        self.assertAlmostEqual(fleetsim.percentile(list(range(1, 101)), 99), 99.01)
+        sc = {"name": "t", "profile": "wifi", "budget_ms": 5.0, "duration": 10,
+              "nodes": [{"name": "u", "role": "upstream"}, {"name": "a", "role": "headset"},
+                        {"name": "b", "role": "headset"}]}
+        rows = []
+        for t in range(10):
+            a = 0.5 if t < 3 else 0.002  # a converges at t = 3
+            for n, e in (("u", 0.0), ("a", a), ("b", -0.001)):
+                rows.append(dict(t=float(t), node=n, role="x", alive=1, true_error=e,
+                                 est_error=0.0, bound=0.0015, leap=0, stratum=2, ref=""))
+        s = fleetsim.analyse(rows, sc, [])
+        self.assertEqual(s["nodes"]["a"]["converge_s"], 3)
+        self.assertEqual(s["fleet"]["converged_s"], 3)
+        self.assertAlmostEqual(s["fleet"]["headset_spread_steady_p99_ms"], 3.0)
+        self.assertAlmostEqual(s["nodes"]["b"]["steady_p99_ms"], 1.0)
+        # bound 1.5 ms brackets b (1 ms) always, a only once converged... never (2 ms)
+        self.assertEqual(s["nodes"]["b"]["bracket_fraction"], 1.0)
+        self.assertEqual(s["nodes"]["a"]["bracket_fraction"], 0.0)
+        self.assertAlmostEqual(s["phases"][0]["headset_max_abs_ms"], 500.0)
 
     def test_format(self):
         bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
@@ -133,10 +180,10 @@ class FleetsimTest(unittest.TestCase):
 
 if __name__ == "__main__":
     which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
-    if which != "format" and os.geteuid() != 0:
+    if which not in ("format", "analysis") and os.geteuid() != 0:
         print("SKIP: needs root")
         sys.exit(77)
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
-             "format": "test_format", "command": "test_command"}
+             "format": "test_format", "command": "test_command", "analysis": "test_analysis"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
     unittest.main(argv=argv, verbosity=2)
