@@ -289,6 +289,10 @@ class SimNode:
                 "-f", os.path.join(self.dir, "chrony.conf")]
 
     def start(self, fresh_clock=True, preload=True):
+        for f in (PRELOAD, VCLOCK_CTL) if preload else (VCLOCK_CTL,):
+            if not os.path.exists(f):
+                raise RuntimeError("%s missing: build first (meson setup build && ninja -C build)"
+                                   " or set FLEETCLOCK_BUILD" % f)
         self.prepare(fresh_clock)
         if not self.run_chronyd:
             return self
