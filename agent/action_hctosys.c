@@ -26,11 +26,11 @@ static bool have_cap_sys_time(void)
 	return c[CAP_SYS_TIME / 32].effective & (1u << (CAP_SYS_TIME % 32));
 }
 
+/* sys_now: the system clock just before it was (or would be) set. */
 static void report(struct agent_ctx *ctx, const struct rtc_edge *e, const struct rtc_restore *r,
-		   double target, bool done)
+		   double target, double sys_now, bool done)
 {
 	char b1[48], b2[48], b3[48], c[32], u[32];
-	double sys_now = timeutil_now(CLOCK_REALTIME);
 
 	if (ctx->json) {
 		agent_rtc_print_json(json_pack("{s:b, s:b, s:s, s:I, s:f, s:f, s:f, s:f, s:b, s:f, s:f}",
@@ -55,10 +55,11 @@ static void report(struct agent_ctx *ctx, const struct rtc_edge *e, const struct
 
 /* Step the system clock so that it reads true_at_edge at the edge's
  * monotonic instant. Returns 0 or -errno. */
-static int set_clock(double true_at_edge, double mono_edge, double *target)
+static int set_clock(double true_at_edge, double mono_edge, double *target, double *before)
 {
 	struct timespec ts;
 
+	*before = timeutil_now(CLOCK_REALTIME);
 	*target = true_at_edge + (timeutil_now(CLOCK_MONOTONIC) - mono_edge);
 	ts = timeutil_double_to_ts(*target);
 	return clock_settime(CLOCK_REALTIME, &ts) < 0 ? -errno : 0;
@@ -83,7 +84,7 @@ static int restore(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *s
 {
 	struct rtc_restore r;
 	struct rtc_edge e;
-	double target;
+	double target, before;
 	int rc = rtc_sync_read_edge(d, ctx->cfg.rtc_edge_timeout_ms, &e);
 
 	if (rc < 0) {
@@ -104,7 +105,8 @@ static int restore(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *s
 		r = (struct rtc_restore){ .ok = true, .true_time = (double)e.rtc, .uncertainty = 1 };
 	}
 	if (ctx->dry_run) {
-		report(ctx, &e, &r, r.true_time + (timeutil_now(CLOCK_MONOTONIC) - e.mono), false);
+		report(ctx, &e, &r, r.true_time + (timeutil_now(CLOCK_MONOTONIC) - e.mono),
+		       timeutil_now(CLOCK_REALTIME), false);
 		return AGENT_EXIT_OK;
 	}
 	if (!have_cap_sys_time()) {
@@ -113,13 +115,13 @@ static int restore(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *s
 			"would be set)");
 		return AGENT_EXIT_ERROR;
 	}
-	rc = set_clock(r.true_time, e.mono, &target);
+	rc = set_clock(r.true_time, e.mono, &target, &before);
 	if (rc < 0) {
 		log_err("--hctosys: clock_settime(CLOCK_REALTIME): %s%s", strerror(-rc),
 			rc == -EPERM ? " (needs CAP_SYS_TIME)" : "");
 		return rc == -EPERM ? AGENT_EXIT_ERROR : AGENT_EXIT_FAIL;
 	}
-	report(ctx, &e, &r, target, true);
+	report(ctx, &e, &r, target, before, true);
 	note_boot(ctx, s, r.drift_used ? "restored" : "restored-no-drift", "");
 	return AGENT_EXIT_OK;
 }

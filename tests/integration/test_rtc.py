@@ -242,6 +242,43 @@ class TestHctosysSafety(RtcCase):
         self.assertIn("before this program was built", r.stderr)
 
 
+class TestHctosysOnVirtualClock(RtcCase):
+    """The real --hctosys path, setting a node's VIRTUAL clock: the agent
+    runs under the fleet simulator's clock preload (first, so it answers
+    clock_settime) and the DS1307 emulator (second, on the host's real
+    time = the truth). Without the clock preload the emulator refuses
+    clock_settime, and without the emulator there is no RTC: the machine's
+    real clock cannot be set either way."""
+
+    VCLOCK = os.path.join(BUILD, "tests", "sim", "libfleetclock-vclock.so")
+    VCTL = os.path.join(BUILD, "tests", "sim", "fleetclock-vclock")
+
+    def vctl(self, *args):
+        r = subprocess.run([self.VCTL] + list(args), capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_restores_a_node_17_minutes_wrong(self):
+        if not (os.path.exists(self.VCLOCK) and os.path.exists(self.VCTL)):
+            self.skipTest("virtual clock preload not built")
+        emu.create(self.state, offset=0.0)
+        self.agent("--systohc", "--force", check=0)       # synchronised write, record
+        vstate = os.path.join(self.dir, "vclock.state")
+        self.vctl("create", vstate, "-1020")               # the node's clock: 17 min behind
+        self.assertAlmostEqual(float(self.vctl("error", vstate)), -1020, delta=1)
+        env = dict(os.environ, LD_PRELOAD=self.VCLOCK + " " + SHIM, DS1307_EMU_STATE=self.state,
+                   FLEETCLOCK_VCLOCK_STATE=vstate)
+        r = subprocess.run([AGENT, "-c", self.conf, "--hctosys"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("System clock set", r.stdout)
+        self.assertRegex(r.stdout, r"step \+1020\.\d+s")
+        err = float(self.vctl("error", vstate))
+        self.assertLess(abs(err), 0.002, "node clock %.6f s off after --hctosys" % err)
+        with open(self.rtc_json) as f:
+            self.assertEqual(json.load(f)["boot"]["state"], "restored-no-drift")
+
+
 class TestFaults(RtcCase):
     def expect(self, args, rc, *words):
         r = self.agent(*args, check=rc)
