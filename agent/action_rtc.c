@@ -20,6 +20,9 @@ int agent_rtc_open(struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *
 
 	if (rc < 0) {
 		log_err("%s", err);
+		if (ctx->json)
+			agent_rtc_print_json(json_pack("{s:s, s:b, s:s}", "device", ctx->cfg.rtc_device,
+						       "valid", 0, "error", err));
 		return rc;
 	}
 	rc = rtc_store_load(store, *d, ctx->cfg.rtc_state_file);
@@ -195,6 +198,38 @@ int agent_action_rtc_show(struct agent_ctx *ctx)
 		log_err("%s", rtc_error(d));
 	rtc_close(d);
 	return rc < 0 ? AGENT_EXIT_FAIL : AGENT_EXIT_OK;
+}
+
+void agent_rtc_readiness(struct agent_ctx *ctx, enum readiness_rtc *state, double *offset,
+			 char *detail, size_t len)
+{
+	struct rtc_dev *d = NULL;
+	struct rtc_edge e;
+	int rc;
+
+	*offset = 0;
+	if (!strcmp(ctx->cfg.rtc_device, "none")) {
+		*state = READINESS_RTC_NONE;
+		snprintf(detail, len, "rtc = none");
+		return;
+	}
+	rc = rtc_open(ctx->cfg.rtc_device, &d, detail, len);
+	if (rc < 0) {
+		*state = READINESS_RTC_ERROR;
+		return;
+	}
+	rc = rtc_sync_read_edge(d, ctx->cfg.rtc_edge_timeout_ms, &e);
+	if (rc == 0) {
+		*state = READINESS_RTC_VALID;
+		*offset = e.offset;
+		snprintf(detail, len, "%s", rtc_describe(d));
+	} else {
+		/* Halted, garbage or stopped: the chip's state; anything else: the bus. */
+		*state = rc == -ENODATA || rc == -EINVAL || rc == -ETIMEDOUT ? READINESS_RTC_INVALID
+									     : READINESS_RTC_ERROR;
+		snprintf(detail, len, "%s", rtc_error(d));
+	}
+	rtc_close(d);
 }
 
 static json_t *step_json(const struct rtc_disc_report *r, const struct rtc_store *s)

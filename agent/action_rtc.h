@@ -8,12 +8,14 @@
 #include <stddef.h>
 
 #include "agent.h"
+#include "readiness.h"
 #include "rtc.h"
 #include "rtc_discipline.h"
 #include "rtc_store.h"
 #include "rtc_sync.h"
 
-/* Open the configured RTC and load its store; logs and returns -errno. */
+/* Open the configured RTC and load its store; logs (and with --json prints
+ * {"valid": false, "error": ...}) and returns -errno. */
 int agent_rtc_open(struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *store);
 
 /* The [rtc] configuration as discipline parameters. */
@@ -31,6 +33,13 @@ int agent_rtc_synchronised(struct agent_ctx *ctx, bool *sync, char *why, size_t 
  * happened. Never touches the system clock. */
 int agent_rtc_tick(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *store,
 		   struct rtc_disc_report *rep);
+
+/* The RTC's part of --check: open the configured RTC and read it at its
+ * edge. NONE for rtc = none; VALID with offset (RTC minus system, s);
+ * INVALID when halted / garbage / stopped; ERROR when it cannot be opened
+ * or read. detail names the device and the cause. Takes up to ~1.5 s. */
+void agent_rtc_readiness(struct agent_ctx *ctx, enum readiness_rtc *state, double *offset,
+			 char *detail, size_t len);
 
 /* RFC 3339 of seconds since 1970 with digits fraction digits ("?" if not). */
 char *agent_rtc_time_str(double t, int digits, char *buf, size_t len);

@@ -316,6 +316,9 @@ class TestFaults(RtcCase):
         emu.create(self.state, offset=0.1)
         self.configure(device="/dev/i2c-7")
         self.expect(["--rtc-show"], 2, "/dev/i2c-7", "No such file or directory", "no such I2C bus")
+        doc = json.loads(self.agent("--rtc-show", "--json", check=2).stdout)
+        self.assertFalse(doc["valid"])
+        self.assertIn("No such file or directory", doc["error"])
         self.configure(device="none")
         self.expect(["--rtc-show"], 2, "rtc = none")
 
