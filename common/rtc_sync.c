@@ -3,9 +3,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <string.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 #include "timeutil.h"
