@@ -483,7 +483,9 @@ def plot(rows, sc, event_log, path):
             ax.plot(ts, es, label="%s (%s)" % (name, role), color=cmap(i % 20), lw=lw)
     ax1.set_yscale("symlog", linthresh=budget)
     top = max([abs(r["true_error"]) * 1e3 for r in rows if r["alive"]] + [budget])
-    decades = [10.0 ** k for k in range(1, int(math.log10(top)) + 2)]
+    n_dec = int(math.log10(top)) + 1
+    step = max(1, (n_dec + 5) // 6)  # at most ~6 labelled decades each side
+    decades = [10.0 ** k for k in range(step, n_dec + step, step)]
     ax1.set_yticks([-d for d in reversed(decades)] + [0.0] + decades)
     ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v))
     ax1.set_ylabel("true error (ms, symlog)")
