@@ -121,6 +121,8 @@ class Fleet:
         self.cpu = {}
         self.rng = random.Random(sc["seed"] + 1)
         self.event_log = []
+        self.escapes = {}  # node -> {(pid, comm, reason)} seen by the self-check
+        self.next_escape_check = 0.0
         self.t0 = None
 
     def say(self, msg):
@@ -241,7 +243,18 @@ class Fleet:
                 node.clock.ctl("drift", st["drift_ppm"] + self.rng.gauss(0.0, w * math.sqrt(dt)))
 
     # --- sampling
+    def check_escapes(self):
+        """Self-check: every process of every node must be on its clock."""
+        for name, node in self.nodes.items():
+            for bad in node.escaped():
+                if bad not in self.escapes.setdefault(name, set()):
+                    self.escapes[name].add(bad)
+                    self.say("SELF-CHECK: %s: pid %d (%s): %s" % ((name,) + bad))
+
     def sample(self, t):
+        if t >= self.next_escape_check:
+            self.check_escapes()
+            self.next_escape_check = t + 10.0
         rows = []
         for name, node in self.nodes.items():
             alive = node.alive()
@@ -570,7 +583,8 @@ def run_scenario(sc, out, net=10, table=0.0, quiet=False, keep_nodes=False):
         rows = fleet.run()
         if fleet.interrupted:
             sc = dict(sc, duration=max(1, int(fleet.elapsed)))
-        escaped = {n: node.escaped() for n, node in fleet.nodes.items() if node.alive()}
+        fleet.check_escapes()
+        escaped = {n: sorted(v) for n, v in fleet.escapes.items() if v}
     except KeyboardInterrupt:
         interrupted = True
         escaped = {}

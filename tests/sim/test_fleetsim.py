@@ -98,7 +98,10 @@ class FleetsimTest(unittest.TestCase):
                     '[[node]]\nname = "collector"\nrole = "collector"\nchronyd = false\n'
                     'offset = 250.0\n'
                     'env = { PROBE_OUT = "{dir}/probe", LD_PRELOAD = "%s" }\n'
-                    'command = ["sh", "-c", "%s"]\n' % (loop, libm, loop))
+                    'command = ["sh", "-c", "%s"]\n'
+                    '[[node]]\nname = "rogue"\nrole = "agent"\nchronyd = false\n'
+                    'command = ["env", "-u", "LD_PRELOAD", "sleep", "30"]\n'
+                    % (loop, libm, loop))
         sc = fleetsim.load_scenario(path)
         fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=34, quiet=True)
 
@@ -122,6 +125,12 @@ class FleetsimTest(unittest.TestCase):
             self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
             self.assertAlmostEqual(col.clock.true_error(), 250.0, delta=0.01)
             self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=0.3)
+            # the self-check reports the process that left the clock (sleep
+            # started without the preload), and only that one
+            fleet.check_escapes()
+            rogue = fleet.nodes["rogue"].extra[0].pid
+            self.assertEqual({n: [b[:1] + b[2:] for b in v] for n, v in fleet.escapes.items() if v},
+                             {"rogue": [(rogue, "no vclock preload")]})
             fleet.apply(dict(at=1, action="command-stop", node="collector"))
             self.assertFalse(col.alive())
             self.assertTrue(up.alive())
