@@ -203,25 +203,38 @@ def descendants(pid):
     return out
 
 
-def escaped_processes(root_pids, state_path):
+def _clock_of(pid, real_state):
+    """(comm, reason) when pid is not on the clock of real_state, None when
+    it is or has exited."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read()
+        with open("/proc/%d/comm" % pid) as f:
+            comm = f.read().strip()
+    except OSError:
+        return None  # exited meanwhile
+    if "libfleetclock-vclock.so" not in maps:
+        return comm, "no vclock preload"
+    if real_state not in maps:
+        return comm, "maps another node's clock"
+    return None
+
+
+def escaped_processes(root_pids, state_path, settle=0.2):
     """Processes of a node (roots and descendants) that do not map the
     node's vclock state file: they run on another clock. List of
-    (pid, comm, reason)."""
-    bad = []
+    (pid, comm, reason). A process caught in execve() has not mapped its
+    preloads yet: suspects are looked at again after `settle` seconds."""
     real_state = os.path.realpath(state_path)
-    for root in root_pids:
-        for pid in descendants(root):
-            try:
-                with open("/proc/%d/maps" % pid) as f:
-                    maps = f.read()
-                with open("/proc/%d/comm" % pid) as f:
-                    comm = f.read().strip()
-            except OSError:
-                continue  # exited meanwhile
-            if "libfleetclock-vclock.so" not in maps:
-                bad.append((pid, comm, "no vclock preload"))
-            elif real_state not in maps:
-                bad.append((pid, comm, "maps another node's clock"))
+    suspects = [pid for root in root_pids for pid in descendants(root)
+                if _clock_of(pid, real_state)]
+    if suspects and settle:
+        time.sleep(settle)
+    bad = []
+    for pid in suspects:
+        r = _clock_of(pid, real_state)
+        if r:
+            bad.append((pid,) + r)
     return bad
 
 
