@@ -38,7 +38,7 @@ from simnode import BUILD, SOURCE, SimNode, node_env, real_clock_state  # noqa: 
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
-             "start", "chronyd"}
+             "start", "chronyd", "link_params"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
                  "partition", "heal", "note", "command-stop", "command-start"}
 
@@ -87,6 +87,8 @@ def load_scenario(path, duration=None):
             n.setdefault("serve", n["role"] != "headset")
             n.setdefault("poll", sc["poll"])
             nodes.append(n)
+    for n in nodes:
+        linkemu.profile(n["link"], **n.get("link_params", {}))  # ValueError if wrong
     names = [n["name"] for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError("%s: duplicate node names" % path)
@@ -145,7 +147,8 @@ class Fleet:
                 listen = ("127.6.%d.%d" % (self.net + 1, link_no), 123)
                 target = ("127.6.%d.%d" % (self.net, index[s] + 1), 123)
                 name = "%s->%s" % (n["name"], s)
-                self.emu.add(name, listen, target, linkemu.profile(n["link"]))
+                self.emu.add(name, listen, target,
+                             linkemu.profile(n["link"], **n.get("link_params", {})))
                 self.links[name] = (n["name"], s)
                 self.addr_name[listen[0]] = s
                 servers.append((listen[0], 123, ""))

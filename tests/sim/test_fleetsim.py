@@ -13,6 +13,7 @@
                                      slot) runs on the node's virtual clock
     test_fleetsim.py format          scenario files are validated
     test_fleetsim.py analysis        the summary's arithmetic
+    test_fleetsim.py events          link events and per-node link parameters
 """
 import os
 import sys
@@ -170,12 +171,46 @@ class FleetsimTest(unittest.TestCase):
         self.assertEqual(s["nodes"]["a"]["bracket_fraction"], 0.0)
         self.assertAlmostEqual(s["phases"][0]["headset_max_abs_ms"], 500.0)
 
+    def test_events(self):
+        """Link events act on the right relays (fleet built, chronyd not started)."""
+        d = tempfile.mkdtemp(prefix="fleetclock-ev-")
+        path = os.path.join(d, "ev.toml")
+        with open(path, "w") as f:
+            f.write('[[node]]\nname = "a"\nrole = "upstream"\n'
+                    '[[node]]\nname = "b"\nrole = "master"\nservers = ["a"]\n'
+                    '[[node]]\nname = "c"\nservers = ["a", "b"]\n'
+                    'link_params = { loss = 0.5, outages = [[10, 20]] }\n')
+        sc = fleetsim.load_scenario(path)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=36, quiet=True)
+        try:
+            fleet.build()
+            links = fleet.emu.links
+            self.assertEqual(sorted(links), ["b->a", "c->a", "c->b"])
+            self.assertEqual(links["c->a"].p["loss"], 0.5)
+            self.assertEqual(links["c->b"].p["outages"], [[10, 20]])
+            self.assertEqual(links["b->a"].p["loss"], 0.01)  # plain wifi
+
+            def down():
+                return sorted(n for n, ln in links.items() if ln.down)
+            fleet.apply(dict(at=1, action="partition", nodes=["a"]))
+            self.assertEqual(down(), ["b->a", "c->a"])
+            fleet.apply(dict(at=2, action="heal"))
+            self.assertEqual(down(), [])
+            fleet.apply(dict(at=3, action="link-down", node="b"))
+            self.assertEqual(down(), ["b->a", "c->b"])
+            fleet.apply(dict(at=4, action="link-up", node="b"))
+            self.assertEqual(down(), [])
+        finally:
+            fleet.stop()
+
     def test_format(self):
         bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
         for text in ('[[node]]\nname = "a"\ncolour = "red"\n',
                      '[[node]]\nname = "a"\nservers = ["nobody"]\n',
                      '[[node]]\nname = "a"\n[[event]]\nat = 1\naction = "explode"\nnode = "a"\n',
-                     '[[node]]\nname = "a"\noffset = "lots"\n'):
+                     '[[node]]\nname = "a"\noffset = "lots"\n',
+                     '[[node]]\nname = "a"\nlink = "5g"\n',
+                     '[[node]]\nname = "a"\nlink_params = { lag = 1 }\n'):
             with open(bad, "w") as f:
                 f.write(text)
             with self.assertRaises(ValueError, msg=text):
@@ -193,6 +228,7 @@ if __name__ == "__main__":
         print("SKIP: needs root")
         sys.exit(77)
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
-             "format": "test_format", "command": "test_command", "analysis": "test_analysis"}
+             "format": "test_format", "command": "test_command", "analysis": "test_analysis",
+             "events": "test_events"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
     unittest.main(argv=argv, verbosity=2)
