@@ -182,7 +182,7 @@ print(r, d, repr(now()), repr(time.monotonic()), flush=True)
         r, d, woke, mono = p.stdout.readline().split()
         self.assertEqual(int(r), 0)
         self.assertGreaterEqual(float(woke), int(d))
-        self.assertLess(float(woke) - int(d), 0.02)
+        self.assertLess(float(woke) - int(d), 0.05)  # scheduling latency only
         # at most 3 s of waiting minus the 1 s step
         self.assertLess(float(mono) - t0, 2.3)
 
