@@ -10,6 +10,7 @@ unmodified chronyd (tests/sim/vclock.c, issue 6):
 - the harness reports processes that escaped the virtual clock.
 """
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,8 @@ print(r, d, repr(now()), repr(time.monotonic()), flush=True)
         p = self.on_clock(c, code)
         time.sleep(0.5)
         c.ctl("step", 1.0)  # 1 s later on the node: the deadline comes 1 s sooner
+        ready, _, _ = select.select([p.stdout], [], [], 10)
+        self.assertTrue(ready, "clock_nanosleep did not wake at the virtual deadline")
         r, d, woke, mono = p.stdout.readline().split()
         self.assertEqual(int(r), 0)
         self.assertGreaterEqual(float(woke), int(d))
