@@ -33,7 +33,7 @@ except ImportError:  # Python < 3.11
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import linkemu  # noqa: E402
-from simnode import BUILD, SOURCE, SimNode, node_env, real_clock_state  # noqa: E402
+from simnode import BUILD, SOURCE, SimNode, claim_slot, node_env, real_clock_state  # noqa: E402
 
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
@@ -111,9 +111,11 @@ def load_scenario(path, duration=None):
 # --- the fleet --------------------------------------------------------------
 
 class Fleet:
-    def __init__(self, sc, out, net=10, table=0.0, quiet=False):
-        if not 0 <= net <= 250:
-            raise ValueError("--net must be in 0..250")
+    def __init__(self, sc, out, net=None, table=0.0, quiet=False):
+        if net is None:
+            net = claim_slot()  # a block of 127.6.0.0/16 no other run uses
+        if not 0 <= net <= 254:
+            raise ValueError("--net must be in 0..254")
         self.sc, self.out, self.net, self.table, self.quiet = sc, out, net, table, quiet
         self.nodes = {}
         self.spec = {}
@@ -572,7 +574,7 @@ def write_csv(rows, path):
             w.writerow(r)
 
 
-def run_scenario(sc, out, net=10, table=0.0, quiet=False, keep_nodes=False):
+def run_scenario(sc, out, net=None, table=0.0, quiet=False, keep_nodes=False):
     """Run one expanded scenario; returns (summary dict, rows)."""
     if os.path.exists(out):
         shutil.rmtree(out)
@@ -635,8 +637,9 @@ def main():
     ap.add_argument("scenario")
     ap.add_argument("--out", help="output directory (default /tmp/fleetclock-sim/NAME)")
     ap.add_argument("--duration", type=float, help="override the scenario's duration (s)")
-    ap.add_argument("--net", type=int, default=10,
-                    help="third octet: nodes on 127.6.NET.k, links on 127.6.NET+1.l")
+    ap.add_argument("--net", type=int,
+                    help="third octet: nodes on 127.6.NET.k, links on 127.6.NET+1.l "
+                    "(default: a free block, see simnode.claim_slot)")
     ap.add_argument("--table", type=float, default=0.0, help="print a fleet table every S s")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--plot-only", action="store_true",

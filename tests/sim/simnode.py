@@ -9,6 +9,7 @@ Processes are only ever killed by the PID recorded when they were started.
 Python 3 stdlib only.
 """
 import ctypes
+import fcntl
 import mmap
 import os
 import random
@@ -26,6 +27,44 @@ PRELOAD = os.path.join(BUILD, "tests", "sim", "libfleetclock-vclock.so")
 VCLOCK_CTL = os.path.join(BUILD, "tests", "sim", "fleetclock-vclock")
 CHRONYD = "/usr/sbin/chronyd"
 STATE_ENV = "FLEETCLOCK_VCLOCK_STATE"
+
+# --- addresses ----------------------------------------------------------------
+# The simulator lives in 127.6.0.0/16. Several test runs may go on at once on
+# one machine (one per worktree), so each process claims a block of 16 third
+# octets with a file lock held until it exits, and builds its addresses in it.
+SLOT_DIR = "/tmp/fleetclock-sim-slots"
+SLOT_WIDTH = 16
+_slot = None
+
+
+def claim_slot():
+    """First third octet of this process's block of 127.6.0.0/16 (claimed
+    on first use); RuntimeError when all 16 blocks are taken."""
+    global _slot
+    if _slot is not None:
+        return _slot[0]
+    os.makedirs(SLOT_DIR, exist_ok=True)
+    # Blocks 0-3 (127.6.0-63.x) were used by fixed addresses in earlier
+    # versions that other checkouts may still run: start above them.
+    for k in range(4, 256 // SLOT_WIDTH):
+        fd = os.open(os.path.join(SLOT_DIR, "slot%02d.lock" % k), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _slot = (k * SLOT_WIDTH, fd)
+        return _slot[0]
+    raise RuntimeError("all %d simulator address blocks of 127.6.64-255.x are in use (%s)" %
+                       (256 // SLOT_WIDTH - 4, SLOT_DIR))
+
+
+def sim_addr(block, host):
+    """127.6.X.host with X = this process's first third octet + block (0..15)."""
+    if not 0 <= block < SLOT_WIDTH:
+        raise ValueError("block %d outside 0..%d" % (block, SLOT_WIDTH - 1))
+    return "127.6.%d.%d" % (claim_slot() + block, host)
+
 
 # Mirror of struct vclock_state (tests/sim/vclock_state.h), version 1.
 _STATE_FMT = "<6Iqqdddqqqqqqqii3Qq8Q"

@@ -31,10 +31,10 @@ def scenario(name):
 
 
 class FleetsimTest(unittest.TestCase):
-    def run_sc(self, name, net):
+    def run_sc(self, name):
         sc = scenario(name)
         out = tempfile.mkdtemp(prefix="fleetclock-fleetsim-")
-        s, rows = fleetsim.run_scenario(sc, out, net=net, quiet=True)
+        s, rows = fleetsim.run_scenario(sc, out, quiet=True)
         self.out = out
         return sc, s, rows
 
@@ -50,7 +50,7 @@ class FleetsimTest(unittest.TestCase):
             self.assertGreaterEqual(per_node[n["name"]], sc["duration"] - 3, n["name"])
 
     def test_baseline(self):
-        sc, s, rows = self.run_sc("baseline-ci", 30)
+        sc, s, rows = self.run_sc("baseline-ci")
         self.common(sc, s, rows)
         budget = sc["budget_ms"]
         for name, n in s["nodes"].items():
@@ -66,7 +66,7 @@ class FleetsimTest(unittest.TestCase):
         self.assertTrue(any(abs(r["true_error"]) > 0.1 for r in first))
 
     def test_upstream_kill(self):
-        sc, s, rows = self.run_sc("upstream-kill-ci", 32)
+        sc, s, rows = self.run_sc("upstream-kill-ci")
         self.common(sc, s, rows)
         kill = sc["events"][0]["at"]
         budget = sc["budget_ms"] / 1e3
@@ -104,7 +104,7 @@ class FleetsimTest(unittest.TestCase):
                     'command = ["env", "-u", "LD_PRELOAD", "sleep", "30"]\n'
                     % (loop, libm, loop))
         sc = fleetsim.load_scenario(path)
-        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=34, quiet=True)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), quiet=True)
 
         def probe(node):
             p = os.path.join(node.dir, "probe")
@@ -181,7 +181,7 @@ class FleetsimTest(unittest.TestCase):
                     '[[node]]\nname = "c"\nservers = ["a", "b"]\n'
                     'link_params = { loss = 0.5, outages = [[10, 20]] }\n')
         sc = fleetsim.load_scenario(path)
-        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=36, quiet=True)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), quiet=True)
         try:
             fleet.build()
             links = fleet.emu.links

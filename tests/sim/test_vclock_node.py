@@ -19,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simnode  # noqa: E402
-from simnode import SimNode, VClock, node_env  # noqa: E402
+from simnode import SimNode, VClock, node_env, sim_addr  # noqa: E402
 
 # A small program run ON a node's clock: answers "t" with its time.time()
 # and "r" with the real time it cannot see directly (via the state file it
@@ -84,9 +84,9 @@ class NodeTest(unittest.TestCase):
 
     # ------------------------------------------------------------------
     def test_offset_and_drift_seen_by_client(self):
-        srv = self.node("srv", "127.6.0.10", serve=True, local_stratum=1, offset=17 * 60,
+        srv = self.node("srv", sim_addr(0, 10), serve=True, local_stratum=1, offset=17 * 60,
                         drift=100.0)
-        cli = self.node("cli", "127.6.0.11", servers=[("127.6.0.10", 123, "noselect")],
+        cli = self.node("cli", sim_addr(0, 11), servers=[(sim_addr(0, 10), 123, "noselect")],
                         log=("rawmeasurements", "statistics"))
         srv.start().wait_ready()
         cli.start().wait_ready()
@@ -108,8 +108,8 @@ class NodeTest(unittest.TestCase):
         self.assertEqual(diff_freq < 0, est_offset < 0)
 
     def test_slew_takes_slew_time(self):
-        up = self.node("up", "127.6.0.12", serve=True, local_stratum=1)
-        n = self.node("n", "127.6.0.13", servers=[("127.6.0.12", 123, "")], makestep="1 1")
+        up = self.node("up", sim_addr(0, 12), serve=True, local_stratum=1)
+        n = self.node("n", sim_addr(0, 13), servers=[(sim_addr(0, 12), 123, "")], makestep="1 1")
         up.start().wait_ready()
         n.start().wait_ready()
         end = time.monotonic() + 15
@@ -233,7 +233,7 @@ print(res.get(fd), "|", res.get(cfd), "|", "again" if again else "quiet", flush=
         self.assertLess(time.monotonic() - t0, 2.0)  # 3 s deadline minus 2 s step
 
     def test_escape_detected(self):
-        n = self.node("esc", "127.6.0.14", serve=True, local_stratum=1)
+        n = self.node("esc", sim_addr(0, 14), serve=True, local_stratum=1)
         other = self.clock("other")
         n.start().wait_ready()
         self.assertEqual(n.escaped(), [])
