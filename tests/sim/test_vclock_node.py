@@ -95,6 +95,9 @@ class NodeTest(unittest.TestCase):
         meas = [ln.split() for ln in open(os.path.join(cli.dir, "log", "measurements.log"))
                 if ln.startswith("20")]
         self.assertGreater(len(meas), 5, "client chronyd made too few measurements")
+        # socket timestamping refused: chronyd timestamped both ends itself ("D D"),
+        # never with the kernel's real-time stamps ("K")
+        self.assertEqual({tuple(m[-2:]) for m in meas}, {("D", "D")})
         # measurements.log: offset column, positive = local clock slow
         last = float(meas[-1][11])
         self.assertAlmostEqual(last, want, delta=2e-3)
