@@ -577,6 +577,11 @@ def write_csv(rows, path):
 def run_scenario(sc, out, net=None, table=0.0, quiet=False, keep_nodes=False):
     """Run one expanded scenario; returns (summary dict, rows)."""
     if os.path.exists(out):
+        # Only ever replace an earlier run's output, never anything else.
+        if os.listdir(out) and not os.path.exists(os.path.join(out, "scenario.json")) \
+                and not os.path.isdir(os.path.join(out, "nodes")):
+            raise RuntimeError("%s exists and is not a fleetsim output directory: "
+                               "choose another --out" % out)
         shutil.rmtree(out)
     os.makedirs(out)
     real_before = real_clock_state()
