@@ -20,6 +20,10 @@ struct agent_ctx {
 	bool force;		/* --force */
 	bool dry_run;		/* --dry-run */
 	int verbose;		/* -v, repeatable */
+	const char *at_time;	/* --at TIME / --wait-until TIME */
+	const char *report_path;	/* --report FILE */
+	bool rt;		/* --rt */
+	bool late_ok;		/* --late-ok */
 	int argc;		/* words after "--" */
 	char **argv;
 };
@@ -28,5 +32,9 @@ struct agent_ctx {
 typedef int (*agent_action_fn)(struct agent_ctx *ctx);
 
 int agent_action_print_config(struct agent_ctx *ctx);
+/* --at TIME -- CMD: wait, then exec CMD in place (returns only on failure). */
+int agent_action_at(struct agent_ctx *ctx);
+/* --wait-until TIME: the same wait, no exec. */
+int agent_action_wait_until(struct agent_ctx *ctx);
 
 #endif

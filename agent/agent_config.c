@@ -29,6 +29,8 @@ const struct config_option agent_config_options[] = {
 	    "master, failover, headset or observer"),
 	OPT("agent", "budget_ms", CONFIG_DOUBLE, budget_ms, "5", 0.001, 1e6,
 	    "error budget: the largest acceptable estimated error"),
+	OPT("agent", "late_tolerance_ms", CONFIG_DOUBLE, late_tolerance_ms, "50", 0, 3.6e6,
+	    "--at/--wait-until: a start later than this is refused unless --late-ok"),
 	CONFIG_END
 };
 

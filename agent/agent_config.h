@@ -21,6 +21,7 @@ struct agent_config {
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */
 	double budget_ms;		/* error budget for readiness */
+	double late_tolerance_ms;	/* --at: refuse starting later than this */
 };
 
 /* The option table (for docs and tests). */

@@ -1,0 +1,335 @@
+/* action_at.c - --at TIME -- CMD and --wait-until TIME: start at the same
+ * instant on every node.
+ *
+ * Order: parse TIME; open the --report file; gate on chronyd (synchronised,
+ * estimated error within [agent] budget_ms; --force skips); refuse a TIME
+ * already past by more than [agent] late_tolerance_ms (--late-ok starts
+ * anyway); --rt; wait (common/precise_wait: cancel-on-set timerfd, then an
+ * absolute clock_nanosleep); read CLOCK_REALTIME; append the report; exec
+ * CMD in place, so its PID, signals and exit status are the agent's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "chrony_client.h"
+#include "log.h"
+#include "precise_wait.h"
+#include "timeutil.h"
+#include "when.h"
+
+#define AT_MAX_AHEAD_S (7LL * 86400)	/* a TIME further ahead is a typo */
+#define AT_RT_PRIORITY 50		/* SCHED_FIFO priority for --rt */
+#define AT_EXIT_CANNOT_EXEC 126		/* as env(1) and nice(1) */
+#define AT_EXIT_NOT_FOUND 127
+
+struct at_run {
+	struct agent_ctx *ctx;
+	const char *action;		/* "at" or "wait-until" */
+	struct timespec target;
+	bool have_tracking;
+	struct chrony_tracking tracking;
+	struct timespec tracking_at;	/* CLOCK_REALTIME when tracking was read */
+	struct precise_wait_stats wait;
+	struct timespec start;		/* CLOCK_REALTIME right before exec */
+	int report_fd;
+	bool rt_on;
+	int old_policy;
+	struct sched_param old_param;
+};
+
+static struct timespec now_rt(void)
+{
+	struct timespec ts = { 0, 0 };
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static json_t *ts_json(struct timespec ts)
+{
+	char buf[48];
+
+	return timeutil_format_rfc3339(ts, 9, buf, sizeof(buf)) ? json_string(buf) : json_null();
+}
+
+/* Append one JSON line to the --report file: what was asked, what
+ * happened, and chronyd's error bound. */
+static void write_report(struct at_run *r, const char *result, const char *reason)
+{
+	json_t *o = json_object(), *cmd = json_array();
+	bool started = r->start.tv_sec != 0;
+	char *line = NULL;
+
+	if (r->report_fd < 0 || !o || !cmd)
+		goto out;
+	for (int i = 0; i < r->ctx->argc; i++)
+		json_array_append_new(cmd, json_string(r->ctx->argv[i]));
+	json_object_set_new(o, "host", json_string(r->ctx->cfg.host));
+	json_object_set_new(o, "action", json_string(r->action));
+	json_object_set_new(o, "time", json_string(r->ctx->at_time));
+	json_object_set_new(o, "target", ts_json(r->target));
+	json_object_set_new(o, "result", json_string(result));
+	json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+	json_object_set_new(o, "start", started ? ts_json(r->start) : json_null());
+	json_object_set_new(o, "error_s", started ?
+			    json_real(timeutil_ts_diff_ns(r->start, r->target) * 1e-9) : json_null());
+	json_object_set_new(o, "chrony_synchronised", r->have_tracking ?
+			    json_boolean(chrony_tracking_synchronised(&r->tracking)) : json_null());
+	json_object_set_new(o, "chrony_max_error_s", r->have_tracking ?
+			    json_real(chrony_tracking_max_error(&r->tracking)) : json_null());
+	json_object_set_new(o, "chrony_read_at", r->have_tracking ? ts_json(r->tracking_at) : json_null());
+	json_object_set_new(o, "clock_steps", json_integer(r->wait.steps));
+	json_object_set_new(o, "clock_step_total_s", json_real(r->wait.total_step_s));
+	json_object_set_new(o, "rt", json_boolean(r->rt_on));
+	json_object_set_new(o, "forced", json_boolean(r->ctx->force));
+	json_object_set_new(o, "command", cmd);
+	cmd = NULL;
+	line = json_dumps(o, JSON_COMPACT);
+	if (line) {
+		size_t len = strlen(line);
+
+		line[len] = '\n';	/* one write() of the whole line: O_APPEND keeps lines whole */
+		if (write(r->report_fd, line, len + 1) != (ssize_t)(len + 1))
+			log_err("--report %s: write: %s", r->ctx->report_path, strerror(errno));
+		line[len] = '\0';
+	}
+out:
+	free(line);
+	json_decref(cmd);
+	json_decref(o);
+}
+
+/* Print why nothing is started, report it, return the exit code. */
+static int refuse(struct at_run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(struct at_run *r, int code, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	log_err("--%s: %s", r->action, reason);
+	write_report(r, "refused", reason);
+	return code;
+}
+
+static enum chrony_transport transport_of(const char *name)
+{
+	if (!strcmp(name, "unix"))
+		return CHRONY_TRANSPORT_UNIX;
+	if (!strcmp(name, "udp"))
+		return CHRONY_TRANSPORT_UDP;
+	return CHRONY_TRANSPORT_AUTO;
+}
+
+/* Read chronyd's tracking into r; quick: one short attempt, for a report
+ * only. Returns 0 or -errno with why set. */
+static int read_tracking(struct at_run *r, bool quick, char *why, size_t whylen)
+{
+	const struct agent_config *cfg = &r->ctx->cfg;
+	struct chrony_client_opts opts = {
+		.socket_path = cfg->chrony_socket,
+		.udp_host = cfg->chrony_udp_host,
+		.udp_port = cfg->chrony_udp_port,
+		.transport = transport_of(cfg->chrony_transport),
+		.timeout_ms = quick ? 200 : cfg->chrony_timeout_ms,
+		.max_attempts = quick ? 1 : cfg->chrony_attempts,
+	};
+	struct chrony_client *c = NULL;
+	int rc;
+
+	rc = chrony_client_open(&opts, &c);
+	if (rc < 0) {
+		snprintf(why, whylen, "chrony client: %s", strerror(-rc));
+		return rc;
+	}
+	rc = chrony_client_tracking(c, &r->tracking);
+	if (rc < 0)
+		snprintf(why, whylen, "%s", chrony_client_error(c));
+	else {
+		r->have_tracking = true;
+		r->tracking_at = now_rt();
+	}
+	chrony_client_close(c);
+	return rc;
+}
+
+/* The readiness gate: synchronised and within the budget, unless --force. */
+static int gate(struct at_run *r)
+{
+	double budget = r->ctx->cfg.budget_ms * 1e-3, err;
+	char why[512];
+
+	if (r->ctx->force && !r->ctx->report_path)
+		return AGENT_EXIT_OK;
+	if (read_tracking(r, r->ctx->force, why, sizeof(why)) < 0) {
+		if (r->ctx->force) {
+			log_warn("--force: no error bound for the report: %s", why);
+			return AGENT_EXIT_OK;
+		}
+		return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness: %s (--force starts anyway)",
+			      why);
+	}
+	if (r->ctx->force)
+		return AGENT_EXIT_OK;
+	if (!chrony_tracking_synchronised(&r->tracking))
+		return refuse(r, AGENT_EXIT_FAIL, "not ready: chronyd (%s) is not synchronised "
+			      "(leap status %u, stratum %u); --force starts anyway", r->ctx->cfg.chrony_socket,
+			      r->tracking.leap_status, r->tracking.stratum);
+	err = chrony_tracking_max_error(&r->tracking);
+	if (err > budget)
+		return refuse(r, AGENT_EXIT_FAIL, "not ready: estimated error %.3f ms exceeds the "
+			      "budget of %.3f ms ([agent] budget_ms); --force starts anyway",
+			      err * 1e3, budget * 1e3);
+	return AGENT_EXIT_OK;
+}
+
+/* Refuse a start more than late_tolerance_ms after target. */
+static int check_late(struct at_run *r, struct timespec now, const char *when)
+{
+	double late = timeutil_ts_diff_ns(now, r->target) * 1e-9;
+	double tol = r->ctx->cfg.late_tolerance_ms * 1e-3;
+	char buf[48];
+
+	if (late <= tol)
+		return AGENT_EXIT_OK;
+	if (r->ctx->late_ok) {
+		log_warn("--late-ok: starting %.6f s late", late);
+		return AGENT_EXIT_OK;
+	}
+	return refuse(r, AGENT_EXIT_FAIL, "%s %s is %.6f s in the past%s (tolerance %g ms, "
+		      "[agent] late_tolerance_ms); --late-ok starts anyway",
+		      r->ctx->at_time, timeutil_format_rfc3339(r->target, 6, buf, sizeof(buf)) ? buf : "",
+		      late, when, r->ctx->cfg.late_tolerance_ms);
+}
+
+/* --rt: SCHED_FIFO and locked memory for the wait. */
+static int enter_rt(struct at_run *r)
+{
+	struct sched_param sp = { .sched_priority = AT_RT_PRIORITY };
+
+	r->old_policy = sched_getscheduler(0);
+	if (r->old_policy < 0 || sched_getparam(0, &r->old_param) < 0) {
+		log_err("--rt: sched_getscheduler: %s", strerror(errno));
+		return AGENT_EXIT_ERROR;
+	}
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
+		log_err("--rt: sched_setscheduler(SCHED_FIFO, %d): %s%s", AT_RT_PRIORITY, strerror(errno),
+			errno == EPERM ? " (needs root or CAP_SYS_NICE, or an RLIMIT_RTPRIO of at least 50;"
+			" run without --rt)" : "");
+		return AGENT_EXIT_ERROR;
+	}
+	r->rt_on = true;
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+		log_err("--rt: mlockall: %s%s", strerror(errno), errno == EPERM || errno == ENOMEM ?
+			" (needs CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK; run without --rt)" : "");
+		return AGENT_EXIT_ERROR;
+	}
+	return AGENT_EXIT_OK;
+}
+
+/* CMD must not inherit SCHED_FIFO: a busy loop would own a CPU. Memory
+ * locks end with exec by themselves. */
+static void leave_rt(struct at_run *r)
+{
+	if (r->rt_on && sched_setscheduler(0, r->old_policy, &r->old_param) < 0)
+		log_warn("--rt: restoring the scheduling policy: %s", strerror(errno));
+}
+
+static int prepare(struct at_run *r)
+{
+	struct agent_ctx *ctx = r->ctx;
+	struct timespec now = now_rt();
+	char err[256];
+
+	if (when_parse(ctx->at_time, now, &r->target, err, sizeof(err)) < 0) {
+		log_err("--%s: %s", r->action, err);
+		return AGENT_EXIT_ERROR;
+	}
+	if (timeutil_ts_diff_ns(r->target, now) > AT_MAX_AHEAD_S * NSEC_PER_SEC) {
+		log_err("--%s: TIME '%s' is more than %lld days ahead", r->action, ctx->at_time,
+			AT_MAX_AHEAD_S / 86400);
+		return AGENT_EXIT_ERROR;
+	}
+	if (ctx->report_path) {
+		r->report_fd = open(ctx->report_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (r->report_fd < 0) {
+			log_err("--report %s: open for appending: %s", ctx->report_path, strerror(errno));
+			return AGENT_EXIT_ERROR;
+		}
+	}
+	return AGENT_EXIT_OK;
+}
+
+static int run(struct at_run *r)
+{
+	int rc = prepare(r);
+
+	if (rc == AGENT_EXIT_OK)
+		rc = gate(r);
+	if (rc == AGENT_EXIT_OK)
+		rc = check_late(r, now_rt(), "");
+	if (rc == AGENT_EXIT_OK && r->ctx->rt)
+		rc = enter_rt(r);
+	if (rc != AGENT_EXIT_OK)
+		return rc;
+	if (precise_wait_until(r->target, NULL, &r->wait) < 0)
+		return refuse(r, AGENT_EXIT_ERROR, "the wait failed (see above)");
+	r->start = now_rt();
+	return check_late(r, r->start, " after the wait");
+}
+
+int agent_action_at(struct agent_ctx *ctx)
+{
+	struct at_run r = { .ctx = ctx, .action = "at", .report_fd = -1 };
+	int rc, e;
+
+	if (ctx->argc < 1) {
+		log_err("--at TIME needs a command: fleetclock-agent --at TIME -- CMD [ARGS]");
+		return AGENT_EXIT_ERROR;
+	}
+	rc = run(&r);
+	if (rc != AGENT_EXIT_OK)
+		goto out;
+	write_report(&r, "started", NULL);
+	leave_rt(&r);
+	fflush(NULL);
+	execvp(ctx->argv[0], ctx->argv);
+	e = errno;
+	log_err("--at: exec %s: %s", ctx->argv[0], strerror(e));
+	r.start = (struct timespec){ 0, 0 };
+	write_report(&r, "exec-failed", strerror(e));
+	rc = e == ENOENT ? AT_EXIT_NOT_FOUND : AT_EXIT_CANNOT_EXEC;
+out:
+	if (r.report_fd >= 0)
+		close(r.report_fd);
+	return rc;
+}
+
+int agent_action_wait_until(struct agent_ctx *ctx)
+{
+	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1 };
+	int rc;
+
+	if (ctx->argc > 0) {
+		log_err("--wait-until takes no command (%s ...): use --at TIME -- CMD", ctx->argv[0]);
+		return AGENT_EXIT_ERROR;
+	}
+	rc = run(&r);
+	if (rc == AGENT_EXIT_OK)
+		write_report(&r, "waited", NULL);
+	leave_rt(&r);
+	if (r.report_fd >= 0)
+		close(r.report_fd);
+	return rc;
+}

@@ -1,0 +1,149 @@
+/* precise_wait.c - wait for an absolute CLOCK_REALTIME instant, see
+ * precise_wait.h */
+#include "precise_wait.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+int precise_wait_set_slack(void)
+{
+	if (prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) < 0)
+		return -errno;
+	return 0;
+}
+
+static struct timespec now_rt(void)
+{
+	struct timespec ts = { 0, 0 };
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC in ns: changes only when the clock is
+ * set (and by slewing, far too slowly to matter between two reads). */
+static int64_t realtime_offset_ns(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return timeutil_ts_diff_ns(r, m);
+}
+
+static void note_step(int64_t step_ns, struct timespec target, struct precise_wait_stats *st)
+{
+	char buf[48];
+	double step = step_ns * 1e-9;
+
+	st->steps++;
+	st->last_step_s = step;
+	st->total_step_s += step;
+	log_warn("the clock was stepped by %+.6f s during the wait; re-armed for %s (%.3f s away)",
+		 step, timeutil_format_rfc3339(target, 6, buf, sizeof(buf)) ? buf : "?",
+		 timeutil_ts_diff_ns(target, now_rt()) * 1e-9);
+}
+
+/* Stage 1: sleep on a cancel-on-set timerfd until wake_at, re-arming after
+ * each clock step. */
+static int coarse_wait(struct timespec wake_at, struct timespec target, struct precise_wait_stats *st)
+{
+	struct itimerspec its = { .it_value = wake_at };
+	int fd, rc = 0;
+
+	fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("timerfd_create(CLOCK_REALTIME): %s", strerror(errno));
+		return rc;
+	}
+	for (unsigned arms = 0;; arms++) {
+		int64_t off0 = realtime_offset_ns();
+		uint64_t expirations;
+		ssize_t n;
+
+		if (arms > PRECISE_WAIT_MAX_STEPS) {
+			log_err("gave up waiting: the clock was stepped %u times", st->steps);
+			rc = -ELOOP;
+			goto out;
+		}
+		if (timeutil_ts_diff_ns(wake_at, now_rt()) <= 0)
+			goto out;
+		if (timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0) {
+			rc = -errno;
+			log_err("timerfd_settime(CLOCK_REALTIME, abstime, cancel-on-set): %s",
+				strerror(errno));
+			goto out;
+		}
+		n = read(fd, &expirations, sizeof(expirations));
+		if (n == (ssize_t)sizeof(expirations))
+			goto out;
+		if (n < 0 && errno == ECANCELED)
+			note_step(realtime_offset_ns() - off0, target, st);
+		else if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			log_err("read(timerfd): %s", strerror(errno));
+			goto out;
+		}
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* Stage 2: absolute sleep; the kernel follows clock steps by itself. */
+static int final_sleep(struct timespec until)
+{
+	int rc;
+
+	do
+		rc = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL);
+	while (rc == EINTR);
+	if (rc) {
+		log_err("clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME): %s", strerror(rc));
+		return -rc;
+	}
+	return 0;
+}
+
+int precise_wait_until(struct timespec target, const struct precise_wait_opts *opts,
+		       struct precise_wait_stats *st)
+{
+	static const struct precise_wait_opts defaults = PRECISE_WAIT_OPTS_DEFAULT;
+	struct precise_wait_stats local;
+	int rc;
+
+	if (!opts)
+		opts = &defaults;
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	rc = precise_wait_set_slack();
+	if (rc < 0)
+		log_warn("prctl(PR_SET_TIMERSLACK, 1 ns): %s; wake-ups may be up to 50 us later",
+			 strerror(-rc));
+	rc = coarse_wait(timeutil_ts_add_ns(target, -opts->approach_ns - opts->spin_ns), target, st);
+	if (rc == 0 && opts->approach_ns > 0)
+		rc = final_sleep(timeutil_ts_add_ns(target, -opts->spin_ns));
+	if (rc == 0 && opts->spin_ns > 0) {
+		/* Bounded: the clock only has to reach target; a step back
+		 * in this window is at most spin_ns plus the step. */
+		struct timespec deadline_mono, m;
+
+		clock_gettime(CLOCK_MONOTONIC, &m);
+		deadline_mono = timeutil_ts_add_ns(m, 2 * opts->spin_ns + NSEC_PER_SEC);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &m);
+		while (timeutil_ts_diff_ns(target, now_rt()) > 0 &&
+		       timeutil_ts_diff_ns(deadline_mono, m) > 0);
+	}
+	st->woke = now_rt();
+	return rc;
+}
