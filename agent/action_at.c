@@ -123,32 +123,19 @@ static int refuse(struct at_run *r, int code, const char *fmt, ...)
 	return code;
 }
 
-static enum chrony_transport transport_of(const char *name)
-{
-	if (!strcmp(name, "unix"))
-		return CHRONY_TRANSPORT_UNIX;
-	if (!strcmp(name, "udp"))
-		return CHRONY_TRANSPORT_UDP;
-	return CHRONY_TRANSPORT_AUTO;
-}
-
 /* Read chronyd's tracking into r; quick: one short attempt, for a report
  * only. Returns 0 or -errno with why set. */
 static int read_tracking(struct at_run *r, bool quick, char *why, size_t whylen)
 {
-	const struct agent_config *cfg = &r->ctx->cfg;
-	struct chrony_client_opts opts = {
-		.socket_path = cfg->chrony_socket,
-		.udp_host = cfg->chrony_udp_host,
-		.udp_port = cfg->chrony_udp_port,
-		.transport = transport_of(cfg->chrony_transport),
-		.timeout_ms = quick ? 200 : cfg->chrony_timeout_ms,
-		.max_attempts = quick ? 1 : cfg->chrony_attempts,
-	};
+	struct agent_ctx quick_ctx = *r->ctx;
 	struct chrony_client *c = NULL;
 	int rc;
 
-	rc = chrony_client_open(&opts, &c);
+	if (quick) {
+		quick_ctx.cfg.chrony_timeout_ms = 200;
+		quick_ctx.cfg.chrony_attempts = 1;
+	}
+	rc = agent_chrony_open(&quick_ctx, &c);
 	if (rc < 0) {
 		snprintf(why, whylen, "chrony client: %s", strerror(-rc));
 		return rc;
