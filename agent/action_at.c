@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -39,6 +41,7 @@ struct at_run {
 	struct timespec tracking_at;	/* CLOCK_REALTIME when tracking was read */
 	struct precise_wait_stats wait;
 	struct timespec start;		/* CLOCK_REALTIME right before exec */
+	char cmd_path[PATH_MAX];	/* CMD found in PATH before the wait */
 	int report_fd;
 	bool rt_on;
 	int old_policy;
@@ -225,12 +228,58 @@ static int enter_rt(struct at_run *r)
 	return AGENT_EXIT_OK;
 }
 
-/* CMD must not inherit SCHED_FIFO: a busy loop would own a CPU. Memory
- * locks end with exec by themselves. */
+/* --wait-until: back to the old policy before returning to the shell. */
 static void leave_rt(struct at_run *r)
 {
 	if (r->rt_on && sched_setscheduler(0, r->old_policy, &r->old_param) < 0)
 		log_warn("--rt: restoring the scheduling policy: %s", strerror(errno));
+}
+
+/* Whether path is an executable regular file: 0 or -errno. */
+static int executable_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	return access(path, X_OK) < 0 ? -errno : 0;
+}
+
+/* Find CMD as execvp would, before the wait: a missing command fails now,
+ * not at TIME, and exec does not search PATH at the critical instant. Its
+ * file is read ahead into the page cache (a cold SD card costs ms). */
+static int find_command(struct at_run *r)
+{
+	const char *name = r->ctx->argv[0], *path = getenv("PATH");
+	int rc = -ENOENT, fd;
+
+	if (strchr(name, '/')) {
+		if ((size_t)snprintf(r->cmd_path, sizeof(r->cmd_path), "%s", name) >= sizeof(r->cmd_path))
+			return -ENAMETOOLONG;
+		rc = executable_file(r->cmd_path);
+	} else {
+		if (!path)
+			path = "/usr/local/bin:/usr/bin:/bin";
+		while (*path && rc < 0) {
+			size_t len = strcspn(path, ":");
+			int n = snprintf(r->cmd_path, sizeof(r->cmd_path), "%.*s/%s", (int)len,
+					 len ? path : ".", name);
+
+			if (n > 0 && (size_t)n < sizeof(r->cmd_path)) {
+				int e = executable_file(r->cmd_path);
+
+				rc = e == -ENOENT && rc == -EACCES ? rc : e;
+			}
+			path += len + (path[len] == ':');
+		}
+	}
+	if (rc == 0 && (fd = open(r->cmd_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+	return rc;
 }
 
 static int prepare(struct at_run *r)
@@ -258,8 +307,17 @@ static int prepare(struct at_run *r)
 	return AGENT_EXIT_OK;
 }
 
+/* --rt: memory stays locked for the long wait only; unlocking a locked
+ * address space in execve would delay CMD (measured by bench_at). */
+static void unlock_memory(void *arg)
+{
+	(void)arg;
+	munlockall();
+}
+
 static int run(struct at_run *r)
 {
+	struct precise_wait_opts wait_opts = PRECISE_WAIT_OPTS_DEFAULT;
 	int rc = prepare(r);
 
 	if (rc == AGENT_EXIT_OK)
@@ -270,7 +328,9 @@ static int run(struct at_run *r)
 		rc = enter_rt(r);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
-	if (precise_wait_until(r->target, NULL, &r->wait) < 0)
+	if (r->rt_on)
+		wait_opts.before_final = unlock_memory;
+	if (precise_wait_until(r->target, &wait_opts, &r->wait) < 0)
 		return refuse(r, AGENT_EXIT_ERROR, "the wait failed (see above)");
 	r->start = now_rt();
 	return check_late(r, r->start, " after the wait");
@@ -285,13 +345,19 @@ int agent_action_at(struct agent_ctx *ctx)
 		log_err("--at TIME needs a command: fleetclock-agent --at TIME -- CMD [ARGS]");
 		return AGENT_EXIT_ERROR;
 	}
+	rc = find_command(&r);
+	if (rc < 0) {
+		log_err("--at: %s: %s", ctx->argv[0], rc == -ENOENT ? "command not found" : strerror(-rc));
+		return rc == -ENOENT ? AT_EXIT_NOT_FOUND : AT_EXIT_CANNOT_EXEC;
+	}
 	rc = run(&r);
 	if (rc != AGENT_EXIT_OK)
 		goto out;
 	write_report(&r, "started", NULL);
-	leave_rt(&r);
+	/* With --rt, CMD keeps SCHED_FIFO as under chrt(1): dropping it
+	 * before exec made the start slower than without --rt (bench_at). */
 	fflush(NULL);
-	execvp(ctx->argv[0], ctx->argv);
+	execvp(r.cmd_path, ctx->argv);	/* a path: no search; still runs scripts without #! */
 	e = errno;
 	log_err("--at: exec %s: %s", ctx->argv[0], strerror(e));
 	r.start = (struct timespec){ 0, 0 };

@@ -83,9 +83,13 @@ static int coarse_wait(struct timespec wake_at, struct timespec target, struct p
 			goto out;
 		}
 		n = read(fd, &expirations, sizeof(expirations));
-		if (n == (ssize_t)sizeof(expirations))
+		/* Fired before its time: only a clock set back (seen through
+		 * an emulation that does not report ECANCELED) does that. */
+		if (n == (ssize_t)sizeof(expirations) && timeutil_ts_diff_ns(wake_at, now_rt()) > 0)
+			note_step(realtime_offset_ns() - off0, target, st);
+		else if (n == (ssize_t)sizeof(expirations))
 			goto out;
-		if (n < 0 && errno == ECANCELED)
+		else if (n < 0 && errno == ECANCELED)
 			note_step(realtime_offset_ns() - off0, target, st);
 		else if (n < 0 && errno != EINTR) {
 			rc = -errno;
@@ -113,6 +117,30 @@ static int final_sleep(struct timespec until)
 	return 0;
 }
 
+/* Stages 2 and 3 after the coarse wait. */
+static int final_approach(struct timespec target, const struct precise_wait_opts *opts)
+{
+	int rc = 0;
+
+	if (opts->before_final)
+		opts->before_final(opts->arg);
+	if (opts->approach_ns > 0)
+		rc = final_sleep(timeutil_ts_add_ns(target, -opts->spin_ns));
+	if (rc == 0 && opts->spin_ns > 0) {
+		/* Bounded on the monotonic clock: at most the stage length
+		 * and one second more. */
+		struct timespec deadline_mono, m;
+
+		clock_gettime(CLOCK_MONOTONIC, &m);
+		deadline_mono = timeutil_ts_add_ns(m, opts->spin_ns + NSEC_PER_SEC);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &m);
+		while (timeutil_ts_diff_ns(target, now_rt()) > 0 &&
+		       timeutil_ts_diff_ns(deadline_mono, m) > 0);
+	}
+	return rc;
+}
+
 int precise_wait_until(struct timespec target, const struct precise_wait_opts *opts,
 		       struct precise_wait_stats *st)
 {
@@ -129,21 +157,21 @@ int precise_wait_until(struct timespec target, const struct precise_wait_opts *o
 	if (rc < 0)
 		log_warn("prctl(PR_SET_TIMERSLACK, 1 ns): %s; wake-ups may be up to 50 us later",
 			 strerror(-rc));
-	rc = coarse_wait(timeutil_ts_add_ns(target, -opts->approach_ns - opts->spin_ns), target, st);
-	if (rc == 0 && opts->approach_ns > 0)
-		rc = final_sleep(timeutil_ts_add_ns(target, -opts->spin_ns));
-	if (rc == 0 && opts->spin_ns > 0) {
-		/* Bounded: the clock only has to reach target; a step back
-		 * in this window is at most spin_ns plus the step. */
-		struct timespec deadline_mono, m;
+	for (;;) {
+		int64_t early_ns;
 
-		clock_gettime(CLOCK_MONOTONIC, &m);
-		deadline_mono = timeutil_ts_add_ns(m, 2 * opts->spin_ns + NSEC_PER_SEC);
-		do
-			clock_gettime(CLOCK_MONOTONIC, &m);
-		while (timeutil_ts_diff_ns(target, now_rt()) > 0 &&
-		       timeutil_ts_diff_ns(deadline_mono, m) > 0);
+		rc = coarse_wait(timeutil_ts_add_ns(target, -opts->approach_ns - opts->spin_ns), target, st);
+		if (rc == 0)
+			rc = final_approach(target, opts);
+		st->woke = now_rt();
+		early_ns = timeutil_ts_diff_ns(target, st->woke);
+		/* A real kernel never wakes an absolute REALTIME timer early,
+		 * even across a step; a clock that went back in the final
+		 * approach, or a time-faking preload, can. Wait again. */
+		if (rc < 0 || early_ns <= 0)
+			return rc;
+		if (st->steps >= PRECISE_WAIT_MAX_STEPS)
+			return -ELOOP;
+		note_step(-early_ns, target, st);
 	}
-	st->woke = now_rt();
-	return rc;
 }

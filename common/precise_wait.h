@@ -14,6 +14,8 @@
  *      clock is set, so a step in this short window is still handled
  *      correctly (only not logged).
  *   3. spin: poll clock_gettime until target (spin_ns, 0 to skip).
+ * Waking before target (possible only when the clock went back in the final
+ * stages, or under a time-faking preload) counts as a step and waits again.
  */
 #ifndef FLEETCLOCK_PRECISE_WAIT_H
 #define FLEETCLOCK_PRECISE_WAIT_H
@@ -26,10 +28,12 @@
 struct precise_wait_opts {
 	int64_t approach_ns;	/* final clock_nanosleep stage length (>= 0); 0: none */
 	int64_t spin_ns;	/* busy-poll stage length (>= 0); 0: none */
+	void (*before_final)(void *arg);	/* called after the coarse stage; NULL: none */
+	void *arg;
 };
 
 /* The measured default (see tests/bench/bench_at.c). */
-#define PRECISE_WAIT_OPTS_DEFAULT { .approach_ns = 2000000, .spin_ns = 0 }
+#define PRECISE_WAIT_OPTS_DEFAULT { .approach_ns = 2000000, .spin_ns = 1000000 }
 
 struct precise_wait_stats {
 	unsigned steps;			/* clock steps seen during the coarse stage */
