@@ -29,6 +29,7 @@
 
 #define AT_MAX_AHEAD_S (7LL * 86400)	/* a TIME further ahead is a typo */
 #define AT_RT_PRIORITY 50		/* SCHED_FIFO priority for --rt */
+#define AT_REFRESH_S 2LL		/* re-read chronyd this long before TIME */
 #define AT_EXIT_CANNOT_EXEC 126		/* as env(1) and nice(1) */
 #define AT_EXIT_NOT_FOUND 127
 
@@ -40,6 +41,8 @@ struct at_run {
 	struct chrony_tracking tracking;
 	struct timespec tracking_at;	/* CLOCK_REALTIME when tracking was read */
 	struct precise_wait_stats wait;
+	unsigned steps_before;		/* clock steps seen before the last wait */
+	double step_s_before;
 	struct timespec start;		/* CLOCK_REALTIME right before exec */
 	char cmd_path[PATH_MAX];	/* CMD found in PATH before the wait */
 	int report_fd;
@@ -89,13 +92,13 @@ static void write_report(struct at_run *r, const char *result, const char *reaso
 	json_object_set_new(o, "chrony_max_error_s", r->have_tracking ?
 			    json_real(chrony_tracking_max_error(&r->tracking)) : json_null());
 	json_object_set_new(o, "chrony_read_at", r->have_tracking ? ts_json(r->tracking_at) : json_null());
-	json_object_set_new(o, "clock_steps", json_integer(r->wait.steps));
-	json_object_set_new(o, "clock_step_total_s", json_real(r->wait.total_step_s));
+	json_object_set_new(o, "clock_steps", json_integer(r->steps_before + r->wait.steps));
+	json_object_set_new(o, "clock_step_total_s", json_real(r->step_s_before + r->wait.total_step_s));
 	json_object_set_new(o, "rt", json_boolean(r->rt_on));
 	json_object_set_new(o, "forced", json_boolean(r->ctx->force));
 	json_object_set_new(o, "command", cmd);
 	cmd = NULL;
-	line = json_dumps(o, JSON_COMPACT);
+	line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	if (line) {
 		size_t len = strlen(line);
 
@@ -154,10 +157,27 @@ static int read_tracking(struct at_run *r, bool quick, char *why, size_t whylen)
 	return rc;
 }
 
-/* The readiness gate: synchronised and within the budget, unless --force. */
-static int gate(struct at_run *r)
+/* Judge r->tracking: synchronised and within the budget. */
+static int judge_tracking(struct at_run *r, const char *when)
 {
 	double budget = r->ctx->cfg.budget_ms * 1e-3, err;
+
+	if (!chrony_tracking_synchronised(&r->tracking))
+		return refuse(r, AGENT_EXIT_FAIL, "not ready%s: chronyd (%s) is not synchronised "
+			      "(leap status %u, stratum %u); --force starts anyway", when,
+			      r->ctx->cfg.chrony_socket, r->tracking.leap_status, r->tracking.stratum);
+	err = chrony_tracking_max_error(&r->tracking);
+	if (err > budget)
+		return refuse(r, AGENT_EXIT_FAIL, "not ready%s: estimated error %.3f ms exceeds the "
+			      "budget of %.3f ms ([agent] budget_ms); --force starts anyway",
+			      when, err * 1e3, budget * 1e3);
+	return AGENT_EXIT_OK;
+}
+
+/* The readiness gate before the wait, unless --force (which still reads
+ * the error bound, quickly, when there is a report to write). */
+static int gate(struct at_run *r)
+{
 	char why[512];
 
 	if (r->ctx->force && !r->ctx->report_path)
@@ -170,18 +190,34 @@ static int gate(struct at_run *r)
 		return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness: %s (--force starts anyway)",
 			      why);
 	}
-	if (r->ctx->force)
+	return r->ctx->force ? AGENT_EXIT_OK : judge_tracking(r, "");
+}
+
+/* A long wait: wake AT_REFRESH_S before TIME, read chronyd again (one
+ * quick attempt) so the report's bound is fresh and a node that lost
+ * synchronisation meanwhile does not start. A failed read keeps the old
+ * bound: it does not cancel the start. */
+static int refresh(struct at_run *r, const struct precise_wait_opts *wait_opts)
+{
+	struct timespec at = timeutil_ts_add_ns(r->target, -AT_REFRESH_S * NSEC_PER_SEC);
+	struct precise_wait_opts o = *wait_opts;
+	char why[512];
+
+	if (!r->have_tracking ||
+	    timeutil_ts_diff_ns(at, r->tracking_at) < AT_REFRESH_S * NSEC_PER_SEC)
 		return AGENT_EXIT_OK;
-	if (!chrony_tracking_synchronised(&r->tracking))
-		return refuse(r, AGENT_EXIT_FAIL, "not ready: chronyd (%s) is not synchronised "
-			      "(leap status %u, stratum %u); --force starts anyway", r->ctx->cfg.chrony_socket,
-			      r->tracking.leap_status, r->tracking.stratum);
-	err = chrony_tracking_max_error(&r->tracking);
-	if (err > budget)
-		return refuse(r, AGENT_EXIT_FAIL, "not ready: estimated error %.3f ms exceeds the "
-			      "budget of %.3f ms ([agent] budget_ms); --force starts anyway",
-			      err * 1e3, budget * 1e3);
-	return AGENT_EXIT_OK;
+	o.spin_ns = 0;
+	o.before_final = NULL;
+	if (precise_wait_until(at, &o, &r->wait) < 0)
+		return refuse(r, AGENT_EXIT_ERROR, "the wait failed (see above)");
+	r->steps_before += r->wait.steps;
+	r->step_s_before += r->wait.total_step_s;
+	if (read_tracking(r, true, why, sizeof(why)) < 0) {
+		log_warn("re-reading chronyd %d s before TIME: %s; keeping the earlier bound",
+			 (int)AT_REFRESH_S, why);
+		return AGENT_EXIT_OK;
+	}
+	return r->ctx->force ? AGENT_EXIT_OK : judge_tracking(r, " any more");
 }
 
 /* Refuse a start more than late_tolerance_ms after target. */
@@ -330,6 +366,9 @@ static int run(struct at_run *r)
 		return rc;
 	if (r->rt_on)
 		wait_opts.before_final = unlock_memory;
+	rc = refresh(r, &wait_opts);
+	if (rc != AGENT_EXIT_OK)
+		return rc;
 	if (precise_wait_until(r->target, &wait_opts, &r->wait) < 0)
 		return refuse(r, AGENT_EXIT_ERROR, "the wait failed (see above)");
 	r->start = now_rt();

@@ -8,6 +8,7 @@ Readiness gating runs against real chronyd instances on 127.0.8.0/24.
 Clock steps during the wait are made with libfaketime (a step back) and,
 when it is built, the fleet simulator's virtual clock (both directions).
 """
+import calendar
 import json
 import os
 import signal
@@ -253,6 +254,38 @@ class TestGate(AgentTest):
         self.assertTrue(line["chrony_synchronised"])
         self.assertGreater(line["chrony_max_error_s"], 0.0)
         self.assertLess(line["chrony_max_error_s"], 1.0)
+
+    def test_long_wait_rereads_the_bound_before_time(self):
+        self.write_conf(budget_ms=1000)
+        report = os.path.join(self.tmp.name, "r.jsonl")
+        target = time.time() + 5
+        r = self.agent("--socket", self.synced.socket, "--report", report, "--at",
+                       "%.6f" % target, "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(report) as f:
+            line = json.loads(f.readline())
+        stamp = line["chrony_read_at"]  # 2026-11-21T20:00:10.123456789Z
+        read_at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(
+            "0" + stamp[19:-1])
+        self.assertGreater(read_at, target - 3.0, "bound not re-read shortly before TIME")
+        self.assertLess(read_at, target)
+
+    def test_chronyd_gone_during_the_wait_keeps_the_earlier_bound(self):
+        from chronyd_harness import ChronyInstance
+        report = os.path.join(self.tmp.name, "r.jsonl")
+        with ChronyInstance("at-gone", NET + "4", serve=False) as gone:
+            p = subprocess.Popen([AGENT, "-c", self.conf, "--socket", gone.socket, "--force",
+                                  "--report", report, "--at", "+4.5s", "--", "true"],
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(1.0)
+            gone.stop()
+            _, err = p.communicate(timeout=15)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("keeping the earlier bound", err)
+        with open(report) as f:
+            line = json.loads(f.readline())
+        self.assertEqual(line["result"], "started")
+        self.assertIsNotNone(line["chrony_max_error_s"])
 
     def test_over_budget_is_refused(self):
         self.write_conf(budget_ms=0.001)  # 1 us: the smallest allowed
