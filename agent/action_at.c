@@ -4,9 +4,11 @@
  * Order: parse TIME; open the --report file; gate on chronyd (synchronised,
  * estimated error within [agent] budget_ms; --force skips); refuse a TIME
  * already past by more than [agent] late_tolerance_ms (--late-ok starts
- * anyway); --rt; wait (common/precise_wait: cancel-on-set timerfd, then an
- * absolute clock_nanosleep); read CLOCK_REALTIME; append the report; exec
- * CMD in place, so its PID, signals and exit status are the agent's. */
+ * anyway); find CMD (a missing one fails now, not at TIME); --rt; on a
+ * long wait, wake AT_REFRESH_S early and read chronyd again; wait
+ * (common/precise_wait: cancel-on-set timerfd, absolute clock_nanosleep,
+ * busy-poll); read CLOCK_REALTIME; append the report; exec CMD in place,
+ * so its PID, signals and exit status are the agent's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>

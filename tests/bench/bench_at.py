@@ -7,11 +7,14 @@ little in the future; at_probe reads CLOCK_REALTIME first thing in main and
 prints start - target. Variants:
   at            fleetclock-agent --at T -- at_probe T
   at-rt         the same with --rt (skipped when SCHED_FIFO is not permitted)
+  at-static-probe  --at with a statically linked at_probe (no dynamic loader)
+  at-report     --at with --report (the report is written between wake and exec)
   bash-loop     the field report's loop: while [ SS -gt "$(date +%S)" ];
                 do sleep 0.05; done; at_probe T  (T a whole second, the
                 next one or two rather than :10, to keep the run short)
   wait-until    sh -c 'fleetclock-agent --wait-until T && exec at_probe T'
-  in-process:*  at_probe --wait MODE T (no exec: the wait alone)
+  in-process:*  at_probe --wait MODE T (no exec: the wait alone); default is
+                what --at uses (timerfd, clock_nanosleep, 1 ms busy-poll)
 Prints p50/p99/max (and min: a start before the target is a bug) per
 variant and the bash loop's p50 divided by each, and checks the issue's
 targets: --at p99 <= 1 ms and >= 20x better than the bash loop's p50,
@@ -30,6 +33,7 @@ import time
 BUILD = os.environ.get("FLEETCLOCK_BUILD", "build")
 AGENT = os.path.join(BUILD, "agent", "fleetclock-agent")
 PROBE = os.path.join(BUILD, "tests", "bench", "at_probe")
+PROBE_STATIC = os.path.join(BUILD, "tests", "bench", "at_probe_static")
 LEAD = 0.15  # s between launching a variant and its target
 
 
@@ -51,6 +55,12 @@ def variants(conf):
     def at(t):
         return agent_argv(conf, "--at", t, "--", PROBE, t)
 
+    def at_static(t):
+        return agent_argv(conf, "--at", t, "--", PROBE_STATIC, t)
+
+    def at_report(t):
+        return agent_argv(conf, "--report", os.devnull, "--at", t, "--", PROBE, t)
+
     def at_rt(t):
         return agent_argv(conf, "--rt", "--at", t, "--", PROBE, t)
 
@@ -64,9 +74,9 @@ def variants(conf):
                 'exec "$0" "$1"' % ss, PROBE, t]
 
     out = [("bash-loop", bash_loop, True), ("at", at, False), ("at-rt", at_rt, False),
-           ("wait-until", wait_until, False)]
-    for mode in ("default", "nanosleep", "slack50us", "timerfd", "nospin", "spin100us",
-                 "spin500us", "spin1000us"):
+           ("wait-until", wait_until, False), ("at-static-probe", at_static, False),
+           ("at-report", at_report, False)]
+    for mode in ("default", "nospin", "spin100us", "nanosleep", "slack50us", "timerfd"):
         out.append(("in-process:" + mode,
                     lambda t, m=mode: [PROBE, "--wait", m, t], False))
     return out
@@ -104,6 +114,9 @@ def main():
         rt_ok, rt_why = rt_permitted(conf.name)
         for name, make, whole in variants(conf.name):
             if only and name not in only and name != "bash-loop":
+                continue
+            if name == "at-static-probe" and not os.path.exists(PROBE_STATIC):
+                print("at-static-probe: skipped: %s not built" % PROBE_STATIC)
                 continue
             if name == "at-rt" and not rt_ok:
                 print("at-rt: skipped: %s" % rt_why)
