@@ -258,7 +258,7 @@ static int enter_rt(struct at_run *r)
 		return AGENT_EXIT_ERROR;
 	}
 	r->rt_on = true;
-	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
 		log_err("--rt: mlockall: %s%s", strerror(errno), errno == EPERM || errno == ENOMEM ?
 			" (needs CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK; run without --rt)" : "");
 		return AGENT_EXIT_ERROR;
@@ -366,8 +366,10 @@ static int run(struct at_run *r)
 		rc = enter_rt(r);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
-	if (r->rt_on)
+	if (r->rt_on) {
 		wait_opts.before_final = unlock_memory;
+		wait_opts.spin_ns = PRECISE_WAIT_RT_SPIN_NS;
+	}
 	rc = refresh(r, &wait_opts);
 	if (rc != AGENT_EXIT_OK)
 		return rc;

@@ -64,12 +64,12 @@ static int coarse_wait(struct timespec wake_at, struct timespec target, struct p
 		log_err("timerfd_create(CLOCK_REALTIME): %s", strerror(errno));
 		return rc;
 	}
-	for (unsigned arms = 0;; arms++) {
+	for (;;) {
 		int64_t off0 = realtime_offset_ns();
 		uint64_t expirations;
 		ssize_t n;
 
-		if (arms > PRECISE_WAIT_MAX_STEPS) {
+		if (st->steps >= PRECISE_WAIT_MAX_STEPS) {
 			log_err("gave up waiting: the clock was stepped %u times", st->steps);
 			rc = -ELOOP;
 			goto out;

@@ -32,8 +32,14 @@ struct precise_wait_opts {
 	void *arg;
 };
 
-/* The measured default (see tests/bench/bench_at.c). */
-#define PRECISE_WAIT_OPTS_DEFAULT { .approach_ns = 2000000, .spin_ns = 1000000 }
+/* The measured default (see tests/bench/bench_at.py). */
+#define PRECISE_WAIT_OPTS_DEFAULT { .approach_ns = 2000000, .spin_ns = 0 }
+
+/* The busy-poll stage --rt adds. bench_at, 200 in-process waits on a 2-core
+ * VM under load (4-7): at SCHED_FIFO it takes p99 from 0.096 ms to 0.000
+ * (max 15 us); at normal priority a spinning task loses the CPU to woken
+ * tasks and p99 goes from 13 ms to 266 ms, so it is for --rt only. */
+#define PRECISE_WAIT_RT_SPIN_NS 1000000
 
 struct precise_wait_stats {
 	unsigned steps;			/* clock steps seen during the coarse stage */

@@ -8,9 +8,11 @@
  * MODE: nanosleep (clock_nanosleep TIMER_ABSTIME, 1 ns slack), slack50us
  * (the same with the default 50 us slack), timerfd (cancel-on-set timerfd
  * only), default (precise_wait as --at uses it), nospin (default without
- * the busy-poll stage), spinNus (default with an N us busy-poll stage).
+ * the busy-poll stage), spinNus (default with an N us busy-poll stage);
+ * rt:MODE the same at SCHED_FIFO 50 (as --rt).
  * Output: "error_s=+0.000123456 pid=N" on stdout. Exit 0, 2 on bad use. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -26,6 +28,13 @@ static int wait_mode(const char *mode, struct timespec target)
 	long spin_us;
 	int rc;
 
+	if (!strncmp(mode, "rt:", 3)) {
+		struct sched_param sp = { .sched_priority = 50 };
+
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
+			return -errno;
+		mode += 3;
+	}
 	if (!strcmp(mode, "nanosleep") || !strcmp(mode, "slack50us")) {
 		if (!strcmp(mode, "nanosleep"))
 			precise_wait_set_slack();
