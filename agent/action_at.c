@@ -181,6 +181,7 @@ static int judge_tracking(struct at_run *r, const char *when)
 static int gate(struct at_run *r)
 {
 	char why[512];
+	int rc;
 
 	if (r->ctx->force && !r->ctx->report_path)
 		return AGENT_EXIT_OK;
@@ -192,7 +193,13 @@ static int gate(struct at_run *r)
 		return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness: %s (--force starts anyway)",
 			      why);
 	}
-	return r->ctx->force ? AGENT_EXIT_OK : judge_tracking(r, "");
+	if (r->ctx->force)
+		return AGENT_EXIT_OK;
+	rc = judge_tracking(r, "");
+	if (rc == AGENT_EXIT_OK)
+		log_info("ready: chronyd synchronised, estimated error %.3f ms (budget %g ms)",
+			 chrony_tracking_max_error(&r->tracking) * 1e3, r->ctx->cfg.budget_ms);
+	return rc;
 }
 
 /* A long wait: wake AT_REFRESH_S before TIME, read chronyd again (one
@@ -356,6 +363,7 @@ static void unlock_memory(void *arg)
 static int run(struct at_run *r)
 {
 	struct precise_wait_opts wait_opts = PRECISE_WAIT_OPTS_DEFAULT;
+	char when[48];
 	int rc = prepare(r);
 
 	if (rc == AGENT_EXIT_OK)
@@ -370,6 +378,9 @@ static int run(struct at_run *r)
 		wait_opts.before_final = unlock_memory;
 		wait_opts.spin_ns = PRECISE_WAIT_RT_SPIN_NS;
 	}
+	log_info("waiting until %s (%.6f s from now)%s",
+		 timeutil_format_rfc3339(r->target, 9, when, sizeof(when)) ? when : "?",
+		 timeutil_ts_diff_ns(r->target, now_rt()) * 1e-9, r->rt_on ? " at SCHED_FIFO" : "");
 	rc = refresh(r, &wait_opts);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
