@@ -17,7 +17,8 @@ static void print_tracking(const struct chrony_tracking *t, const char *endpoint
 	double offset = -t->current_correction;
 
 	printf("chronyd          %s\n", endpoint);
-	printf("Reference        %s (%s), stratum %u\n", chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)),
+	printf("Reference        %s (%s), stratum %u\n",
+	       t->ip.family == CHRONY_AF_UNSPEC ? "none" : chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)),
 	       chrony_wire_refid_str(t->ref_id, refid, sizeof(refid)), t->stratum);
 	printf("Reference time   %s\n",
 	       t->ref_time.tv_sec ? timeutil_format_rfc3339(t->ref_time, 3, ref, sizeof(ref)) : "never");

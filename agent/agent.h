@@ -20,6 +20,7 @@ struct agent_ctx {
 	bool json;		/* --json */
 	bool force;		/* --force */
 	bool dry_run;		/* --dry-run */
+	bool fix;		/* --fix (with --check) */
 	int verbose;		/* -v, repeatable */
 	const char *at_time;	/* --at TIME / --wait-until TIME */
 	const char *report_path;	/* --report FILE */
@@ -42,6 +43,7 @@ int agent_chrony_exit_code(int rc);
 
 int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
+int agent_action_check(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
 /* --at TIME -- CMD: wait, then exec CMD in place (returns only on failure). */
 int agent_action_at(struct agent_ctx *ctx);

@@ -18,6 +18,7 @@ struct action {
 
 static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
+	{ "check", agent_action_check, "is this node ready? exit 0 ready, 1 not, 2 unknown (--fix, --json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
@@ -28,6 +29,7 @@ enum {
 	OPT_JSON = 0x200,
 	OPT_FORCE,
 	OPT_DRY_RUN,
+	OPT_FIX,
 	OPT_SOCKET,
 	OPT_AT,
 	OPT_WAIT_UNTIL,
@@ -74,6 +76,7 @@ static void usage(FILE *f)
 		"      --json               machine-readable output (one JSON document)\n"
 		"      --force              do it even when a safety check says no\n"
 		"      --dry-run            print what would be done, change nothing\n"
+		"      --fix                with --check: burst, step, wait until within budget\n"
 		"  -v, --verbose            more messages (repeat for debug)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            version\n"
@@ -92,6 +95,7 @@ static struct option *build_longopts(void)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "fix", no_argument, NULL, OPT_FIX },
 		{ "at", required_argument, NULL, OPT_AT },
 		{ "wait-until", required_argument, NULL, OPT_WAIT_UNTIL },
 		{ "report", required_argument, NULL, OPT_REPORT },
@@ -148,6 +152,7 @@ int main(int argc, char **argv)
 		case OPT_JSON: ctx.json = true; break;
 		case OPT_FORCE: ctx.force = true; break;
 		case OPT_DRY_RUN: ctx.dry_run = true; break;
+		case OPT_FIX: ctx.fix = true; break;
 		case OPT_REPORT: ctx.report_path = optarg; break;
 		case OPT_RT: ctx.rt = true; break;
 		case OPT_LATE_OK: ctx.late_ok = true; break;

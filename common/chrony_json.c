@@ -21,9 +21,13 @@ json_t *chrony_json_tracking(const struct chrony_tracking *t)
 {
 	char refid[16], addr[64];
 
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+	json_t *address = t->ip.family == CHRONY_AF_UNSPEC
+				  ? json_null()
+				  : json_string(chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)));
+
+	return json_pack("{s:s, s:o, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
 			 "ref_id", chrony_wire_refid_str(t->ref_id, refid, sizeof(refid)),
-			 "address", chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)),
+			 "address", address,
 			 "stratum", (int)t->stratum,
 			 "leap_status", (int)t->leap_status,
 			 "leap", chrony_wire_leap_str(t->leap_status),
