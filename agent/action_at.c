@@ -1,11 +1,13 @@
 /* action_at.c - --at TIME -- CMD and --wait-until TIME: start at the same
  * instant on every node.
  *
- * Order: parse TIME; open the --report file; gate on chronyd (synchronised,
- * estimated error within [agent] budget_ms; --force skips); refuse a TIME
+ * Order: parse TIME; open the --report file; gate on the readiness check
+ * of --check (chronyd synchronised to an acceptable source, estimated error
+ * within [agent] budget_ms, recent update, skew, frequency, sane clock;
+ * --force skips it); refuse a TIME
  * already past by more than [agent] late_tolerance_ms (--late-ok starts
  * anyway); find CMD (a missing one fails now, not at TIME); --rt; on a
- * long wait, wake AT_REFRESH_S early and read chronyd again; wait
+ * long wait, wake AT_REFRESH_S early and check again; wait
  * (common/precise_wait: cancel-on-set timerfd, absolute clock_nanosleep,
  * busy-poll); read CLOCK_REALTIME; append the report; exec CMD in place,
  * so its PID, signals and exit status are the agent's. */
@@ -26,6 +28,7 @@
 #include "chrony_client.h"
 #include "log.h"
 #include "precise_wait.h"
+#include "readiness.h"
 #include "timeutil.h"
 #include "when.h"
 
@@ -131,86 +134,108 @@ static int refuse(struct at_run *r, int code, const char *fmt, ...)
 	return code;
 }
 
-/* Read chronyd's tracking into r; quick: one short attempt, for a report
- * only. Returns 0 or -errno with why set. */
-static int read_tracking(struct at_run *r, bool quick, char *why, size_t whylen)
+/* The readiness check of --check; quick: one short attempt per request
+ * (the bound for a report under --force, the re-check before TIME). Keeps
+ * chronyd's tracking in r when chronyd answered. 0, or -errno when no
+ * client could be made (logged). */
+static int check_ready(struct at_run *r, bool quick, struct readiness_report *rep)
 {
 	struct agent_ctx quick_ctx = *r->ctx;
+	struct chrony_snapshot *snap = calloc(1, sizeof(*snap));
 	struct chrony_client *c = NULL;
-	int rc;
+	int rc = -ENOMEM;
 
 	if (quick) {
 		quick_ctx.cfg.chrony_timeout_ms = 200;
 		quick_ctx.cfg.chrony_attempts = 1;
 	}
-	rc = agent_chrony_open(&quick_ctx, &c);
-	if (rc < 0) {
-		snprintf(why, whylen, "chrony client: %s", strerror(-rc));
-		return rc;
+	if (!snap || (rc = agent_chrony_open(&quick_ctx, &c)) < 0)
+		goto out;
+	agent_check_evaluate(&quick_ctx, c, snap, rep);
+	for (size_t i = 0; i < rep->n_checks; i++) {
+		if (!strcmp(rep->checks[i].name, "chronyd") && rep->checks[i].status == READINESS_OK) {
+			r->tracking = snap->tracking;
+			r->tracking_at = now_rt();
+			r->have_tracking = true;
+		}
 	}
-	rc = chrony_client_tracking(c, &r->tracking);
-	if (rc < 0)
-		snprintf(why, whylen, "%s", chrony_client_error(c));
-	else {
-		r->have_tracking = true;
-		r->tracking_at = now_rt();
-	}
+out:
 	chrony_client_close(c);
+	free(snap);
 	return rc;
 }
 
-/* Judge r->tracking: synchronised and within the budget. */
-static int judge_tracking(struct at_run *r, const char *when)
+/* "name: value (threshold); ..." of the failed checks. */
+static void failed_checks(const struct readiness_report *rep, char *buf, size_t len)
 {
-	double budget = r->ctx->cfg.budget_ms * 1e-3, err;
+	size_t off = 0;
 
-	if (!chrony_tracking_synchronised(&r->tracking))
-		return refuse(r, AGENT_EXIT_FAIL, "not ready%s: chronyd (%s) is not synchronised "
-			      "(leap status %u, stratum %u); --force starts anyway", when,
-			      r->ctx->cfg.chrony_socket, r->tracking.leap_status, r->tracking.stratum);
-	err = chrony_tracking_max_error(&r->tracking);
-	if (err > budget)
-		return refuse(r, AGENT_EXIT_FAIL, "not ready%s: estimated error %.3f ms exceeds the "
-			      "budget of %.3f ms ([agent] budget_ms); --force starts anyway",
-			      when, err * 1e3, budget * 1e3);
-	return AGENT_EXIT_OK;
+	buf[0] = '\0';
+	for (size_t i = 0; i < rep->n_checks && off < len; i++) {
+		const struct readiness_check *k = &rep->checks[i];
+		int n;
+
+		if (k->status != READINESS_FAIL)
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s: %s%s%s%s", off ? "; " : "", k->name, k->value,
+			     k->threshold[0] ? " (" : "", k->threshold, k->threshold[0] ? ")" : "");
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* Go on only when the node is ready; when says when ("", " any more"). */
+static int judge(struct at_run *r, const struct readiness_report *rep, const char *when)
+{
+	char reasons[1024];
+
+	failed_checks(rep, reasons, sizeof(reasons));
+	if (rep->verdict == READINESS_READY) {
+		log_info("ready%s: estimated error %.3f ms (budget %g ms), %d warnings", when,
+			 chrony_tracking_max_error(&r->tracking) * 1e3, r->ctx->cfg.budget_ms, rep->n_warn);
+		return AGENT_EXIT_OK;
+	}
+	if (rep->verdict == READINESS_NOT_READY)
+		return refuse(r, AGENT_EXIT_FAIL, "not ready%s: %s (see --check); --force starts anyway",
+			      when, reasons);
+	return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness%s: %s (--force starts anyway)",
+		      when, reasons);
 }
 
 /* The readiness gate before the wait, unless --force (which still reads
  * the error bound, quickly, when there is a report to write). */
 static int gate(struct at_run *r)
 {
-	char why[512];
+	struct readiness_report rep;
+	char reasons[1024];
 	int rc;
 
 	if (r->ctx->force && !r->ctx->report_path)
 		return AGENT_EXIT_OK;
-	if (read_tracking(r, r->ctx->force, why, sizeof(why)) < 0) {
-		if (r->ctx->force) {
-			log_warn("--force: no error bound for the report: %s", why);
-			return AGENT_EXIT_OK;
-		}
-		return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness: %s (--force starts anyway)",
-			      why);
+	rc = check_ready(r, r->ctx->force, &rep);
+	if (rc < 0)
+		return refuse(r, AGENT_EXIT_ERROR, "cannot check readiness: %s", strerror(-rc));
+	if (!r->ctx->force)
+		return judge(r, &rep, "");
+	if (!r->have_tracking) {
+		failed_checks(&rep, reasons, sizeof(reasons));
+		log_warn("--force: no error bound for the report: %s", reasons);
 	}
-	if (r->ctx->force)
-		return AGENT_EXIT_OK;
-	rc = judge_tracking(r, "");
-	if (rc == AGENT_EXIT_OK)
-		log_info("ready: chronyd synchronised, estimated error %.3f ms (budget %g ms)",
-			 chrony_tracking_max_error(&r->tracking) * 1e3, r->ctx->cfg.budget_ms);
-	return rc;
+	return AGENT_EXIT_OK;
 }
 
-/* A long wait: wake AT_REFRESH_S before TIME, read chronyd again (one
- * quick attempt) so the report's bound is fresh and a node that lost
- * synchronisation meanwhile does not start. A failed read keeps the old
- * bound: it does not cancel the start. */
+/* A long wait: wake AT_REFRESH_S before TIME and check again (one quick
+ * attempt per request), so the report's bound is fresh and a node that
+ * stopped being ready meanwhile does not start. When chronyd does not
+ * answer, the earlier verdict and bound stand. */
 static int refresh(struct at_run *r, const struct precise_wait_opts *wait_opts)
 {
 	struct timespec at = timeutil_ts_add_ns(r->target, -AT_REFRESH_S * NSEC_PER_SEC);
 	struct precise_wait_opts o = *wait_opts;
-	char why[512];
+	struct timespec before = r->tracking_at;
+	struct readiness_report rep;
+	char reasons[1024];
 
 	if (!r->have_tracking ||
 	    timeutil_ts_diff_ns(at, r->tracking_at) < AT_REFRESH_S * NSEC_PER_SEC)
@@ -221,12 +246,15 @@ static int refresh(struct at_run *r, const struct precise_wait_opts *wait_opts)
 		return refuse(r, AGENT_EXIT_ERROR, "the wait failed (see above)");
 	r->steps_before += r->wait.steps;
 	r->step_s_before += r->wait.total_step_s;
-	if (read_tracking(r, true, why, sizeof(why)) < 0) {
-		log_warn("re-reading chronyd %d s before TIME: %s; keeping the earlier bound",
-			 (int)AT_REFRESH_S, why);
+	if (check_ready(r, true, &rep) < 0)
+		return AGENT_EXIT_OK;
+	if (rep.verdict == READINESS_UNKNOWN || !timeutil_ts_diff_ns(r->tracking_at, before)) {
+		failed_checks(&rep, reasons, sizeof(reasons));
+		log_warn("checking again %d s before TIME: %s; keeping the earlier bound",
+			 (int)AT_REFRESH_S, reasons);
 		return AGENT_EXIT_OK;
 	}
-	return r->ctx->force ? AGENT_EXIT_OK : judge_tracking(r, " any more");
+	return r->ctx->force ? AGENT_EXIT_OK : judge(r, &rep, " any more");
 }
 
 /* Refuse a start more than late_tolerance_ms after target. */

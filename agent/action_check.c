@@ -26,9 +26,8 @@ static void limits_from_config(const struct agent_config *cfg, struct readiness_
 	lim->build_epoch = (double)FLEETCLOCK_BUILD_EPOCH;
 }
 
-/* Ask chronyd, then evaluate. snap must stay alive while report is used. */
-static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
-		     struct readiness_report *report)
+void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
+			  struct chrony_snapshot *snap, struct readiness_report *report)
 {
 	struct readiness_limits lim;
 	struct readiness_input in = {
@@ -98,7 +97,7 @@ int agent_action_check(struct agent_ctx *ctx)
 		goto out;
 	if (ctx->fix)
 		check_fix_run(ctx, c, &fix);
-	evaluate(ctx, c, snap, &report);
+	agent_check_evaluate(ctx, c, snap, &report);
 	if (ctx->json) {
 		rc = print_json(ctx, &report, ctx->fix ? &fix : NULL);
 	} else {

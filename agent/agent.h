@@ -45,6 +45,12 @@ int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
 int agent_action_check(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
+struct readiness_report;
+/* The readiness check of --check (also --at's gate): snapshot chronyd
+ * through c, evaluate with the [agent]/[check] limits. snap must outlive
+ * report. Never fails: an unreachable chronyd is a verdict. */
+void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
+			  struct chrony_snapshot *snap, struct readiness_report *report);
 /* --at TIME -- CMD: wait, then exec CMD in place (returns only on failure). */
 int agent_action_at(struct agent_ctx *ctx);
 /* --wait-until TIME: the same wait, no exec. */

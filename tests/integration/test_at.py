@@ -56,8 +56,24 @@ class AgentTest(unittest.TestCase):
         with open(self.conf, "w") as f:
             f.write("[chrony]\nsocket = %s\ntransport = unix\ntimeout_ms = 200\n"
                     "[agent]\nbudget_ms = %g\nlate_tolerance_ms = %g\n"
+                    # a freshly synchronised chronyd's skew estimate is still wide
+                    "[check]\nmax_skew_ppm = 100000\n"
                     % (os.path.join(self.tmp.name, "no-chronyd.sock"), budget_ms,
                        late_tolerance_ms))
+
+    def assert_on_time(self, attempt, tries=3):
+        """attempt() starts something at a target and returns (start error,
+        stderr). Never early, in any try; within TOLERANCE in at least one
+        of `tries` (this machine is shared: one start may be descheduled,
+        a systematic lateness fails every try)."""
+        errors = []
+        for _ in range(tries):
+            error, err = attempt()
+            self.assertGreaterEqual(error, 0.0, "started before TIME: %s" % err)
+            errors.append(error)
+            if error <= TOLERANCE:
+                return err
+        self.fail("start errors %s all above %.3f s: %s" % (errors, TOLERANCE, err))
 
     def agent(self, *args, env=None, timeout=20):
         return subprocess.run([AGENT, "-c", self.conf] + list(args), capture_output=True,
@@ -66,15 +82,16 @@ class AgentTest(unittest.TestCase):
 
 class TestStart(AgentTest):
     def test_starts_on_time_in_place(self):
-        t = epoch(0.4)
-        p = subprocess.Popen([AGENT, "-c", self.conf, "--force", "--at", t, "--", PROBE, t],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out, err = p.communicate(timeout=10)
-        self.assertEqual(p.returncode, 0, err)
-        error, pid = probe_error(out)
-        self.assertEqual(pid, p.pid, "CMD must replace the agent (same PID)")
-        self.assertGreaterEqual(error, 0.0, "started before TIME")
-        self.assertLessEqual(error, TOLERANCE)
+        def attempt():
+            t = epoch(0.4)
+            p = subprocess.Popen([AGENT, "-c", self.conf, "--force", "--at", t, "--", PROBE, t],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out, err = p.communicate(timeout=10)
+            self.assertEqual(p.returncode, 0, err)
+            error, pid = probe_error(out)
+            self.assertEqual(pid, p.pid, "CMD must replace the agent (same PID)")
+            return error, err
+        self.assert_on_time(attempt)
 
     def test_every_time_form(self):
         # :SS is left out: it waits up to two minutes.
@@ -166,10 +183,11 @@ class TestRefusals(AgentTest):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("CAP_SYS_NICE", r.stderr)
 
-    def test_chronyd_unreachable(self):
+    def test_chronyd_not_running_is_not_ready(self):
+        # As --check: chronyd not running is a verdict (exit 1), naming the socket.
         r = self.agent("--at", "+0.5s", "--", "true")
-        self.assertEqual(r.returncode, 2)
-        self.assertIn("cannot check readiness", r.stderr)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not ready: chronyd: ", r.stderr)
         self.assertIn("no-chronyd.sock", r.stderr)
 
 
@@ -242,15 +260,17 @@ class TestGate(AgentTest):
     def test_synchronised_starts_and_reports_the_bound(self):
         self.write_conf(budget_ms=1000)
         report = os.path.join(self.tmp.name, "r.jsonl")
-        t = epoch(0.5)
-        r = self.agent("--socket", self.synced.socket, "--report", report, "--at", t, "--",
-                       PROBE, t)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        error, _ = probe_error(r.stdout)
-        self.assertGreaterEqual(error, 0.0)
-        self.assertLessEqual(error, TOLERANCE)
+
+        def attempt():
+            t = epoch(0.5)
+            r = self.agent("--socket", self.synced.socket, "--report", report, "--at", t, "--",
+                           PROBE, t)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return probe_error(r.stdout)[0], r.stderr
+        self.assert_on_time(attempt)
         with open(report) as f:
             line = json.loads(f.readline())
+        self.assertEqual(line["result"], "started")
         self.assertTrue(line["chrony_synchronised"])
         self.assertGreater(line["chrony_max_error_s"], 0.0)
         self.assertLess(line["chrony_max_error_s"], 1.0)
@@ -291,7 +311,7 @@ class TestGate(AgentTest):
         self.write_conf(budget_ms=0.001)  # 1 us: the smallest allowed
         r = self.agent("--socket", self.synced.socket, "--at", "+0.5s", "--", "true")
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("exceeds the budget", r.stderr)
+        self.assertIn("not ready: max error: ", r.stderr)
 
 
 class TestClockStep(AgentTest):
@@ -320,42 +340,45 @@ class TestClockStep(AgentTest):
         if not os.path.exists(FAKETIME_LIB):
             self.skipTest("libfaketime missing")
         spec = os.path.join(self.tmp.name, "faketime")
-        with open(spec, "w") as f:
-            f.write("+0\n")
 
         def step():
             with open(spec, "w") as f:
                 f.write("-1\n")
-        error, err = self.run_stepped({"LD_PRELOAD": FAKETIME_LIB,
-                                       "FAKETIME_TIMESTAMP_FILE": spec,
-                                       "FAKETIME_NO_CACHE": "1",
-                                       "FAKETIME_DONT_FAKE_MONOTONIC": "1"}, step)
-        self.assertGreaterEqual(error, 0.0)
-        self.assertLessEqual(error, TOLERANCE, err)
+
+        def attempt():
+            with open(spec, "w") as f:
+                f.write("+0\n")
+            return self.run_stepped({"LD_PRELOAD": FAKETIME_LIB,
+                                     "FAKETIME_TIMESTAMP_FILE": spec,
+                                     "FAKETIME_NO_CACHE": "1",
+                                     "FAKETIME_DONT_FAKE_MONOTONIC": "1"}, step)
+        err = self.assert_on_time(attempt)
         self.assertRegex(err, r"stepped by -(1\.0|0\.99)")
 
     def vclock(self):
         if not (os.path.exists(VCLOCK_LIB) and os.path.exists(VCLOCK_CTL)):
             self.skipTest("fleet simulator's virtual clock not built (tests/sim)")
         state = os.path.join(self.tmp.name, "vclock")
+        if os.path.exists(state):
+            os.unlink(state)
         subprocess.run([VCLOCK_CTL, "create", state, "0"], check=True)
         return state, {"LD_PRELOAD": os.path.abspath(VCLOCK_LIB),
                        "FLEETCLOCK_VCLOCK_STATE": state}
 
     def test_step_forward_virtual_clock(self):
-        state, env = self.vclock()
-        error, err = self.run_stepped(
-            env, lambda: subprocess.run([VCLOCK_CTL, "step", state, "1"], check=True))
-        self.assertGreaterEqual(error, 0.0)
-        self.assertLessEqual(error, TOLERANCE, err)
+        def attempt():
+            state, env = self.vclock()
+            return self.run_stepped(
+                env, lambda: subprocess.run([VCLOCK_CTL, "step", state, "1"], check=True))
+        err = self.assert_on_time(attempt)
         self.assertRegex(err, r"stepped by \+(1\.0|0\.99)")
 
     def test_step_back_virtual_clock(self):
-        state, env = self.vclock()
-        error, err = self.run_stepped(
-            env, lambda: subprocess.run([VCLOCK_CTL, "step", state, "-1"], check=True))
-        self.assertGreaterEqual(error, 0.0)
-        self.assertLessEqual(error, TOLERANCE, err)
+        def attempt():
+            state, env = self.vclock()
+            return self.run_stepped(
+                env, lambda: subprocess.run([VCLOCK_CTL, "step", state, "-1"], check=True))
+        err = self.assert_on_time(attempt)
         self.assertRegex(err, r"stepped by -(1\.0|0\.99)")
 
 
