@@ -75,6 +75,11 @@ class AgentTest(unittest.TestCase):
                 return err
         self.fail("start errors %s all above %.3f s: %s" % (errors, TOLERANCE, err))
 
+    def skip_unless_preload_works(self):
+        ldd = subprocess.run(["ldd", AGENT], capture_output=True, text=True).stdout
+        if "libasan" in ldd:
+            self.skipTest("an ASan build cannot run under an LD_PRELOAD library")
+
     def agent(self, *args, env=None, timeout=20):
         return subprocess.run([AGENT, "-c", self.conf] + list(args), capture_output=True,
                               text=True, timeout=timeout, env=env)
@@ -106,6 +111,45 @@ class TestStart(AgentTest):
             r = self.agent("--force", "--at", text, "--", "true")
             self.assertEqual(r.returncode, 0, "%s: %s" % (text, r.stderr))
             self.assertGreaterEqual(time.time() - t0, 0.45, "%s: did not wait" % text)
+
+    def test_next_minute_form_under_faketime(self):
+        # ":00" at a faked 20:00:58.5 is 20:01:00, 1.5 s away. (FAKETIME "@"
+        # restarts the fake clock in every new process, so the agent's own
+        # report is the witness here, not at_probe.)
+        if not os.path.exists(FAKETIME_LIB):
+            self.skipTest("libfaketime missing")
+        self.skip_unless_preload_works()
+        env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME="@2026-11-21 20:00:58.5",
+                   TZ="UTC", FAKETIME_DONT_FAKE_MONOTONIC="1")
+        report = os.path.join(self.tmp.name, "r.jsonl")
+
+        def attempt():
+            if os.path.exists(report):
+                os.unlink(report)
+            t0 = time.monotonic()
+            r = subprocess.run([AGENT, "-c", self.conf, "--force", "--report", report, "--at",
+                                ":00", "--", "true"], capture_output=True, text=True,
+                               timeout=10, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertGreater(time.monotonic() - t0, 1.0, "did not wait for :00")
+            with open(report) as f:
+                line = json.loads(f.readline())
+            self.assertEqual(line["target"], "2026-11-21T20:01:00.000000000Z")
+            return line["error_s"], r.stderr
+        self.assert_on_time(attempt)
+
+    def test_rt_is_inherited_by_cmd_and_undone_after_wait_until(self):
+        r = self.agent("--force", "--rt", "--at", "+0.1s", "--", "chrt", "-p", "0")
+        if r.returncode != 0 and "CAP_SYS_NICE" in r.stderr:
+            self.skipTest("SCHED_FIFO not permitted here")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("SCHED_FIFO", r.stdout)
+        self.assertRegex(r.stdout, r"priority: 50")
+        r = subprocess.run(["sh", "-c", '"$0" -c "$1" --force --rt --wait-until +0.1s && '
+                            'chrt -p $$', AGENT, self.conf], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("SCHED_FIFO", r.stdout)
 
     def test_exit_code_passes_through(self):
         r = self.agent("--force", "--at", "+0.1s", "--", "sh", "-c", "exit 7")
@@ -319,9 +363,7 @@ class TestClockStep(AgentTest):
 
     def setUp(self):
         super().setUp()
-        ldd = subprocess.run(["ldd", AGENT], capture_output=True, text=True).stdout
-        if "libasan" in ldd:
-            self.skipTest("an ASan build cannot run under an LD_PRELOAD library")
+        self.skip_unless_preload_works()
 
     def run_stepped(self, env, step_cmd, lead=2.0):
         t = epoch(lead)
