@@ -23,6 +23,7 @@ in-process p99 <= 0.2 ms. Exit 0 always unless a variant fails to run
 (targets are reported, not asserted: this machine may be noisy).
 
   FLEETCLOCK_BUILD=build tests/bench/bench_at.py [N [VARIANT...]]
+  BENCH_AT_N=5 meson test -C build --benchmark at --verbose   (a quick look)
 """
 import math
 import os
@@ -121,7 +122,7 @@ def pct(sorted_v, p):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_AT_N", "50"))
     only = sys.argv[2:]
     results, timeouts = {}, {}
     load0 = load()
