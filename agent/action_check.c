@@ -28,24 +28,22 @@ static void limits_from_config(const struct agent_config *cfg, struct readiness_
 	lim->build_epoch = (double)FLEETCLOCK_BUILD_EPOCH;
 }
 
-/* What the RTC says; read once per run (an edge read takes up to 1.5 s). */
-struct rtc_view {
-	enum readiness_rtc state;
-	double offset;
-	char detail[400];
-};
+void agent_check_read_rtc(struct agent_ctx *ctx, struct agent_rtc_view *v)
+{
+	agent_rtc_readiness(ctx, &v->state, &v->offset, v->detail, sizeof(v->detail));
+}
 
-/* Ask chronyd, then evaluate. snap must stay alive while report is used. */
-static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, const struct rtc_view *rtc,
-		     struct chrony_snapshot *snap, struct readiness_report *report)
+void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
+			  const struct agent_rtc_view *rtc, struct chrony_snapshot *snap,
+			  struct readiness_report *report)
 {
 	struct readiness_limits lim;
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
 		.allow_local = !strcmp(ctx->cfg.role, "master") || !strcmp(ctx->cfg.role, "failover"),
-		.rtc = rtc->state,
-		.rtc_offset = rtc->offset,
-		.rtc_detail = rtc->detail,
+		.rtc = rtc ? rtc->state : READINESS_RTC_NOT_CHECKED,
+		.rtc_offset = rtc ? rtc->offset : 0.0,
+		.rtc_detail = rtc ? rtc->detail : NULL,
 		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
 	};
 
@@ -60,14 +58,14 @@ static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, const struc
 
 /* After --fix: re-check until every check passes or the fix's time is up
  * (after a step chronyd needs a few samples before its skew is sane). */
-static void settle(struct agent_ctx *ctx, struct chrony_client *c, const struct rtc_view *rtc,
+static void settle(struct agent_ctx *ctx, struct chrony_client *c, const struct agent_rtc_view *rtc,
 		   struct chrony_snapshot *snap, struct readiness_report *report, struct check_fix_log *fix)
 {
 	char detail[200];
 	size_t n;
 
 	for (;;) {
-		evaluate(ctx, c, rtc, snap, report);
+		agent_check_evaluate(ctx, c, rtc, snap, report);
 		if (report->verdict == READINESS_READY || timeutil_now(CLOCK_MONOTONIC) >= fix->deadline)
 			break;
 		usleep(250000);
@@ -126,18 +124,18 @@ int agent_action_check(struct agent_ctx *ctx)
 	struct readiness_report report;
 	struct check_fix_log fix = { 0 };
 	struct chrony_client *c = NULL;
-	struct rtc_view rtc = { 0 };
+	struct agent_rtc_view rtc = { 0 };
 	int rc = -ENOMEM;
 
 	if (!snap || (rc = agent_chrony_open(ctx, &c)) < 0)
 		goto out;
 	if (ctx->fix)
 		check_fix_run(ctx, c, &fix);
-	agent_rtc_readiness(ctx, &rtc.state, &rtc.offset, rtc.detail, sizeof(rtc.detail));
+	agent_check_read_rtc(ctx, &rtc);
 	if (ctx->fix)
 		settle(ctx, c, &rtc, snap, &report, &fix);
 	else
-		evaluate(ctx, c, &rtc, snap, &report);
+		agent_check_evaluate(ctx, c, &rtc, snap, &report);
 	if (ctx->json) {
 		rc = print_json(ctx, &report, ctx->fix ? &fix : NULL);
 	} else {
