@@ -32,7 +32,9 @@ const struct config_option collector_config_options[] = {
 	OPT("limits", "per_ip_connections", CONFIG_INT, per_ip_connections, "0", 0, 65536,
 	    "concurrent connections from one address; 0: no limit"),
 	OPT("limits", "connection_timeout_s", CONFIG_INT, connection_timeout_s, "10", 1, 3600,
-	    "idle connections (slow clients) are closed after this"),
+	    "idle connections are closed after this"),
+	OPT("limits", "request_timeout_s", CONFIG_INT, request_timeout_s, "30", 1, 3600,
+	    "a client that takes longer to send a whole request is cut off (slowloris)"),
 	OPT("limits", "batch_max", CONFIG_INT, batch_max, "1024", 1, 100000,
 	    "most reports committed in one SQLite transaction"),
 	CONFIG_END

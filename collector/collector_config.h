@@ -26,6 +26,7 @@ struct collector_config {
 	int max_connections;
 	int per_ip_connections;
 	int connection_timeout_s;
+	int request_timeout_s;
 	int batch_max;
 };
 

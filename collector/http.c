@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,22 @@ struct http_server {
 	const char *tokens[COLLECTOR_MAX_TOKENS];
 	int n_tokens;
 	struct views_counters counters;	/* updated with __atomic builtins */
+	/* Slow-client guard: every open connection, and when its current
+	 * request started; a sweeper shuts down the ones that take longer than
+	 * request_timeout_s to send a request (slowloris). */
+	pthread_mutex_t conns_lock;
+	struct conn_track *conns;
+	pthread_t sweeper;
+	bool sweeper_started, stopping;
+	pthread_cond_t stop_cond;
+	unsigned long slow_closed;
+};
+
+struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;
+	double start;		/* CLOCK_MONOTONIC: connected or last response sent */
+	bool busy;		/* waiting for the store: not the client's fault */
 };
 
 enum route { R_STATUS = 1, R_FLEET, R_HISTORY, R_METRICS, R_DASHBOARD };
@@ -239,6 +256,28 @@ static enum MHD_Result get_route(struct http_server *srv, struct MHD_Connection 
 	}
 }
 
+static struct conn_track *track_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void track_set(struct http_server *srv, struct MHD_Connection *conn, bool busy,
+		      bool restart)
+{
+	struct conn_track *t = track_of(conn);
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	t->busy = busy;
+	if (restart)
+		t->start = timeutil_now(CLOCK_MONOTONIC);
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
 /* The store's writer calls this once the report is committed. */
 static void report_done(void *arg, int rc)
 {
@@ -291,6 +330,7 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 		return respond_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
 	}
 	r->submitted = true;
+	track_set(srv, r->conn, true, false);
 	if (!r->done) {
 		r->suspended = true;
 		MHD_suspend_connection(r->conn);
@@ -321,6 +361,68 @@ static enum MHD_Result post_data(struct http_server *srv, struct request *r, con
 	}
 	*size = 0;
 	return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	struct conn_track *t = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	pthread_mutex_lock(&srv->conns_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		t = calloc(1, sizeof(*t));
+		if (t && ci) {
+			t->fd = ci->connect_fd;
+			t->start = timeutil_now(CLOCK_MONOTONIC);
+			t->next = srv->conns;
+			if (srv->conns)
+				srv->conns->prev = t;
+			srv->conns = t;
+		} else {
+			free(t);
+			t = NULL;
+		}
+		*socket_context = t;
+	} else if (t) {
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			srv->conns = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		free(t);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* Once a second: shut down connections whose request is overdue. The
+ * socket is only shut down, not closed, so MHD sees EOF and cleans up. */
+static void *sweeper_main(void *arg)
+{
+	struct http_server *srv = arg;
+	double limit = srv->cfg->request_timeout_s, now;
+	struct timespec until;
+
+	pthread_mutex_lock(&srv->conns_lock);
+	while (!srv->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&srv->stop_cond, &srv->conns_lock, &until);
+		now = timeutil_now(CLOCK_MONOTONIC);
+		for (struct conn_track *t = srv->conns; t; t = t->next) {
+			if (t->busy || now - t->start <= limit)
+				continue;
+			shutdown(t->fd, SHUT_RDWR);
+			t->busy = true;		/* once */
+			srv->slow_closed++;
+		}
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return NULL;
 }
 
 /* First call for a connection's request: route, method, token, length. */
@@ -391,6 +493,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct request *r = *con_cls;
 
+	track_set(cls, conn, false, true);
 	if (!r)
 		return;
 	/* A request still in the writer's queue keeps its memory: the writer
@@ -422,6 +525,8 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	}
 	srv->cfg = cfg;
 	srv->store = store;
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -434,6 +539,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 				  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 				  MHD_OPTION_END);
 	if (!srv->d) {
 		snprintf(err, errlen, "listen on %s:%d: %s (address in use or not local?)",
@@ -441,6 +547,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 		free(srv);
 		return -EADDRINUSE;
 	}
+	srv->sweeper_started = pthread_create(&srv->sweeper, NULL, sweeper_main, srv) == 0;
 	*out = srv;
 	return 0;
 }
@@ -455,6 +562,17 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	srv->stopping = true;
+	pthread_cond_signal(&srv->stop_cond);
+	pthread_mutex_unlock(&srv->conns_lock);
+	if (srv->sweeper_started)
+		pthread_join(srv->sweeper, NULL);
 	MHD_stop_daemon(srv->d);
+	if (srv->slow_closed)
+		log_info("closed %lu connections that were too slow to send a request",
+			 srv->slow_closed);
+	pthread_mutex_destroy(&srv->conns_lock);
+	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);
 }
