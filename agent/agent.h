@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "agent_config.h"
+#include "chrony_client.h"
 
 enum agent_exit {
 	AGENT_EXIT_OK = 0,	/* done / ready */
@@ -27,6 +28,16 @@ struct agent_ctx {
 /* An action selected on the command line; returns an enum agent_exit. */
 typedef int (*agent_action_fn)(struct agent_ctx *ctx);
 
+/* Open a chronyd client from the [chrony] configuration. 0 or -errno
+ * (logged). */
+int agent_chrony_open(const struct agent_ctx *ctx, struct chrony_client **out);
+
+/* The exit code for a chrony_client_* result: 0 ok, 1 chronyd reported a
+ * failure (-EREMOTEIO), 2 anything else (connection, protocol). */
+int agent_chrony_exit_code(int rc);
+
 int agent_action_print_config(struct agent_ctx *ctx);
+int agent_action_status(struct agent_ctx *ctx);
+int agent_action_makestep(struct agent_ctx *ctx);
 
 #endif

@@ -282,13 +282,15 @@ size_t chrony_wire_reply_length(uint16_t reply_type);
 /* Outcome of matching a received datagram against the outstanding request. */
 enum chrony_wire_match {
 	CHRONY_MATCH_OK = 0,		/* ours; header fields in hdr */
-	CHRONY_MATCH_IGNORE,		/* not ours (stray, wrong seq/command/version): keep waiting */
+	CHRONY_MATCH_IGNORE,		/* not ours (stray, wrong seq/command, too short/long) */
+	CHRONY_MATCH_BAD_VERSION,	/* ours, but another protocol version: keep waiting,
+					 * report a version mismatch if nothing else comes */
 };
 
-/* Check the header of a received datagram: at least 28 bytes, version 6,
- * reply packet type, reserved bytes zero, and the command and sequence of
- * the outstanding request. chronyd answers a request of the wrong protocol
- * version with a version-6 STT_BADPKTVERSION, which matches. */
+/* Check the header of a received datagram: 28 to 860 bytes, reply packet
+ * type, reserved bytes zero, the command and sequence of the outstanding
+ * request, and version 6. (chronyd answers a request of a version it does
+ * not speak with a version-6 STT_BADPKTVERSION, which matches.) */
 enum chrony_wire_match chrony_wire_match_reply(const uint8_t *buf, size_t len, uint16_t command,
 					       uint32_t sequence, struct chrony_reply_header *hdr);
 
@@ -314,7 +316,7 @@ char *chrony_wire_ipaddr_str(const struct chrony_ipaddr *ip, char *buf, size_t l
 /* Parse a numeric IPv4/IPv6 address. Returns 0 or -EINVAL. */
 int chrony_wire_ipaddr_parse(const char *text, struct chrony_ipaddr *ip);
 
-/* A reference ID as chronyc prints it: four printable characters, or hex. */
+/* A reference ID as chronyc prints it: eight hex digits. */
 char *chrony_wire_refid_str(uint32_t ref_id, char *buf, size_t len);
 
 #endif

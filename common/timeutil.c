@@ -79,3 +79,22 @@ char *timeutil_format_rfc3339(struct timespec ts, int digits, char *buf, size_t 
 		return NULL;
 	return buf;
 }
+
+char *timeutil_format_duration(double s, int sign, char *buf, size_t len)
+{
+	static const struct { double scale; const char *unit; } units[] = {
+		{ 1e9, "ns" }, { 1e6, "us" }, { 1e3, "ms" }, { 1.0, "s" },
+	};
+	double a = fabs(s);
+	size_t i = 0;
+
+	if (!isfinite(s)) {
+		snprintf(buf, len, "%s", isnan(s) ? "nan" : s > 0 ? "inf" : "-inf");
+		return buf;
+	}
+	while (i < 3 && a * units[i].scale >= 9999.5)
+		i++;
+	snprintf(buf, len, sign ? "%+.*f%s" : "%.*f%s", i == 0 ? 0 : 3, s * units[i].scale,
+		 units[i].unit);
+	return buf;
+}

@@ -1,0 +1,28 @@
+/* chrony_json.h - chronyd reports as JSON (jansson), shared by
+ * `fleetclock-agent --status --json` and the status document.
+ *
+ * Field names and units: docs/status-json.md. Times are seconds (floats),
+ * chrony's own fields keep chrony's sign conventions; the derived "offset"
+ * is positive when this clock is ahead of the reference. */
+#ifndef FLEETCLOCK_CHRONY_JSON_H
+#define FLEETCLOCK_CHRONY_JSON_H
+
+#include <jansson.h>
+
+#include "chrony_client.h"
+
+/* The tracking report as an object; NULL only when out of memory. */
+json_t *chrony_json_tracking(const struct chrony_tracking *t);
+
+/* One source (with its sourcestats when known) as an object. */
+json_t *chrony_json_source(const struct chrony_source *s);
+
+/* {"tracking": {...}, "sources": [...], "offset": x, "max_error": x,
+ *  "synchronised": bool}; NULL only when out of memory. */
+json_t *chrony_json_snapshot(const struct chrony_snapshot *snap);
+
+/* The one-character state chronyc shows for a source ("*", "+", "-", "x",
+ * "~", "?"). */
+const char *chrony_json_state_char(uint16_t state);
+
+#endif
