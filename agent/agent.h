@@ -39,5 +39,7 @@ int agent_chrony_exit_code(int rc);
 int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
+/* --daemon: report to the collector every interval until SIGTERM. */
+int agent_action_daemon(struct agent_ctx *ctx);
 
 #endif

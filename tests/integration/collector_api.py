@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 from collector_harness import Collector, make_doc  # noqa: E402
+from fctest import main  # noqa: E402
 
 PORT = 8470
 
@@ -202,4 +203,4 @@ class CollectorApi(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()
