@@ -6,6 +6,13 @@ FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev
  libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev"
 FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
  procps util-linux"
+# Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;
+# chromium (~290 MB) renders the dashboard.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl"
+# Collector benchmark references (tests/bench/bench_collector.py installs them).
+FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
+# Optional: sd_notify/watchdog support in the agent daemon.
+FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 
 # ensure_packages PKG... : apt-get install what is not installed yet.
 ensure_packages() {
