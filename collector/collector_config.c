@@ -26,6 +26,8 @@ const struct config_option collector_config_options[] = {
 	    "error budget: largest acceptable spread bound (and error bound of one host)"),
 	OPT("collector", "synchronous", CONFIG_STRING, synchronous, "normal", 0, 0,
 	    "SQLite synchronous mode: normal (survives a crash of the collector) or full (also power loss)"),
+	OPT("collector", "fleet_cache_ms", CONFIG_INT, fleet_cache_ms, "1000", 0, 60000,
+	    "GET /api/v1/fleet answers from a view rendered at most this long ago; 0: always fresh"),
 	OPT("limits", "threads", CONFIG_INT, threads, "2", 1, 64, "HTTP worker threads"),
 	OPT("limits", "max_connections", CONFIG_INT, max_connections, "1024", 4, 65536,
 	    "concurrent connections"),

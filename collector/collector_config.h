@@ -21,6 +21,7 @@ struct collector_config {
 	double stale_after_s;
 	double budget_ms;
 	char synchronous[8];		/* full | normal */
+	int fleet_cache_ms;		/* reuse the rendered fleet view this long */
 	/* [limits] */
 	int threads;
 	int max_connections;

@@ -37,6 +37,11 @@ struct http_server {
 	bool sweeper_started, stopping;
 	pthread_cond_t stop_cond;
 	unsigned long slow_closed;
+	/* The rendered fleet view, reused for fleet_cache_ms (10,000 hosts take
+	 * tens of milliseconds to render; dashboards and scrapers poll it). */
+	pthread_mutex_t fleet_lock;
+	struct MHD_Response *fleet_resp;
+	double fleet_at;
 };
 
 struct conn_track {
@@ -157,6 +162,47 @@ static struct views_params params_now(struct http_server *srv)
 				      srv->cfg->stale_after_s };
 }
 
+/* Answer from the cached fleet view if it is recent enough. */
+static bool fleet_cached(struct http_server *srv, struct MHD_Connection *conn,
+			 enum MHD_Result *ret)
+{
+	bool hit;
+
+	pthread_mutex_lock(&srv->fleet_lock);
+	hit = srv->fleet_resp &&
+	      timeutil_now(CLOCK_MONOTONIC) - srv->fleet_at < srv->cfg->fleet_cache_ms / 1000.0;
+	if (hit)
+		*ret = MHD_queue_response(conn, MHD_HTTP_OK, srv->fleet_resp);
+	pthread_mutex_unlock(&srv->fleet_lock);
+	return hit;
+}
+
+/* Send a freshly rendered fleet view and keep it for the next requests. */
+static enum MHD_Result respond_fleet(struct http_server *srv, struct MHD_Connection *conn,
+				     char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+								 MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	pthread_mutex_lock(&srv->fleet_lock);
+	if (srv->fleet_resp)
+		MHD_destroy_response(srv->fleet_resp);	/* freed once no connection uses it */
+	srv->fleet_resp = srv->cfg->fleet_cache_ms > 0 ? r : NULL;
+	srv->fleet_at = timeutil_now(CLOCK_MONOTONIC);
+	pthread_mutex_unlock(&srv->fleet_lock);
+	if (srv->cfg->fleet_cache_ms <= 0)
+		MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_Connection *conn,
 					    enum route route)
 {
@@ -164,15 +210,18 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	struct views_params p = params_now(srv);
 	struct views_counters c;
 	struct store_stats st;
+	enum MHD_Result ret;
 	size_t n = 0;
 	char *body;
 
+	if (route == R_FLEET && fleet_cached(srv, conn, &ret))
+		return ret;
 	if (store_latest_all(srv->store, &rows, &n) < 0)
 		return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database read failed", NULL);
 	if (route == R_FLEET) {
 		body = views_fleet_json(rows, n, &p);
 		free(rows);
-		return body ? respond(conn, MHD_HTTP_OK, body, "application/json", NULL)
+		return body ? respond_fleet(srv, conn, body)
 			    : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
 	}
 	store_get_stats(srv->store, &st);
@@ -526,6 +575,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	srv->cfg = cfg;
 	srv->store = store;
 	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->fleet_lock, NULL);
 	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -536,7 +586,6 @@ int http_start(const struct collector_config *cfg, struct store *store,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_connections,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-				  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
 				  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -572,6 +621,9 @@ void http_stop(struct http_server *srv)
 	if (srv->slow_closed)
 		log_info("closed %lu connections that were too slow to send a request",
 			 srv->slow_closed);
+	if (srv->fleet_resp)
+		MHD_destroy_response(srv->fleet_resp);
+	pthread_mutex_destroy(&srv->fleet_lock);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);

@@ -12,6 +12,9 @@
 #include "log.h"
 #include "timeutil.h"
 
+#define STORE_LINGER_BELOW 16		/* queued reports under which the writer lingers */
+#define STORE_LINGER_NS 200000		/* for this long (0.2 ms) */
+
 struct pending {
 	struct pending *next;
 	struct status_info info;
@@ -31,6 +34,7 @@ struct store {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	struct pending *head, **tail;
+	size_t queued;
 	bool stopping, started;
 	pthread_mutex_t rlock;
 	pthread_t writer;
@@ -44,7 +48,6 @@ static const char schema_sql[] =
 	" have_tracking INTEGER NOT NULL, synchronised INTEGER NOT NULL, offset_s REAL,"
 	" max_error_s REAL, rtc_offset_s REAL, doc TEXT NOT NULL,"
 	" UNIQUE (host, sent_at_us));"
-	"CREATE INDEX IF NOT EXISTS reports_received ON reports (received_us);"
 	"CREATE TABLE IF NOT EXISTS latest ("
 	" host TEXT PRIMARY KEY, sent_at_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
 	" role TEXT, agent_version TEXT, have_tracking INTEGER, synchronised INTEGER,"
@@ -201,7 +204,10 @@ static void expire(struct store *s)
 	sqlite3_reset(s->expire);
 }
 
-/* Take up to batch_max queued reports; NULL when stopping and empty. */
+/* Take up to batch_max queued reports; NULL when stopping and empty. When
+ * few are queued, linger a moment so that the reports of other clients in
+ * flight share the transaction (group commit): one commit then costs its
+ * page writes once for many reports. */
 static struct pending *take_batch(struct store *s, int *count)
 {
 	struct pending *batch, *p;
@@ -210,6 +216,11 @@ static struct pending *take_batch(struct store *s, int *count)
 	pthread_mutex_lock(&s->qlock);
 	while (!s->head && !s->stopping)
 		pthread_cond_wait(&s->qcond, &s->qlock);
+	if (s->head && !s->stopping && s->queued < STORE_LINGER_BELOW) {
+		pthread_mutex_unlock(&s->qlock);
+		nanosleep(&(struct timespec){ 0, STORE_LINGER_NS }, NULL);
+		pthread_mutex_lock(&s->qlock);
+	}
 	batch = s->head;
 	if (batch) {
 		for (p = batch; p->next && n < s->opts.batch_max; p = p->next)
@@ -218,6 +229,7 @@ static struct pending *take_batch(struct store *s, int *count)
 		if (!s->head)
 			s->tail = &s->head;
 		p->next = NULL;
+		s->queued -= (size_t)n;
 	}
 	pthread_mutex_unlock(&s->qlock);
 	*count = batch ? n : 0;
@@ -263,7 +275,9 @@ static int prepare_all(struct store *s, char *err, size_t errlen)
 
 	if ((rc = prepare(s, s->wdb, ins_report_sql, &s->ins_report, err, errlen)) ||
 	    (rc = prepare(s, s->wdb, upsert_latest_sql, &s->upsert_latest, err, errlen)) ||
-	    (rc = prepare(s, s->wdb, "DELETE FROM reports WHERE received_us < ?1", &s->expire,
+	    (rc = prepare(s, s->wdb, "DELETE FROM reports WHERE rowid < (SELECT rowid FROM reports"
+			  " WHERE received_us >= ?1 ORDER BY rowid LIMIT 1)"
+			  " OR (SELECT received_us FROM reports ORDER BY rowid DESC LIMIT 1) < ?1", &s->expire,
 			  err, errlen)) ||
 	    (rc = prepare(s, s->rdb, sel_latest_sql, &s->sel_latest, err, errlen)) ||
 	    (rc = prepare(s, s->rdb, sel_history_sql, &s->sel_history, err, errlen)))
@@ -354,6 +368,7 @@ int store_submit(struct store *s, const struct status_info *info, const char *do
 	}
 	*s->tail = p;
 	s->tail = &p->next;
+	s->queued++;
 	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 	return 0;

@@ -350,9 +350,9 @@ static bool in_choices(const char *s, const char *const *choices)
 	return false;
 }
 
-/* Check one present, non-null value against its field description. */
-static int check_value(json_t *v, const struct vfield *f, const char *path, char *err,
-		       size_t errlen)
+/* Check one present, non-null value against its field description; err
+ * gets the reason only (the caller adds the field's path). */
+static int check_value(json_t *v, const struct vfield *f, char *err, size_t errlen)
 {
 	int64_t us;
 
@@ -361,12 +361,12 @@ static int check_value(json_t *v, const struct vfield *f, const char *path, char
 		if (!json_is_string(v))
 			break;
 		if (json_string_length(v) > (size_t)f->max || json_string_length(v) < (size_t)f->min) {
-			snprintf(err, errlen, "%s: expected a string of %.0f to %.0f bytes", path,
+			snprintf(err, errlen, "expected a string of %.0f to %.0f bytes",
 				 f->min, f->max);
 			return STATUS_ESCHEMA;
 		}
 		if (f->choices && !in_choices(json_string_value(v), f->choices)) {
-			snprintf(err, errlen, "%s: '%s' is not an allowed value", path,
+			snprintf(err, errlen, "'%s' is not an allowed value",
 				 json_string_value(v));
 			return STATUS_ESCHEMA;
 		}
@@ -376,63 +376,63 @@ static int check_value(json_t *v, const struct vfield *f, const char *path, char
 		if (f->kind == V_INT ? !json_is_integer(v) : !json_is_number(v))
 			break;
 		if (!(json_number_value(v) >= f->min && json_number_value(v) <= f->max)) {
-			snprintf(err, errlen, "%s: %g is outside [%g, %g]", path, json_number_value(v),
+			snprintf(err, errlen, "%g is outside [%g, %g]", json_number_value(v),
 				 f->min, f->max);
 			return STATUS_ESCHEMA;
 		}
 		return STATUS_OK;
 	case V_BOOL:
-		return json_is_boolean(v) ? STATUS_OK : (snprintf(err, errlen, "%s: expected %s",
-						path, kind_names[f->kind]), STATUS_ESCHEMA);
+		if (json_is_boolean(v))
+			return STATUS_OK;
+		break;
 	case V_TIME:
 		if (json_is_string(v) && status_parse_time(json_string_value(v), &us) == 0)
 			return STATUS_OK;
 		break;
 	case V_OBJ:
-		return json_is_object(v) ? STATUS_OK : (snprintf(err, errlen, "%s: expected %s",
-						path, kind_names[f->kind]), STATUS_ESCHEMA);
+		if (json_is_object(v))
+			return STATUS_OK;
+		break;
 	case V_ARR:
 		if (!json_is_array(v))
 			break;
 		if (json_array_size(v) > (size_t)f->max) {
-			snprintf(err, errlen, "%s: more than %.0f elements", path, f->max);
+			snprintf(err, errlen, "more than %.0f elements", f->max);
 			return STATUS_ESCHEMA;
 		}
 		return STATUS_OK;
 	case V_ANY:
 		return STATUS_OK;
 	}
-	snprintf(err, errlen, "%s: expected %s%s", path, kind_names[f->kind],
+	snprintf(err, errlen, "expected %s%s", kind_names[f->kind],
 		 f->nullable ? " or null" : "");
 	return STATUS_ESCHEMA;
 }
 
-/* Check every described field of obj; prefix names obj in messages. */
+/* Check every described field of obj; prefix names obj in messages. The
+ * path is only formatted for an error (this runs for every report). */
 static int check_fields(json_t *obj, const char *prefix, const struct vfield *fields, char *err,
 			size_t errlen)
 {
-	char path[128];
-	int rc;
+	char why[200];
 
 	for (const struct vfield *f = fields; f->key; f++) {
 		json_t *v = json_object_get(obj, f->key);
 
-		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->key);
-		if (!v) {
-			if (!f->required)
-				continue;
-			snprintf(err, errlen, "%s: missing", path);
-			return STATUS_ESCHEMA;
-		}
-		if (json_is_null(v)) {
-			if (f->nullable)
-				continue;
-			snprintf(err, errlen, "%s: expected %s, not null", path, kind_names[f->kind]);
-			return STATUS_ESCHEMA;
-		}
-		rc = check_value(v, f, path, err, errlen);
-		if (rc)
-			return rc;
+		if (v && !json_is_null(v) && f->kind == V_ANY)
+			continue;
+		if (!v && !f->required)
+			continue;
+		if (v && json_is_null(v) && f->nullable)
+			continue;
+		if (!v)
+			snprintf(why, sizeof(why), "missing");
+		else if (json_is_null(v))
+			snprintf(why, sizeof(why), "expected %s, not null", kind_names[f->kind]);
+		else if (check_value(v, f, why, sizeof(why)) == STATUS_OK)
+			continue;
+		snprintf(err, errlen, "%s%s%s: %s", prefix, *prefix ? "." : "", f->key, why);
+		return STATUS_ESCHEMA;
 	}
 	return STATUS_OK;
 }

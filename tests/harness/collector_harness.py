@@ -72,7 +72,8 @@ class Collector:
         self.log = os.path.join(workdir, "collector.log")
         self.proc = None
         with open(self.conf, "w") as f:
-            f.write("[collector]\nlisten_address = %s\nport = %d\ndb_path = %s\ntokens = %s\n%s"
+            f.write("[collector]\nlisten_address = %s\nport = %d\ndb_path = %s\ntokens = %s\n"
+                    "fleet_cache_ms = 0\n%s"
                     % (addr, port, self.db, tokens, extra))
         os.chmod(self.conf, 0o600)
 
