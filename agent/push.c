@@ -46,7 +46,7 @@ static int load_api(struct curl_api *a, char *err, size_t errlen)
 	};
 
 	if (!lib)
-		lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+		lib = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_LOCAL);
 	if (!lib) {
 		snprintf(err, errlen, "cannot load libcurl.so.4 (install libcurl4): %s", dlerror());
 		return -ENOENT;
@@ -123,7 +123,10 @@ int push_open(const struct push_opts *opts, struct push **out, char *err, size_t
 	}
 	snprintf(p->url, sizeof(p->url), "%s", opts->url);
 	rc = load_api(&p->api, err, errlen);
-	if (rc == 0 && p->api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	/* TLS is initialised only for an https URL: it touches megabytes of
+	 * libcrypto that a plain-http daemon does not need in memory. */
+	if (rc == 0 && p->api.global_init(strncmp(opts->url, "https://", 8) ? CURL_GLOBAL_NOTHING
+									      : CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "libcurl: global initialisation failed");
 		rc = -ENOMEM;
 	}
