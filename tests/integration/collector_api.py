@@ -192,6 +192,24 @@ class CollectorApi(unittest.TestCase):
         s.close()
         self.assertStatus(self.c.post(make_doc("api-after-slowloris")), 204)
 
+    def test_fleet_offsets_script(self):
+        self.assertStatus(self.c.post(make_doc("script-host", offset=-0.0021)), 204)
+        script = os.path.join(os.environ.get("FLEETCLOCK_SOURCE", os.path.join(
+            os.path.dirname(__file__), "..", "..")), "scripts", "fleet-offsets")
+        r = subprocess.run([script, "http://127.0.4.1:%d" % PORT], capture_output=True, text=True,
+                           timeout=30)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("HOST"))
+        row = [l for l in lines if l.startswith("script-host ")][0].split()
+        self.assertEqual(row[2], "-2.100")            # offset in ms, signed
+        # the header's columns line up with the rows (an aligned table)
+        self.assertEqual(lines[0].index("OFFSET ms") + len("OFFSET ms"),
+                         lines[lines.index([l for l in lines if l.startswith("script-host ")][0])]
+                         .index("-2.100") + len("-2.100"))
+        r = subprocess.run([script, "http://127.0.4.1:1"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+
     def test_dashboard_page_self_contained(self):
         status, body, headers = self.c.request("GET", "/")
         self.assertEqual(status, 200)
