@@ -48,6 +48,8 @@ static const char schema_sql[] =
 	" have_tracking INTEGER NOT NULL, synchronised INTEGER NOT NULL, offset_s REAL,"
 	" max_error_s REAL, rtc_offset_s REAL, doc TEXT NOT NULL,"
 	" UNIQUE (host, sent_at_us));"
+	/* received_us grows with rowid: appends to one index page per commit */
+	"CREATE INDEX IF NOT EXISTS reports_received ON reports (received_us);"
 	"CREATE TABLE IF NOT EXISTS latest ("
 	" host TEXT PRIMARY KEY, sent_at_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
 	" role TEXT, agent_version TEXT, have_tracking INTEGER, synchronised INTEGER,"
@@ -275,9 +277,7 @@ static int prepare_all(struct store *s, char *err, size_t errlen)
 
 	if ((rc = prepare(s, s->wdb, ins_report_sql, &s->ins_report, err, errlen)) ||
 	    (rc = prepare(s, s->wdb, upsert_latest_sql, &s->upsert_latest, err, errlen)) ||
-	    (rc = prepare(s, s->wdb, "DELETE FROM reports WHERE rowid < (SELECT rowid FROM reports"
-			  " WHERE received_us >= ?1 ORDER BY rowid LIMIT 1)"
-			  " OR (SELECT received_us FROM reports ORDER BY rowid DESC LIMIT 1) < ?1", &s->expire,
+	    (rc = prepare(s, s->wdb, "DELETE FROM reports WHERE received_us < ?1", &s->expire,
 			  err, errlen)) ||
 	    (rc = prepare(s, s->rdb, sel_latest_sql, &s->sel_latest, err, errlen)) ||
 	    (rc = prepare(s, s->rdb, sel_history_sql, &s->sel_history, err, errlen)))
