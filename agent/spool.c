@@ -88,7 +88,7 @@ static int scan(struct spool *s, char *err, size_t errlen)
 			s->next_seq = seq + 1;
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && s->n > 1)
 		qsort(s->e + s->head, s->n, sizeof(*s->e), cmp_entry);
 	return rc;
 }
