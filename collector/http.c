@@ -66,6 +66,50 @@ struct request {
 	struct http_server *srv;
 };
 
+/* jansson's allocations while one request body is parsed and validated
+ * come from a per-thread bump arena, reset after the parse: a 1.5 KB
+ * document is a few hundred small allocations, and malloc/free were a
+ * sixth of the ingest path. Outside a parse (or when the arena is full)
+ * plain malloc is used; free ignores arena pointers. */
+#define ARENA_SIZE (256 * 1024)
+
+static __thread char arena_buf[ARENA_SIZE] __attribute__((aligned(16)));
+static __thread size_t arena_used;
+static __thread bool arena_on;
+
+static void *arena_malloc(size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (arena_on && n <= ARENA_SIZE - arena_used) {
+		void *p = arena_buf + arena_used;
+
+		arena_used += n;
+		return p;
+	}
+	return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+	if ((char *)p >= arena_buf && (char *)p < arena_buf + ARENA_SIZE)
+		return;
+	free(p);
+}
+
+/* status_parse with its jansson allocations in this thread's arena. */
+static int parse_in_arena(const char *buf, size_t len, struct status_info *info, char *err,
+			  size_t errlen)
+{
+	int rc;
+
+	arena_on = true;
+	arena_used = 0;
+	rc = status_parse(buf, len, info, NULL, err, errlen);	/* frees the tree itself */
+	arena_on = false;
+	arena_used = 0;
+	return rc;
+}
+
 static void count(uint64_t *c)
 {
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
@@ -362,7 +406,7 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 		return respond_error(r->conn, HTTP_413,
 				     "body larger than 65536 bytes", NULL);
 	}
-	rc = status_parse(r->body ? r->body : "", r->len, &info, NULL, err, sizeof(err));
+	rc = parse_in_arena(r->body ? r->body : "", r->len, &info, err, sizeof(err));
 	if (rc == STATUS_EJSON || rc == STATUS_ESCHEMA) {
 		snprintf(msg, sizeof(msg), "%s", err);
 		count(rc == STATUS_EJSON ? &srv->counters.bad_json : &srv->counters.bad_schema);
@@ -574,6 +618,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	}
 	srv->cfg = cfg;
 	srv->store = store;
+	json_set_alloc_funcs(arena_malloc, arena_free);
 	pthread_mutex_init(&srv->conns_lock, NULL);
 	pthread_mutex_init(&srv->fleet_lock, NULL);
 	pthread_cond_init(&srv->stop_cond, NULL);
