@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_arena.h"
 #include "log.h"
 #include "timeutil.h"
 #include "views.h"
@@ -42,6 +43,8 @@ struct http_server {
 	pthread_mutex_t fleet_lock;
 	struct MHD_Response *fleet_resp;
 	double fleet_at;
+	pthread_mutex_t render_lock;	/* one fleet render at a time, with its cache */
+	struct views_cache frags;
 };
 
 struct conn_track {
@@ -66,47 +69,15 @@ struct request {
 	struct http_server *srv;
 };
 
-/* jansson's allocations while one request body is parsed and validated
- * come from a per-thread bump arena, reset after the parse: a 1.5 KB
- * document is a few hundred small allocations, and malloc/free were a
- * sixth of the ingest path. Outside a parse (or when the arena is full)
- * plain malloc is used; free ignores arena pointers. */
-#define ARENA_SIZE (256 * 1024)
-
-static __thread char arena_buf[ARENA_SIZE] __attribute__((aligned(16)));
-static __thread size_t arena_used;
-static __thread bool arena_on;
-
-static void *arena_malloc(size_t n)
-{
-	n = (n + 15) & ~(size_t)15;
-	if (arena_on && n <= ARENA_SIZE - arena_used) {
-		void *p = arena_buf + arena_used;
-
-		arena_used += n;
-		return p;
-	}
-	return malloc(n);
-}
-
-static void arena_free(void *p)
-{
-	if ((char *)p >= arena_buf && (char *)p < arena_buf + ARENA_SIZE)
-		return;
-	free(p);
-}
-
 /* status_parse with its jansson allocations in this thread's arena. */
 static int parse_in_arena(const char *buf, size_t len, struct status_info *info, char *err,
 			  size_t errlen)
 {
 	int rc;
 
-	arena_on = true;
-	arena_used = 0;
+	json_arena_begin();
 	rc = status_parse(buf, len, info, NULL, err, errlen);	/* frees the tree itself */
-	arena_on = false;
-	arena_used = 0;
+	json_arena_end();
 	return rc;
 }
 
@@ -263,7 +234,9 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	if (store_latest_all(srv->store, &rows, &n) < 0)
 		return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database read failed", NULL);
 	if (route == R_FLEET) {
-		body = views_fleet_json(rows, n, &p);
+		pthread_mutex_lock(&srv->render_lock);
+		body = views_fleet_json(rows, n, &p, &srv->frags);
+		pthread_mutex_unlock(&srv->render_lock);
 		free(rows);
 		return body ? respond_fleet(srv, conn, body)
 			    : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
@@ -618,9 +591,10 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	}
 	srv->cfg = cfg;
 	srv->store = store;
-	json_set_alloc_funcs(arena_malloc, arena_free);
+	json_arena_install();
 	pthread_mutex_init(&srv->conns_lock, NULL);
 	pthread_mutex_init(&srv->fleet_lock, NULL);
+	pthread_mutex_init(&srv->render_lock, NULL);
 	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -669,6 +643,8 @@ void http_stop(struct http_server *srv)
 	if (srv->fleet_resp)
 		MHD_destroy_response(srv->fleet_resp);
 	pthread_mutex_destroy(&srv->fleet_lock);
+	views_cache_free(&srv->frags);
+	pthread_mutex_destroy(&srv->render_lock);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fleet_summary.h"
+#include "json_arena.h"
 
 static json_t *real_or_null(double v)
 {
@@ -21,7 +22,9 @@ static json_t *time_json(int64_t us)
 	return status_format_time(us, buf, sizeof(buf)) ? json_string(buf) : json_null();
 }
 
-static json_t *host_json(const struct store_latest *r, const struct fleet_host_eval *e)
+/* What the fleet view says about a host that changes only with a new report:
+ * everything but age_s, stale and ready (appended at each render). */
+static json_t *host_static_json(const struct store_latest *r, const struct fleet_host_eval *e)
 {
 	const struct status_info *i = &r->info;
 	json_t *rtc = json_null();
@@ -30,19 +33,18 @@ static json_t *host_json(const struct store_latest *r, const struct fleet_host_e
 		rtc = json_pack("{s:b, s:o}", "valid", i->rtc_valid,
 				"offset_s", i->rtc_have_offset ? real_or_null(i->rtc_offset_s)
 							       : json_null());
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:b, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
+			 " s:o, s:b, s:o, s:o}",
 			 "host", i->host, "role", i->role, "agent_version", i->agent_version,
 			 "sent_at", time_json(i->sent_at_us),
-			 "received_at", time_json(r->received_us), "age_s", e->age_s,
-			 "stale", e->stale, "have_tracking", i->have_tracking,
+			 "received_at", time_json(r->received_us), "have_tracking", i->have_tracking,
 			 "synchronised", i->synchronised, "stratum", i->stratum, "leap", i->leap,
 			 "offset_s", real_or_null(i->have_tracking ? i->offset_s : NAN),
 			 "root_delay_s", real_or_null(i->have_tracking ? i->root_delay_s : NAN),
 			 "root_dispersion_s",
 			 real_or_null(i->have_tracking ? i->root_dispersion_s : NAN),
 			 "error_bound_s", real_or_null(e->error_bound_s),
-			 "over_budget", e->over_budget, "ready", e->ready, "rtc", rtc,
+			 "over_budget", e->over_budget, "rtc", rtc,
 			 "check_ready", i->check_ready < 0 ? json_null()
 							    : json_boolean(i->check_ready));
 }
@@ -84,20 +86,93 @@ static int dump_to(FILE *f, json_t *j)
 	n = json_dumpb(j, small, sizeof(small), JSON_COMPACT | JSON_REAL_PRECISION(9));
 	if (n > 0 && n <= sizeof(small))
 		rc = fwrite_unlocked(small, 1, n, f) == n ? 0 : -1;
-	else if (n > 0 && (big = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9))))
-		rc = fputs_unlocked(big, f) >= 0 ? 0 : -1;
+	else if (n > 0 && (big = malloc(n)) &&	/* not json_dumps: may be in an arena */
+		 json_dumpb(j, big, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) == n)
+		rc = fwrite_unlocked(big, 1, n, f) == n ? 0 : -1;
 	free(big);
 	json_decref(j);
 	return rc;
 }
 
-/* The fleet document. With 10,000 hosts a single jansson tree would be
- * ~250,000 values allocated and freed per request; each host is dumped and
- * freed on its own instead, and the array is spliced into the document. */
-char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p)
+/* A host's static part, rendered: "{...fields" without the closing brace. */
+struct views_frag {
+	char host[STATUS_HOST_MAX];
+	int64_t sent_at_us;
+	char *text;
+	size_t len;
+};
+
+void views_cache_free(struct views_cache *c)
+{
+	for (size_t k = 0; k < c->n; k++)
+		free(c->frags[k].text);
+	free(c->frags);
+	c->frags = NULL;
+	c->n = 0;
+}
+
+/* Render the static part of one host into frag (text malloc'ed). */
+static int render_frag(const struct store_latest *r, const struct fleet_host_eval *e,
+		       struct views_frag *frag)
+{
+	size_t n;
+	json_t *j;
+
+	json_arena_begin();
+	j = host_static_json(r, e);
+	n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(9)) : 0;
+	frag->text = n > 1 ? malloc(n) : NULL;
+	if (frag->text && json_dumpb(j, frag->text, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) != n) {
+		free(frag->text);
+		frag->text = NULL;
+	}
+	json_decref(j);
+	json_arena_end();
+	if (!frag->text)
+		return -1;
+	frag->len = n - 1;	/* without the closing brace */
+	snprintf(frag->host, sizeof(frag->host), "%s", r->info.host);
+	frag->sent_at_us = r->info.sent_at_us;
+	return 0;
+}
+
+/* The host fragments for rows (sorted by host, as the store returns them),
+ * taking unchanged ones from the previous render (a merge by host name):
+ * only hosts with a new report are rendered again. */
+static struct views_frag *fragments(const struct store_latest *rows, size_t n,
+				    const struct fleet_host_eval *e, struct views_cache *cache)
+{
+	struct views_frag *out = calloc(n ? n : 1, sizeof(*out));
+	size_t j = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t k = 0; k < n; k++) {
+		int c = 1;
+
+		while (cache && j < cache->n && (c = strcmp(cache->frags[j].host, rows[k].info.host)) < 0)
+			j++;
+		if (c == 0 && cache->frags[j].sent_at_us == rows[k].info.sent_at_us) {
+			out[k] = cache->frags[j];
+			cache->frags[j].text = NULL;	/* moved */
+		} else if (render_frag(&rows[k], &e[k], &out[k]) < 0) {
+			for (size_t i = 0; i < k; i++)
+				free(out[i].text);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* The fleet document: a head rendered with jansson, then each host's cached
+ * fragment with its age_s, stale and ready appended. */
+char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p,
+		       struct views_cache *cache)
 {
 	struct fleet_host *h = calloc(n ? n : 1, sizeof(*h));
 	struct fleet_host_eval *e = calloc(n ? n : 1, sizeof(*e));
+	struct views_frag *frags = NULL;
 	struct fleet_summary s;
 	json_t *head;
 	char *buf = NULL;
@@ -109,6 +184,8 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 		goto out;
 	to_fleet_hosts(rows, n, h);
 	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
+	if (!(frags = fragments(rows, n, e, cache)))
+		goto out;
 	head = json_pack("{s:s, s:o, s:f, s:f, s:o}", "schema", "fleetclock.fleet/1",
 			 "generated_at", time_json((int64_t)(p->now * 1e6)),
 			 "budget_s", p->budget_s, "stale_after_s", p->stale_after_s,
@@ -117,9 +194,10 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 	if (rc == 0 && fseek(f, -1, SEEK_CUR) == 0)	/* drop the closing brace */
 		fputs(",\"hosts\":[", f);
 	for (size_t k = 0; rc == 0 && k < n; k++) {
-		if (k)
-			fputc(',', f);
-		rc = dump_to(f, host_json(&rows[k], &e[k]));
+		fwrite_unlocked(frags[k].text, 1, frags[k].len, f);
+		fprintf(f, ",\"age_s\":%.6f,\"stale\":%s,\"ready\":%s}%s", e[k].age_s,
+			e[k].stale ? "true" : "false", e[k].ready ? "true" : "false",
+			k + 1 < n ? "," : "");
 	}
 	fputs("]}", f);
 out:
@@ -128,6 +206,15 @@ out:
 	if (rc) {
 		free(buf);
 		buf = NULL;
+	}
+	if (cache && frags) {
+		views_cache_free(cache);
+		cache->frags = frags;
+		cache->n = n;
+	} else if (frags) {
+		for (size_t k = 0; k < n; k++)
+			free(frags[k].text);
+		free(frags);
 	}
 	free(h);
 	free(e);

@@ -21,8 +21,22 @@ struct views_counters {
 		 store_failed, batches;
 };
 
-/* GET /api/v1/fleet: a malloc'ed JSON text, or NULL when out of memory. */
-char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p);
+/* Rendered hosts kept between fleet renders: a host is rendered again only
+ * when it has a new report. Zero-initialise; not thread-safe. */
+struct views_frag;
+struct views_cache {
+	struct views_frag *frags;
+	size_t n;
+};
+
+/* Free what a cache holds (it stays usable). */
+void views_cache_free(struct views_cache *c);
+
+/* GET /api/v1/fleet: a malloc'ed JSON text, or NULL when out of memory.
+ * rows sorted by host (as store_latest_all returns them); cache may be
+ * NULL. */
+char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p,
+		       struct views_cache *cache);
 
 /* GET /api/v1/hosts/{host}/history: a malloc'ed JSON text or NULL. */
 char *views_history_json(const char *host, const struct store_point *pts, size_t n,

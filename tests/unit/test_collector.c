@@ -167,7 +167,7 @@ START_TEST(test_views_fleet)
 	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
 					latest_row("old", 0.0, 10.0) };
 	struct views_params p = { 100.0, 0.005, 15 };
-	char *text = views_fleet_json(rows, 3, &p);
+	char *text = views_fleet_json(rows, 3, &p, NULL);
 	json_t *d = json_loads(text, 0, NULL), *s, *h;
 
 	ck_assert_ptr_nonnull(d);
@@ -188,13 +188,45 @@ START_TEST(test_views_fleet)
 	json_decref(d);
 	free(text);
 	/* no host at all: still a document */
-	text = views_fleet_json(NULL, 0, &p);
+	text = views_fleet_json(NULL, 0, &p, NULL);
 	d = json_loads(text, 0, NULL);
 	ck_assert_uint_eq(json_array_size(json_object_get(d, "hosts")), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "summary"), "verdict")),
 			 "empty");
 	json_decref(d);
 	free(text);
+}
+END_TEST
+
+/* Rendering through the host cache gives the same text as without, also
+ * after hosts changed, appeared and disappeared. */
+START_TEST(test_views_fleet_cache)
+{
+	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
+					latest_row("c", 0.002, 98.0) };
+	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_cache cache = { NULL, 0 };
+	char *plain, *cached;
+
+	for (int round = 0; round < 4; round++) {
+		size_t n = round == 2 ? 2 : 3;		/* "c" missing in round 2 */
+
+		if (round == 1) {			/* "b" has a new report */
+			rows[1] = latest_row("b", 0.0042, 99.9);
+			rows[1].info.sent_at_us = 2000;
+		}
+		p.now += 1;
+		plain = views_fleet_json(rows, n, &p, NULL);
+		cached = views_fleet_json(rows, n, &p, &cache);
+		ck_assert_ptr_nonnull(cached);
+		ck_assert_str_eq(cached, plain);
+		free(plain);
+		free(cached);
+	}
+	cached = views_fleet_json(rows, 3, &p, &cache);
+	ck_assert_ptr_nonnull(strstr(cached, "\"offset_s\":0.0042"));
+	free(cached);
+	views_cache_free(&cache);
 }
 END_TEST
 
@@ -242,6 +274,7 @@ int main(void)
 	tcase_add_test(tc, test_store_concurrent);
 	tcase_add_test(tc, test_store_bad_path);
 	tcase_add_test(tc, test_views_fleet);
+	tcase_add_test(tc, test_views_fleet_cache);
 	tcase_add_test(tc, test_views_metrics);
 	tcase_add_test(tc, test_token_equal);
 	suite_add_tcase(su, tc);
