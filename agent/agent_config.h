@@ -32,6 +32,13 @@ struct agent_config {
 	int spool_max_count;
 	int spool_max_bytes;
 	double backoff_max_s;
+	/* [check] */
+	char check_expected_sources[256];	/* comma list; empty: any */
+	int check_max_update_polls;
+	double check_max_skew_ppm;
+	double check_max_freq_ppm;
+	double check_rtc_max_offset_ms;
+	int check_fix_timeout_s;
 };
 
 /* The option table (for docs and tests). */

@@ -34,6 +34,15 @@ struct chrony_client {
 	char endpoint[160];
 	char err[512];
 	uint16_t last_status;
+	int unix_rc;			/* why the Unix socket failed, when UDP stands in */
+	bool fallback_logged;
+	char unix_err[512];
+	uint32_t last_n_sources;	/* of the previous snapshot */
+	size_t n_names;			/* NTP source names seen: they do not change */
+	struct {
+		struct chrony_ipaddr ip;
+		char name[256];
+	} names[CHRONY_MAX_SOURCES];
 };
 
 /* Commands chronyd accepts over UDP (read-only status). */
@@ -236,62 +245,22 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Why a wait ended without a usable reply. */
-enum wait_result { WAIT_REPLY, WAIT_TIMEOUT, WAIT_RESEND, WAIT_ERROR };
-
-/* Wait for the reply to (command, seq) until the deadline; ignore datagrams
- * that are not ours. */
-static enum wait_result wait_reply(struct chrony_client *c, int fd, uint16_t command, uint32_t seq,
-				   int64_t deadline, struct chrony_reply *reply, int *rc,
-				   bool *bad_version, uint8_t *bad_version_seen)
+/* When UDP stood in for a Unix socket that failed and UDP failed too, say
+ * both; the Unix socket's cause is the one that matters unless the socket
+ * simply does not exist (then chronyd is likely not running at all). */
+static int fallback_error(struct chrony_client *c, int rc)
 {
-	uint8_t buf[RECV_BUF_LEN];
+	char udp_err[sizeof(c->err)];
 
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		struct chrony_reply_header hdr;
-		int64_t left = deadline - mono_ms();
-		ssize_t n;
-		int r;
-
-		if (left <= 0)
-			return WAIT_TIMEOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			*rc = set_error(c, -errno, "poll on %s: %s", c->endpoint, strerror(errno));
-			return WAIT_ERROR;
-		}
-		if (r == 0)
-			return WAIT_TIMEOUT;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			*rc = set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint,
-					errno_hint(errno));
-			return WAIT_ERROR;
-		}
-		switch (chrony_wire_match_reply(buf, (size_t)n, command, seq, &hdr)) {
-		case CHRONY_MATCH_IGNORE:
-			continue;
-		case CHRONY_MATCH_BAD_VERSION:
-			*bad_version = true;
-			*bad_version_seen = hdr.version;
-			continue;
-		case CHRONY_MATCH_OK:
-			break;
-		}
-		*rc = chrony_wire_decode_reply(buf, (size_t)n, command, reply);
-		if (*rc == -EBADMSG)
-			return WAIT_RESEND;	/* short for its type: ask again */
-		return WAIT_REPLY;
-	}
+	if (c->unix_rc >= 0 || c->transport != CHRONY_TRANSPORT_AUTO)
+		return rc;
+	memcpy(udp_err, c->err, sizeof(udp_err));
+	set_error(c, rc, "%s; and over UDP: %s", c->unix_err, udp_err);
+	return c->unix_rc == -ENOENT ? rc : c->unix_rc;
 }
 
 /* Open (once) the socket a command goes through; sets c->endpoint. */
-static int pick_socket(struct chrony_client *c, uint16_t command, int *fd)
+static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 {
 	bool use_udp = c->transport == CHRONY_TRANSPORT_UDP;
 	int rc = 0;
@@ -301,25 +270,22 @@ static int pick_socket(struct chrony_client *c, uint16_t command, int *fd)
 		if (c->unix_fd < 0)
 			rc = open_unix(c);
 		if (rc == 0) {
+			c->unix_rc = 0;
 			*fd = c->unix_fd;
 			return 0;
 		}
 		/* Read-only status may still be had over UDP. */
-		if (c->transport == CHRONY_TRANSPORT_UNIX || !command_read_only(command))
+		if (c->transport == CHRONY_TRANSPORT_UNIX || !read_only)
 			return rc;
 		use_udp = true;
+		c->unix_rc = rc;
+		memcpy(c->unix_err, c->err, sizeof(c->unix_err));
 	}
 	snprintf(c->endpoint, sizeof(c->endpoint), "udp:%s:%d", c->udp_host, c->udp_port);
 	if (c->udp_fd < 0) {
-		char unix_err[sizeof(c->err)];
-
-		memcpy(unix_err, c->err, sizeof(unix_err));
 		rc = open_udp(c);
 		if (rc < 0)
-			return rc;
-		if (c->transport == CHRONY_TRANSPORT_AUTO && unix_err[0])
-			log_warn("%s; using udp:%s:%d for read-only status", unix_err,
-				c->udp_host, c->udp_port);
+			return fallback_error(c, rc);
 	}
 	*fd = c->udp_fd;
 	return 0;
@@ -346,57 +312,197 @@ static int status_error(struct chrony_client *c, uint16_t command, uint16_t stat
 			 chrony_wire_status_str(status));
 }
 
+/* One request of a batch on its way. */
+struct pending {
+	const struct chrony_request *req;
+	struct chrony_reply *reply;
+	int *rc;
+	uint32_t seq;
+	int attempts;		/* sends so far */
+	int timeout_ms;		/* of the next send; doubles */
+	int64_t deadline;	/* while in flight */
+	bool in_flight;
+	bool done;
+};
+
+/* At most this many requests wait for replies at once: the kernel queues
+ * only net.unix.max_dgram_qlen (10) datagrams on a Unix socket, and chronyd
+ * drops a reply it cannot queue on ours. */
+#define WINDOW 8
+
+struct batch {
+	struct pending *p;
+	size_t n;
+	int fd;
+	bool bad_version;
+	uint8_t version_seen;
+};
+
+static int send_one(struct chrony_client *c, struct batch *b, struct pending *p)
+{
+	uint8_t pkt[CHRONY_MAX_REQ_LEN];
+	int len;
+
+	p->seq = random_sequence();
+	len = chrony_wire_encode_request(p->req, p->seq, (uint16_t)p->attempts, pkt, sizeof(pkt));
+	if (len < 0)
+		return set_error(c, len, "cannot encode %s request: invalid argument",
+				 chrony_wire_command_str(p->req->command));
+	if (send(b->fd, pkt, (size_t)len, 0) < 0 && errno != EINTR && errno != EAGAIN && errno != ENOBUFS)
+		return set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint, errno_hint(errno));
+	/* A send lost to EINTR/ENOBUFS simply times out and is sent again. */
+	p->attempts++;
+	p->deadline = mono_ms() + p->timeout_ms;
+	p->timeout_ms *= 2;
+	p->in_flight = true;
+	return 0;
+}
+
+/* Send what the window allows; finish requests out of attempts. Returns the
+ * number in flight, or -errno on a transport error. */
+static int fill_window(struct chrony_client *c, struct batch *b)
+{
+	int in_flight = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		in_flight += b->p[i].in_flight;
+	for (size_t i = 0; i < b->n && in_flight < WINDOW; i++) {
+		struct pending *p = &b->p[i];
+		int rc;
+
+		if (p->done || p->in_flight)
+			continue;
+		if (p->attempts >= c->max_attempts) {
+			p->done = true;
+			*p->rc = -ETIMEDOUT;
+			continue;
+		}
+		rc = send_one(c, b, p);
+		if (rc < 0)
+			return rc;
+		in_flight++;
+	}
+	return in_flight;
+}
+
+/* Handle one received datagram: find the request it answers, if any. */
+static void take_reply(struct chrony_client *c, struct batch *b, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct pending *p = &b->p[i];
+		struct chrony_reply_header hdr;
+		int rc;
+
+		if (!p->in_flight)
+			continue;
+		switch (chrony_wire_match_reply(buf, n, p->req->command, p->seq, &hdr)) {
+		case CHRONY_MATCH_IGNORE:
+			continue;
+		case CHRONY_MATCH_BAD_VERSION:
+			b->bad_version = true;
+			b->version_seen = hdr.version;
+			return;
+		case CHRONY_MATCH_OK:
+			break;
+		}
+		p->in_flight = false;
+		rc = chrony_wire_decode_reply(buf, n, p->req->command, p->reply);
+		if (rc == -EBADMSG)
+			return;	/* short for its type: send again */
+		p->done = true;
+		if (rc == -EREMOTEIO)
+			rc = status_error(c, p->req->command, p->reply->hdr.status);
+		else if (rc == -EPROTO)
+			rc = set_error(c, -EPROTO, "chronyd at %s sent an invalid %s reply (type %u, unexpected type or field): chronyd version not supported?",
+				       c->endpoint, chrony_wire_command_str(p->req->command), p->reply->hdr.reply);
+		*p->rc = rc;
+		return;
+	}
+}
+
+/* Wait until the earliest deadline for datagrams; expire late requests. */
+static int wait_replies(struct chrony_client *c, struct batch *b)
+{
+	uint8_t buf[RECV_BUF_LEN];
+	int64_t now = mono_ms(), first = INT64_MAX;
+	struct pollfd pfd = { .fd = b->fd, .events = POLLIN };
+	ssize_t len;
+	int r;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->p[i].in_flight && b->p[i].deadline < first)
+			first = b->p[i].deadline;
+	r = poll(&pfd, 1, first <= now ? 0 : (int)(first - now));
+	if (r < 0 && errno != EINTR)
+		return set_error(c, -errno, "poll on %s: %s", c->endpoint, strerror(errno));
+	while (r > 0) {
+		len = recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+		if (len < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (len < 0)
+			return set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint,
+					 errno_hint(errno));
+		take_reply(c, b, buf, (size_t)len);
+	}
+	now = mono_ms();
+	for (size_t i = 0; i < b->n; i++)
+		if (b->p[i].in_flight && b->p[i].deadline <= now)
+			b->p[i].in_flight = false;	/* timed out: send again */
+	return 0;
+}
+
+int chrony_client_request_many(struct chrony_client *c, const struct chrony_request *reqs,
+			       struct chrony_reply *replies, int *rcs, size_t n)
+{
+	struct pending p[CHRONY_MAX_BATCH];
+	struct batch b = { .p = p, .n = n };
+	bool all_read_only = true;
+	int rc;
+
+	if (n > CHRONY_MAX_BATCH)
+		return set_error(c, -EINVAL, "too many requests in one batch (%zu)", n);
+	c->err[0] = '\0';
+	c->last_status = CHRONY_STT_SUCCESS;
+	for (size_t i = 0; i < n; i++) {
+		p[i] = (struct pending){ .req = &reqs[i], .reply = &replies[i], .rc = &rcs[i],
+					 .timeout_ms = c->timeout_ms };
+		rcs[i] = -ETIMEDOUT;
+		all_read_only &= command_read_only(reqs[i].command);
+	}
+	rc = pick_socket(c, all_read_only, &b.fd);
+	if (rc < 0)
+		return rc;
+	while ((rc = fill_window(c, &b)) > 0)
+		if ((rc = wait_replies(c, &b)) < 0)
+			return fallback_error(c, rc);
+	if (rc < 0)
+		return fallback_error(c, rc);
+	if (c->unix_rc < 0 && !c->fallback_logged && n && rcs[0] == 0) {
+		log_warn("%s; read-only status came over %s", c->unix_err, c->endpoint);
+		c->fallback_logged = true;
+	}
+	/* The message names the first request that got no answer. */
+	for (size_t i = n; i-- > 0;) {
+		if (rcs[i] != -ETIMEDOUT)
+			continue;
+		if (b.bad_version)
+			rcs[i] = set_error(c, -EPROTO, "chronyd at %s speaks command protocol version %u, fleetclock speaks %d",
+					   c->endpoint, b.version_seen, CHRONY_PROTO_VERSION);
+		else
+			set_error(c, -ETIMEDOUT, "no valid reply from chronyd at %s to %s after %d attempts (%.1f s)",
+				  c->endpoint, chrony_wire_command_str(reqs[i].command), c->max_attempts,
+				  (c->timeout_ms * ((1 << c->max_attempts) - 1)) / 1000.0);
+	}
+	return 0;
+}
+
 int chrony_client_request(struct chrony_client *c, const struct chrony_request *req,
 			  struct chrony_reply *reply)
 {
-	uint8_t pkt[CHRONY_MAX_REQ_LEN];
-	bool bad_version = false;
-	uint8_t version_seen = 0;
-	int timeout = c->timeout_ms, total_ms = 0, fd = -1, rc;
+	int rc, one;
 
-	c->err[0] = '\0';
-	c->last_status = CHRONY_STT_SUCCESS;
-	rc = pick_socket(c, req->command, &fd);
-	if (rc < 0)
-		return rc;
-	for (int attempt = 0; attempt < c->max_attempts; attempt++, timeout *= 2) {
-		uint32_t seq = random_sequence();
-		int len = chrony_wire_encode_request(req, seq, (uint16_t)attempt, pkt, sizeof(pkt));
-
-		if (len < 0)
-			return set_error(c, len, "cannot encode %s request: invalid argument",
-					 chrony_wire_command_str(req->command));
-		if (send(fd, pkt, (size_t)len, 0) < 0) {
-			int e = errno;
-
-			if (e == EINTR || e == EAGAIN || e == ENOBUFS)
-				continue;
-			return set_error(c, -e, "cannot reach chronyd at %s: %s", c->endpoint, errno_hint(e));
-		}
-		total_ms += timeout;
-		switch (wait_reply(c, fd, req->command, seq, mono_ms() + timeout, reply, &rc,
-				   &bad_version, &version_seen)) {
-		case WAIT_REPLY:
-			if (rc == -EREMOTEIO)
-				return status_error(c, req->command, reply->hdr.status);
-			if (rc == -EPROTO)
-				return set_error(c, -EPROTO, "chronyd at %s sent an invalid %s reply (type %u, %s): chronyd version not supported?",
-						 c->endpoint, chrony_wire_command_str(req->command),
-						 reply->hdr.reply, "unexpected type or field");
-			return 0;
-		case WAIT_ERROR:
-			return rc;
-		case WAIT_RESEND:
-		case WAIT_TIMEOUT:
-			break;
-		}
-	}
-	if (bad_version)
-		return set_error(c, -EPROTO, "chronyd at %s speaks command protocol version %u, fleetclock speaks %d",
-				 c->endpoint, version_seen, CHRONY_PROTO_VERSION);
-	return set_error(c, -ETIMEDOUT, "no valid reply from chronyd at %s to %s after %d attempts (%.1f s)",
-			 c->endpoint, chrony_wire_command_str(req->command), c->max_attempts,
-			 total_ms / 1000.0);
+	rc = chrony_client_request_many(c, req, reply, &one, 1);
+	return rc < 0 ? rc : one;
 }
 
 /* --- Typed requests --- */
@@ -545,57 +651,164 @@ int chrony_client_burst(struct chrony_client *c, const struct chrony_ipaddr *mas
 
 /* --- Snapshot --- */
 
-static void source_name(struct chrony_client *c, struct chrony_source *s)
+static bool ipaddr_equal(const struct chrony_ipaddr *a, const struct chrony_ipaddr *b)
 {
-	char addr[64];
+	if (a->family != b->family)
+		return false;
+	if (a->family == CHRONY_AF_INET6)
+		return !memcmp(a->addr.in6, b->addr.in6, 16);
+	return a->family == CHRONY_AF_UNSPEC || a->addr.in4 == b->addr.in4;
+}
 
-	if (s->data.mode == CHRONY_MODE_REF) {
-		/* A reference clock: its "address" carries the refid, e.g. "PPS0". */
-		uint32_t id = s->data.ip.addr.in4;
+static const char *cached_name(const struct chrony_client *c, const struct chrony_ipaddr *ip)
+{
+	for (size_t i = 0; i < c->n_names; i++)
+		if (ipaddr_equal(&c->names[i].ip, ip))
+			return c->names[i].name;
+	return NULL;
+}
 
-		for (int i = 0; i < 4; i++) {
-			char ch = (char)(id >> (24 - 8 * i));
-			s->name[i] = (ch >= 0x21 && ch <= 0x7e) ? ch : '\0';
-		}
-		s->name[4] = '\0';
-		if (!s->name[0])
-			snprintf(s->name, sizeof(s->name), "%08X", (unsigned)id);
-		return;
+static void cache_name(struct chrony_client *c, const struct chrony_ipaddr *ip, const char *name)
+{
+	if (c->n_names == CHRONY_MAX_SOURCES)
+		c->n_names = 0;	/* sources were replaced many times: start afresh */
+	c->names[c->n_names].ip = *ip;
+	snprintf(c->names[c->n_names].name, sizeof(c->names[0].name), "%s", name);
+	c->n_names++;
+}
+
+/* A reference clock's "address" carries its refid, e.g. "PPS0". */
+static void refclock_name(const struct chrony_source_data *d, char *name, size_t len)
+{
+	uint32_t id = d->ip.addr.in4;
+	size_t i;
+
+	for (i = 0; i < 4 && i + 1 < len; i++) {
+		char ch = (char)(id >> (24 - 8 * i));
+
+		if (ch < 0x21 || ch > 0x7e)
+			break;
+		name[i] = ch;
 	}
-	if (chrony_client_source_name(c, &s->data.ip, s->name, sizeof(s->name)) == 0 && s->name[0])
-		return;
-	snprintf(s->name, sizeof(s->name), "%s", chrony_wire_ipaddr_str(&s->data.ip, addr, sizeof(addr)));
+	name[i] = '\0';
+	if (!name[0])
+		snprintf(name, len, "%08X", (unsigned)id);
+}
+
+/* Names of the NTP sources not seen before, in one batch. */
+static int fill_names(struct chrony_client *c, struct chrony_snapshot *out)
+{
+	struct chrony_request req[CHRONY_MAX_SOURCES];
+	struct chrony_reply rpy[CHRONY_MAX_SOURCES];
+	int rcs[CHRONY_MAX_SOURCES], idx[CHRONY_MAX_SOURCES];
+	size_t n = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < out->n_sources; i++) {
+		struct chrony_source *s = &out->sources[i];
+		const char *name;
+
+		if (s->data.mode == CHRONY_MODE_REF) {
+			refclock_name(&s->data, s->name, sizeof(s->name));
+		} else if ((name = cached_name(c, &s->data.ip))) {
+			snprintf(s->name, sizeof(s->name), "%s", name);
+		} else {
+			req[n] = (struct chrony_request){ .command = CHRONY_CMD_NTP_SOURCE_NAME,
+							  .u.ip = s->data.ip };
+			idx[n++] = (int)i;
+		}
+	}
+	if (!n)
+		return 0;
+	rc = chrony_client_request_many(c, req, rpy, rcs, n);
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		struct chrony_source *s = &out->sources[idx[k]];
+		char addr[64];
+
+		if (rcs[k] == 0 && rpy[k].u.source_name[0]) {
+			snprintf(s->name, sizeof(s->name), "%s", rpy[k].u.source_name);
+			cache_name(c, &s->data.ip, s->name);
+		} else {
+			snprintf(s->name, sizeof(s->name), "%s",
+				 chrony_wire_ipaddr_str(&s->data.ip, addr, sizeof(addr)));
+		}
+	}
+	return 0;
+}
+
+/* SOURCE_DATA and SOURCESTATS for indices [from, to), plus (when first)
+ * TRACKING and N_SOURCES, in one pipelined batch. */
+static int snapshot_batch(struct chrony_client *c, struct chrony_snapshot *out, bool first,
+			  uint32_t from, uint32_t to, uint32_t *n_sources)
+{
+	struct chrony_request req[CHRONY_MAX_BATCH];
+	struct chrony_reply *rpy = calloc(CHRONY_MAX_BATCH, sizeof(*rpy));
+	int rcs[CHRONY_MAX_BATCH];
+	size_t n = 0, base;
+	int rc;
+
+	if (!rpy)
+		return set_error(c, -ENOMEM, "out of memory");
+	if (first) {
+		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_TRACKING };
+		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_N_SOURCES };
+	}
+	base = n;
+	for (uint32_t i = from; i < to; i++) {
+		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_SOURCE_DATA, .u.index = i };
+		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_SOURCESTATS, .u.index = i };
+	}
+	rc = chrony_client_request_many(c, req, rpy, rcs, n);
+	if (rc < 0)
+		goto out;
+	if (first) {
+		rc = rcs[0] < 0 ? rcs[0] : rcs[1];
+		if (rc < 0)
+			goto out;
+		out->tracking = rpy[0].u.tracking;
+		*n_sources = rpy[1].u.n_sources < CHRONY_MAX_SOURCES ? rpy[1].u.n_sources : CHRONY_MAX_SOURCES;
+	}
+	for (uint32_t i = from; i < to && i < *n_sources; i++) {
+		size_t k = base + 2 * (i - from);
+		struct chrony_source *s = &out->sources[i];
+
+		if (rcs[k] == -EREMOTEIO && rpy[k].hdr.status == CHRONY_STT_NOSUCHSOURCE) {
+			*n_sources = i;	/* a source went away between the calls */
+			break;
+		}
+		rc = rcs[k];
+		if (rc < 0)
+			goto out;
+		s->data = rpy[k].u.source_data;
+		s->have_stats = rcs[k + 1] == 0;
+		if (s->have_stats)
+			s->stats = rpy[k + 1].u.sourcestats;
+	}
+	rc = 0;
+out:
+	free(rpy);
+	return rc;
 }
 
 int chrony_client_snapshot(struct chrony_client *c, struct chrony_snapshot *out)
 {
-	uint32_t n;
+	uint32_t guess = c->last_n_sources, n = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = chrony_client_tracking(c, &out->tracking);
+	/* Ask for as many sources as last time together with the tracking. */
+	rc = snapshot_batch(c, out, true, 0, guess, &n);
+	if (rc == 0 && n > guess)
+		rc = snapshot_batch(c, out, false, guess, n, &n);
 	if (rc < 0)
 		return rc;
-	rc = chrony_client_n_sources(c, &n);
+	out->n_sources = n;
+	c->last_n_sources = n;
+	rc = fill_names(c, out);
 	if (rc < 0)
 		return rc;
-	if (n > CHRONY_MAX_SOURCES)
-		n = CHRONY_MAX_SOURCES;
-	for (uint32_t i = 0; i < n; i++) {
-		struct chrony_source *s = &out->sources[out->n_sources];
-
-		rc = chrony_client_source_data(c, i, &s->data);
-		if (rc == -EREMOTEIO && c->last_status == CHRONY_STT_NOSUCHSOURCE)
-			break;	/* a source went away between the calls */
-		if (rc < 0)
-			return rc;
-		rc = chrony_client_sourcestats(c, i, &s->stats);
-		if (rc < 0 && rc != -EREMOTEIO)
-			return rc;
-		s->have_stats = rc == 0;
-		source_name(c, s);
-		out->n_sources++;
-	}
 	c->err[0] = '\0';
 	return 0;
 }

@@ -19,6 +19,7 @@
 #define CHRONY_DEFAULT_UDP_HOST "127.0.0.1"
 #define CHRONY_DEFAULT_UDP_PORT 323
 #define CHRONY_MAX_SOURCES 64
+#define CHRONY_MAX_BATCH (2 + 2 * CHRONY_MAX_SOURCES)
 
 enum chrony_transport {
 	CHRONY_TRANSPORT_AUTO = 0,	/* Unix socket; UDP for read-only commands if it fails */
@@ -67,6 +68,12 @@ const char *chrony_client_endpoint(const struct chrony_client *c);
 int chrony_client_request(struct chrony_client *c, const struct chrony_request *req,
 			  struct chrony_reply *reply);
 
+/* Several requests pipelined (at most 8 in flight): rcs[i] gets each one's
+ * result as above. Returns 0, or -errno when the transport failed for all
+ * (socket missing, refused, permission). At most CHRONY_MAX_BATCH. */
+int chrony_client_request_many(struct chrony_client *c, const struct chrony_request *reqs,
+			       struct chrony_reply *replies, int *rcs, size_t n);
+
 int chrony_client_tracking(struct chrony_client *c, struct chrony_tracking *out);
 int chrony_client_n_sources(struct chrony_client *c, uint32_t *n);
 int chrony_client_source_data(struct chrony_client *c, uint32_t index, struct chrony_source_data *out);
@@ -105,7 +112,8 @@ struct chrony_snapshot {
 	struct chrony_source sources[CHRONY_MAX_SOURCES];
 };
 
-/* Tracking, every source with its name and sourcestats. */
+/* Tracking, every source with its name and sourcestats, pipelined; names
+ * are cached per address (they do not change). */
 int chrony_client_snapshot(struct chrony_client *c, struct chrony_snapshot *out);
 
 /* Estimated maximum error of the system clock:

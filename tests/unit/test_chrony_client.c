@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "chrony_client.h"
+#include "check_run.h"
 
 enum script {
 	SC_STRAY_THEN_OK,	/* noise first, then the right reply */
@@ -32,6 +33,7 @@ enum script {
 	SC_WRONG_TYPE,
 	SC_GARBAGE_STORM,	/* 300 random datagrams, then the right reply */
 	SC_SOURCE_GONE,		/* 2 sources announced, index 1 is gone */
+	SC_MANY_SOURCES,	/* 40 sources: more than the pipeline window */
 };
 
 struct fake {
@@ -167,6 +169,14 @@ static void answer(struct fake *f, const uint8_t *req, struct sockaddr *to, sock
 			SEND(n);
 		}
 		SEND(build(b, len, 6, cmd, type, 0, seq));
+		break;
+	case SC_MANY_SOURCES:
+		build(b, len, 6, cmd, type, 0, seq);
+		if (cmd == 14)
+			put32(b + 28, 40);
+		if (cmd == 15)
+			b[31] = (uint8_t)(idx + 1);	/* 192.0.2.(idx+1) */
+		SEND(len);
 		break;
 	case SC_SOURCE_GONE:
 		if ((cmd == 15 || cmd == 34) && idx == 1)
@@ -382,10 +392,36 @@ START_TEST(test_snapshot_source_gone)
 
 	fake_start(&f, SC_SOURCE_GONE, false);
 	c = client_for(&f, CHRONY_TRANSPORT_UNIX);
+	/* Twice: the second snapshot guesses the source count and has the names. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(chrony_client_snapshot(c, snap), 0);
+		ck_assert_uint_eq(snap->n_sources, 1);
+		ck_assert_str_eq(snap->sources[0].name, "ntp.example");
+		ck_assert(snap->sources[0].have_stats);
+		ck_assert_uint_eq(snap->tracking.stratum, 3);
+	}
+	chrony_client_close(c);
+	fake_stop(&f);
+	free(snap);
+}
+END_TEST
+
+START_TEST(test_snapshot_many_sources)
+{
+	struct fake f;
+	struct chrony_client *c;
+	struct chrony_snapshot *snap = calloc(1, sizeof(*snap));
+
+	fake_start(&f, SC_MANY_SOURCES, false);
+	c = client_for(&f, CHRONY_TRANSPORT_UNIX);
 	ck_assert_int_eq(chrony_client_snapshot(c, snap), 0);
-	ck_assert_uint_eq(snap->n_sources, 1);
-	ck_assert_str_eq(snap->sources[0].name, "ntp.example");
-	ck_assert(snap->sources[0].have_stats);
+	ck_assert_uint_eq(snap->n_sources, 40);
+	for (uint32_t i = 0; i < 40; i++) {
+		ck_assert_uint_eq(snap->sources[i].data.ip.addr.in4 & 0xFF, i + 1);
+		ck_assert(snap->sources[i].have_stats);
+	}
+	/* 2 + 80 data/stats requests + 40 names, none lost, none resent. */
+	ck_assert_int_eq(f.requests, 122);
 	chrony_client_close(c);
 	fake_stop(&f);
 	free(snap);
@@ -481,8 +517,6 @@ int main(void)
 {
 	Suite *s = suite_create("chrony_client");
 	TCase *tc = tcase_create("fake chronyd");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_stray_then_ok);
 	tcase_add_test(tc, test_short_then_ok);
@@ -491,14 +525,11 @@ int main(void)
 	tcase_add_test(tc, test_wrong_reply_type);
 	tcase_add_test(tc, test_garbage_storm);
 	tcase_add_test(tc, test_snapshot_source_gone);
+	tcase_add_test(tc, test_snapshot_many_sources);
 	tcase_add_test(tc, test_udp_fallback);
 	tcase_add_test(tc, test_not_running);
 	tcase_add_test(tc, test_permission_denied);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

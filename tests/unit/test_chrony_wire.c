@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chrony_wire.h"
+#include "check_run.h"
 
 /* --- Float --- */
 
@@ -367,8 +368,6 @@ int main(void)
 	TCase *tc = tcase_create("codec");
 	size_t nf = sizeof(float_vectors) / sizeof(float_vectors[0]);
 	size_t nc = sizeof(command_table) / sizeof(command_table[0]);
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_float_vectors_decode, 0, (int)nf);
 	tcase_add_loop_test(tc, test_float_vectors_encode, 0, (int)nf);
@@ -385,9 +384,5 @@ int main(void)
 	tcase_add_test(tc, test_match);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

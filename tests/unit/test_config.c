@@ -6,6 +6,7 @@
 
 #include "agent_config.h"
 #include "config.h"
+#include "check_run.h"
 
 struct demo {
 	char name[8];
@@ -111,17 +112,11 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_defaults_and_values);
 	tcase_add_loop_test(tc, test_bad_input, 0, sizeof(bad_inputs) / sizeof(bad_inputs[0]));
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_agent_table);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

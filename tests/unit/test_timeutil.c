@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "timeutil.h"
+#include "check_run.h"
 
 START_TEST(test_double_round_trip)
 {
@@ -49,20 +50,29 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+START_TEST(test_duration)
+{
+	char b[32];
+
+	ck_assert_str_eq(timeutil_format_duration(812e-9, 0, b, sizeof(b)), "812ns");
+	ck_assert_str_eq(timeutil_format_duration(12.3e-6, 1, b, sizeof(b)), "+12.300us");
+	ck_assert_str_eq(timeutil_format_duration(-0.0015, 0, b, sizeof(b)), "-1.500ms");
+	ck_assert_str_eq(timeutil_format_duration(0.005, 0, b, sizeof(b)), "5.000ms");
+	ck_assert_str_eq(timeutil_format_duration(1020.0012, 0, b, sizeof(b)), "1020.001s");
+	ck_assert_str_eq(timeutil_format_duration(0.0, 1, b, sizeof(b)), "+0ns");
+	ck_assert_str_eq(timeutil_format_duration(0.9996, 0, b, sizeof(b)), "1.000s");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("timeutil");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_double_round_trip);
 	tcase_add_test(tc, test_diff_and_add);
 	tcase_add_test(tc, test_rfc3339);
+	tcase_add_test(tc, test_duration);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
