@@ -17,6 +17,7 @@
 #include "fleetclock_config.h"
 #include "log.h"
 #include "push.h"
+#include "readiness.h"
 #include "spool.h"
 #include "status.h"
 #include "timeutil.h"
@@ -80,10 +81,47 @@ static int check_token_file(const struct agent_ctx *ctx)
 	return 0;
 }
 
+/* The readiness verdict on the same snapshot (pure, as --check does it):
+ * the failed checks become the document's problems. */
+static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_snapshot *snap,
+			   struct status_check *check)
+{
+	const struct agent_config *cfg = &d->ctx->cfg;
+	struct readiness_limits lim = {
+		.budget = cfg->budget_ms / 1e3, .max_update_polls = cfg->check_max_update_polls,
+		.max_skew_ppm = cfg->check_max_skew_ppm, .max_freq_ppm = cfg->check_max_freq_ppm,
+		.rtc_max_offset = cfg->check_rtc_max_offset_ms / 1e3,
+		.build_epoch = (double)FLEETCLOCK_BUILD_EPOCH,
+	};
+	struct readiness_input in = {
+		.chrony_rc = chrony_rc, .chrony_endpoint = chrony_client_endpoint(d->chrony),
+		.chrony_error = chrony_client_error(d->chrony), .snap = snap,
+		.now = timeutil_now(CLOCK_REALTIME), .expected_sources = cfg->check_expected_sources,
+		.allow_local = !strcmp(cfg->role, "master") || !strcmp(cfg->role, "failover"),
+		.rtc = READINESS_RTC_NOT_CHECKED, .collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+	};
+	static struct readiness_report r;
+
+	readiness_evaluate(&in, &lim, &r);
+	memset(check, 0, sizeof(*check));
+	check->ready = r.verdict == READINESS_READY;
+	check->budget_s = lim.budget;
+	for (size_t i = 0; i < r.n_checks && check->n_problems < STATUS_MAX_PROBLEMS; i++) {
+		const struct readiness_check *c = &r.checks[i];
+
+		if (c->status != READINESS_FAIL)
+			continue;
+		snprintf(check->problems[check->n_problems++], sizeof(check->problems[0]),
+			 "%s: %.100s%s%s%s", c->name, c->value, c->threshold[0] ? " (" : "",
+			 c->threshold, c->threshold[0] ? ")" : "");
+	}
+}
+
 /* The document for now, as compact JSON (malloc'ed), or NULL. */
 static char *build_report(struct daemon *d)
 {
 	static struct chrony_snapshot snap;
+	static struct status_check check;
 	struct agent_config *cfg = &d->ctx->cfg;
 	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
 	const char *chrony_err = NULL;
@@ -96,8 +134,9 @@ static char *build_report(struct daemon *d)
 		chrony_err = chrony_client_error(d->chrony);
 		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
 	}
+	evaluate_check(d, rc, &snap, &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
-	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, NULL, NULL);
+	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, NULL, &check);
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return text;

@@ -126,6 +126,11 @@ class AgentDaemon(unittest.TestCase):
         self.assertEqual(doc["schema"], "fleetclock.status/1")
         self.assertEqual(doc["chrony"]["tracking"]["ref_address"], SERVER)
         self.assertEqual(doc["chrony"]["sources"][0]["address"], SERVER)
+        # the readiness verdict rides along (budget 5 ms: loopback is well within)
+        self.assertIsInstance(doc["check"]["ready"], bool)
+        self.assertEqual(doc["check"]["budget_s"], 0.005)
+        if not doc["check"]["ready"]:
+            self.assertTrue(doc["check"]["problems"], doc["check"])
         self.assertEqual(a.stop(), 0)
         self.assertIn("stopped", a.logtext())
 
@@ -190,6 +195,34 @@ class AgentDaemon(unittest.TestCase):
         a.proc.wait(10)
         self.assertEqual(a.proc.returncode, 2)
         self.assertIn("readable by everyone", a.logtext())
+
+    def test_sd_notify(self):
+        """Under systemd (NOTIFY_SOCKET) the daemon says READY=1, then
+        WATCHDOG=1 every interval, and STOPPING=1 on SIGTERM."""
+        cc = os.path.join(os.environ.get("FLEETCLOCK_BUILD", ""), "compile_commands.json")
+        if not os.path.exists(cc) or "HAVE_LIBSYSTEMD" not in open(cc).read():
+            self.skipTest("built without libsystemd")
+        import socket as so
+        path = os.path.join(self.dir, "notify.sock")
+        s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+        s.bind(path)
+        s.settimeout(5)
+        a = self.agent("daemon-notify", 8478)
+        logf = open(a.log, "a")
+        a.proc = subprocess.Popen([AGENT, "-c", a.conf, "--daemon"], stdout=logf, stderr=logf,
+                                  env=dict(os.environ, NOTIFY_SOCKET=path))
+        logf.close()
+        got = [s.recv(4096).decode() for _ in range(4)]
+        self.assertEqual(got[0], "READY=1")
+        self.assertEqual(got[1:], ["WATCHDOG=1"] * 3)
+        a.proc.send_signal(signal.SIGTERM)
+        while True:
+            m = s.recv(4096).decode()
+            if m != "WATCHDOG=1":
+                break
+        self.assertEqual(m, "STOPPING=1")
+        self.assertEqual(a.proc.wait(10), 0)
+        s.close()
 
     def test_no_libcurl_linked(self):
         out = subprocess.run(["ldd", AGENT], capture_output=True, text=True).stdout
