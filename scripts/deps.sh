@@ -8,7 +8,7 @@ FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev pyth
  procps util-linux"
 # Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;
 # chromium (~290 MB) renders the dashboard.
-FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl"
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl openssl"
 # Collector benchmark references (tests/bench/bench_collector.py installs them).
 FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
 # Optional: sd_notify/watchdog support in the agent daemon.

@@ -224,6 +224,49 @@ class AgentDaemon(unittest.TestCase):
         self.assertEqual(a.proc.wait(10), 0)
         s.close()
 
+    def test_https_verified(self):
+        """An https collector is verified: a self-signed certificate is refused
+        (the report is spooled), and accepted once ca_file names it."""
+        import http.server
+        import ssl
+        import threading
+        if not shutil.which("openssl"):
+            self.skipTest("openssl not installed")
+        key, cert = os.path.join(self.dir, "k.pem"), os.path.join(self.dir, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "1", "-subj", "/CN=127.0.4.1", "-addext",
+                        "subjectAltName=IP:127.0.4.1"], check=True, capture_output=True)
+        posts = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                posts.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        httpd = http.server.HTTPServer(("127.0.4.1", 8479), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+        t = threading.Thread(target=httpd.serve_forever, daemon=True)
+        t.start()
+        try:
+            url = "url = https://127.0.4.1:8479/api/v1/status\n"
+            a = self.agent("daemon-tls-bad", 8479, extra=url).start()
+            wait_for(lambda: "certificate" in a.logtext().lower(), 10, what="a TLS refusal")
+            self.assertEqual(posts, [])
+            self.assertEqual(a.stop(), 0)
+            b = self.agent("daemon-tls-good", 8479, extra=url + "ca_file = %s\n" % cert).start()
+            wait_for(lambda: len(posts) >= 2, 10, what="posts over verified TLS")
+            self.assertEqual(b.stop(), 0)
+            self.assertEqual(json.loads(posts[0])["host"], "daemon-tls-good")
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+
     def test_no_libcurl_linked(self):
         out = subprocess.run(["ldd", AGENT], capture_output=True, text=True).stdout
         self.assertNotIn("libcurl", out)
