@@ -69,6 +69,7 @@ struct store_point {
 int store_history(struct store *s, const char *host, int64_t since_us, int64_t until_us,
 		  size_t max, struct store_point **points, size_t *n);
 
+/* A consistent copy of the counters. */
 void store_get_stats(struct store *s, struct store_stats *out);
 
 #endif
