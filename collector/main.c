@@ -34,8 +34,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nExit status: 0 after SIGTERM/SIGINT, 2 usage, configuration or startup error.\n");
 }
 
-/* Serve until a termination signal; then stop taking connections, commit
- * and answer what is queued, and close. */
+/* Serve until a termination signal, then stop in order. */
 static int serve(const struct collector_config *cfg)
 {
 	struct store_opts so = { cfg->db_path, cfg->retention_days,
@@ -65,9 +64,13 @@ static int serve(const struct collector_config *cfg)
 	fprintf(stderr, "fleetclock-collector: ready on %s:%d\n", cfg->listen_address, cfg->port);
 	sigwait(&set, &sig);
 	log_info("signal %d: stopping", sig);
+	/* New connections stop; queued reports are committed and answered;
+	 * reports still arriving on open connections get 503; then the HTTP
+	 * threads stop before the store goes away. */
 	http_quiesce(http);
-	store_close(store);
+	store_shutdown(store);
 	http_stop(http);
+	store_close(store);
 	return 0;
 }
 

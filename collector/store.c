@@ -319,16 +319,22 @@ out:
 	return rc;
 }
 
-void store_close(struct store *s)
+void store_shutdown(struct store *s)
 {
-	if (!s)
-		return;
 	pthread_mutex_lock(&s->qlock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 	if (s->started)
 		pthread_join(s->writer, NULL);
+	s->started = false;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	store_shutdown(s);
 	sqlite3_finalize(s->ins_report);
 	sqlite3_finalize(s->upsert_latest);
 	sqlite3_finalize(s->expire);

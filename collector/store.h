@@ -38,7 +38,11 @@ struct store_stats {
  * negative errno with err naming the file and the SQLite message. */
 int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen);
 
-/* Commit what is queued, stop the writer, close. NULL ok. */
+/* Commit and answer what is queued and stop the writer; later submissions
+ * fail with -ESHUTDOWN, reads still work. Idempotent. */
+void store_shutdown(struct store *s);
+
+/* store_shutdown, then close the database and free. NULL ok. */
 void store_close(struct store *s);
 
 /* Queue a validated report; takes a copy of doc. done runs later in the

@@ -43,6 +43,13 @@ class CollectorCrash(unittest.TestCase):
                 unsure.append(d)
 
     def test_kill9_while_pushing(self):
+        self._stop_while_pushing(kill9=True)
+
+    def test_sigterm_while_pushing(self):
+        """A clean stop under load: exit 0, every acknowledged report stored."""
+        self._stop_while_pushing(kill9=False)
+
+    def _stop_while_pushing(self, kill9):
         self.c.start()
         t0 = time.time()
         docs = [[make_doc("crash-%d" % k, sent_at=t0 + i * 0.001, offset=i * 1e-6, pad_sources=3)
@@ -58,7 +65,10 @@ class CollectorCrash(unittest.TestCase):
         deadline = time.monotonic() + 20
         while sum(map(len, acked)) < 600 and time.monotonic() < deadline:
             time.sleep(0.01)
-        self.c.kill9()
+        if kill9:
+            self.c.kill9()
+        else:
+            self.assertEqual(self.c.stop(timeout=20), 0, open(self.c.log).read()[-2000:])
         killed_after = sum(map(len, acked))
         for t in threads:
             t.join(30)
