@@ -558,17 +558,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *r = *con_cls;
+	bool pending;
 
 	track_set(cls, conn, false, true);
 	if (!r)
 		return;
-	/* A request still in the writer's queue keeps its memory: the writer
-	 * finishes it before the store closes, and it is freed then. */
+	/* Not expected: MHD does not end a suspended connection, and the store
+	 * answers every queued report before the HTTP threads stop. Should it
+	 * happen, the writer still holds r: leak it rather than free it. */
 	pthread_mutex_lock(&r->lock);
-	bool pending = r->submitted && !r->done;
+	pending = r->submitted && !r->done;
 	pthread_mutex_unlock(&r->lock);
-	if (pending)
+	if (pending) {
+		log_err("a connection ended while its report was being stored");
 		return;
+	}
 	pthread_mutex_destroy(&r->lock);
 	free(r->body);
 	free(r);
