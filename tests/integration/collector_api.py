@@ -210,6 +210,27 @@ class CollectorApi(unittest.TestCase):
         r = subprocess.run([script, "http://127.0.4.1:1"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
 
+    def test_world_readable_tokens_refused(self):
+        d = tempfile.mkdtemp(dir=self.tmp)
+        c = Collector(d, port=PORT + 20)
+        os.chmod(c.conf, 0o644)
+        r = subprocess.run([__import__("collector_harness").COLLECTOR, "-c", c.conf],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("readable by everyone", r.stderr)
+        self.assertIn(c.conf, r.stderr)
+
+    def test_version_and_help(self):
+        exe = __import__("collector_harness").COLLECTOR
+        r = subprocess.run([exe, "--version"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith("fleetclock-collector "))
+        r = subprocess.run([exe, "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("[collector] budget_ms", r.stdout)
+        r = subprocess.run([exe, "--bogus"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+
     def test_dashboard_page_self_contained(self):
         status, body, headers = self.c.request("GET", "/")
         self.assertEqual(status, 200)
