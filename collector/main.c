@@ -1,6 +1,7 @@
 /* main.c - fleetclock-collector: parse the command line, load the
  * configuration, open the store, serve HTTP until SIGTERM or SIGINT. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,10 @@ static int serve(const struct collector_config *cfg)
 	sigset_t set;
 	int sig = 0;
 
+	/* The fleet view of 10,000 hosts is a few MB: keep such buffers on the
+	 * heap for reuse instead of a fresh, page-faulting mmap per request. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -54,7 +54,9 @@ static const char schema_sql[] =
 	" host TEXT PRIMARY KEY, sent_at_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
 	" role TEXT, agent_version TEXT, have_tracking INTEGER, synchronised INTEGER,"
 	" stratum INTEGER, leap TEXT, offset_s REAL, root_delay_s REAL, root_dispersion_s REAL,"
-	" rtc_present INTEGER, rtc_valid INTEGER, rtc_offset_s REAL, check_ready INTEGER);";
+	" rtc_present INTEGER, rtc_valid INTEGER, rtc_offset_s REAL, check_ready INTEGER)"
+	/* clustered by host: the fleet view reads it in that order */
+	" WITHOUT ROWID;";
 
 static const char ins_report_sql[] =
 	"INSERT OR IGNORE INTO reports (host, sent_at_us, received_us, have_tracking,"
