@@ -74,5 +74,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 int agent_action_at(struct agent_ctx *ctx);
 /* --wait-until TIME: the same wait, no exec. */
 int agent_action_wait_until(struct agent_ctx *ctx);
+/* --daemon: report to the collector every interval until SIGTERM. */
+int agent_action_daemon(struct agent_ctx *ctx);
 
 #endif

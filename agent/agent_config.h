@@ -21,6 +21,17 @@ struct agent_config {
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */
 	double budget_ms;		/* error budget for readiness */
+	/* [collector] (the daemon's reports) */
+	char collector_url[256];
+	char collector_token[256];
+	char collector_ca_file[256];
+	double report_interval_s;
+	int connect_timeout_ms;
+	int post_timeout_ms;
+	char spool_dir[256];
+	int spool_max_count;
+	int spool_max_bytes;
+	double backoff_max_s;
 	/* [check] */
 	char check_expected_sources[256];	/* comma list; empty: any */
 	int check_max_update_polls;

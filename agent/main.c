@@ -24,6 +24,7 @@ static const struct action actions[] = {
 	{ "rtc-step", agent_action_rtc_step, "one RTC discipline step: measure, rewrite past the threshold" },
 	{ "systohc", agent_action_systohc, "write the RTC at the second boundary (chronyd synchronised)" },
 	{ "hctosys", agent_action_hctosys, "boot: set the system clock from the RTC, drift taken out" },
+	{ "daemon", agent_action_daemon, "report status to the collector every interval (spooling when it is down)" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
 };

@@ -9,6 +9,13 @@ FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev pyth
  python3-matplotlib"
 # i2c-tools: an independent I2C client to cross-check the DS1307 emulator.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES i2c-tools"
+# Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;
+# chromium (~290 MB) renders the dashboard.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl openssl"
+# Collector benchmark references (tests/bench/bench_collector.py installs them).
+FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
+# Optional: sd_notify/watchdog support in the agent daemon.
+FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 
 # ensure_packages PKG... : apt-get install what is not installed yet.
 ensure_packages() {
