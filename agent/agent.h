@@ -39,5 +39,6 @@ int agent_chrony_exit_code(int rc);
 int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
+int agent_action_measure(struct agent_ctx *ctx);
 
 #endif

@@ -19,6 +19,7 @@ struct action {
 static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
+	{ "measure", agent_action_measure, "measure ADDR[:PORT]'s NTP time against this clock (one-shot)" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
 };
