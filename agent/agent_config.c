@@ -41,6 +41,7 @@ const struct config_option agent_config_options[] = {
 	    "largest acceptable RTC offset from the system clock (ms)"),
 	OPT("check", "fix_timeout_s", CONFIG_INT, check_fix_timeout_s, "60", 1, 3600,
 	    "--check --fix: how long to wait for the clock to come within budget"),
+	ELECTION_CONFIG_OPTIONS,
 	CONFIG_END
 };
 

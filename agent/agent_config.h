@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "election_config.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
 
@@ -28,6 +29,7 @@ struct agent_config {
 	double check_max_freq_ppm;
 	double check_rtc_max_offset_ms;
 	int check_fix_timeout_s;
+	struct agent_election_config election;	/* [election] */
 };
 
 /* The option table (for docs and tests). */
