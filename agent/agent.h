@@ -42,5 +42,7 @@ int agent_action_status(struct agent_ctx *ctx);
 int agent_action_check(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
 int agent_action_measure(struct agent_ctx *ctx);
+int agent_action_election(struct agent_ctx *ctx);
+int agent_action_elect(struct agent_ctx *ctx);
 
 #endif

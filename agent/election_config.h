@@ -8,6 +8,7 @@
 
 struct agent_election_config {
 	bool enabled;			/* this node is a master candidate */
+	bool assume_valid;		/* this clock is valid at start (set by other means) */
 	int priority1, priority2;
 	double interval_s;		/* announce interval */
 	int timeout_intervals;		/* candidate lost after this many intervals */
@@ -35,6 +36,8 @@ struct agent_election_config {
 #define ELECTION_CONFIG_OPTIONS \
 	OPT("election", "enabled", CONFIG_BOOL, election.enabled, "no", 0, 0, \
 	    "this node is a master candidate (observer, failover)"), \
+	OPT("election", "assume_valid", CONFIG_BOOL, election.assume_valid, "no", 0, 0, \
+	    "treat this clock as valid at start (set by GPS or an operator); still measured first"), \
 	OPT("election", "priority1", CONFIG_INT, election.priority1, "128", 0, 255, \
 	    "BMCA priority1, compared first; lower wins"), \
 	OPT("election", "priority2", CONFIG_INT, election.priority2, "128", 0, 255, \

@@ -53,5 +53,200 @@ class Measure(unittest.TestCase):
         self.assertEqual(agent("--measure", "127.0.7.1:99999").returncode, 2)
 
 
+import os
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+from fctest import AGENT
+
+KEY = "8f3a" * 16
+M_ADDR, F_ADDR, H_ADDR, U_ADDR = "127.0.7.11", "127.0.7.12", "127.0.7.13", "127.0.7.19"
+PORT = 37191
+
+
+def wait_for(pred, timeout, step=0.1):
+    """Poll pred() until it returns a true value; that value, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class Node:
+    """One master candidate: its chronyd (-x, real clock) and its agent
+    running the election in the foreground."""
+
+    def __init__(self, tmp, name, addr, peers, priority1, servers, extra=""):
+        self.name, self.addr, self.tmp = name, addr, tmp
+        self.servers, self.priority1, self.peers, self.extra = servers, priority1, peers, extra
+        self.chronyd = None
+        self.proc = None
+        self.state = os.path.join(tmp, name + ".json")
+        self.conf = os.path.join(tmp, name + ".conf")
+
+    def start_chronyd(self):
+        self.chronyd = ChronyInstance("el-" + self.name, self.addr, servers=self.servers).start()
+
+    def start_agent(self, assume_valid):
+        with open(self.conf, "w") as f:
+            f.write("[chrony]\nsocket = %s\n[agent]\nhost = %s\nrole = failover\nbudget_ms = 5\n"
+                    "[election]\nenabled = yes\npriority1 = %d\ninterval = 0.5\n"
+                    "key_file = %s/fleet.key\ngroup =\nport = %d\nbind = %s\npeers = %s\n"
+                    "holdoff = 5\nholdoff_valid = 2\nrejoin_step = none\nstate_file = %s\n"
+                    "assume_valid = %s\n%s"
+                    % (self.chronyd.socket, self.name, self.priority1, self.tmp, PORT, self.addr,
+                       ",".join("%s:%d" % (p, PORT) for p in self.peers), self.state,
+                       "yes" if assume_valid else "no", self.extra))
+        self.log = open(os.path.join(self.tmp, self.name + ".log"), "w")
+        self.proc = subprocess.Popen([AGENT, "-c", self.conf, "-v", "--elect", "120"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill_agent(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def stop(self):
+        self.kill_agent()
+        if os.path.exists(self.state):
+            os.unlink(self.state)  # a dead agent's view must not be read as current
+        if self.chronyd:
+            self.chronyd.stop()
+            self.chronyd = None
+
+    def view(self):
+        try:
+            with open(self.state) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def view_is(self, state, master=None):
+        v = self.view()
+        return v if v and v["state"] == state and (master is None or v["master"] == master) else None
+
+    def refid(self):
+        return self.chronyd.tracking_csv()[0]
+
+
+def forged_announce(priority1):
+    """An announce in the v1 layout signed with the wrong key."""
+    import hashlib
+    import hmac
+    now = time.time()
+    b = bytearray(104)
+    b[0:4] = b"FCAN"
+    b[4], b[5] = 1, 3
+    b[8], b[9], b[10], b[11] = priority1, 6, 0x20, 0
+    b[16:24] = b"forgery!"
+    struct.pack_into(">IIqI", b, 24, 1, 1, int(now), 0)
+    b[72:78] = b"forger"
+    return bytes(b) + hmac.new(b"\x00" * 32, bytes(b), hashlib.sha256).digest()
+
+
+class Failover(unittest.TestCase):
+    """M (priority1 1) and F (priority1 2) elect, fail over, and M rejoins."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fc-election-")
+        with open(os.path.join(self.tmp, "fleet.key"), "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
+        self.m = Node(self.tmp, "m", M_ADDR, [F_ADDR], 1, [F_ADDR])
+        self.f = Node(self.tmp, "f", F_ADDR, [M_ADDR], 2, [M_ADDR, U_ADDR],
+                      extra="upstreams = %s\nsanity_limit = 10\n" % U_ADDR)
+        self.nodes = [self.m, self.f]
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+            if getattr(n, "log", None):
+                n.log.close()
+
+    def dump(self):
+        out = []
+        for n in self.nodes:
+            out.append("--- %s view: %s" % (n.name, json.dumps(n.view())))
+            try:
+                with open(os.path.join(self.tmp, n.name + ".log")) as f:
+                    out.append(f.read()[-3000:])
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def test_failover_rejoin_forgery_quarantine(self):
+        for n in self.nodes:
+            n.start_chronyd()
+        for n in self.nodes:
+            n.start_agent(assume_valid=True)
+        # M wins: it serves from chronyd's local reference, F follows it.
+        self.assertTrue(wait_for(lambda: self.m.view_is("serving", "m"), 8), self.dump())
+        self.assertTrue(wait_for(lambda: self.f.view_is("following", "m"), 8), self.dump())
+        self.assertTrue(wait_for(lambda: self.m.refid() == "7F7F0101", 5), self.dump())
+        self.assertTrue(wait_for(lambda: self.f.refid() == "7F00070B", 10), self.dump())
+        # F's upstream router appears 3 hours off: taken offline on F; F's
+        # chronyd never follows it and stays on M.
+        with ChronyInstance("el-up", U_ADDR, local_stratum=3, faketime="+3h"):
+            refids = set()
+
+            def quarantined():
+                refids.add(self.f.refid())
+                return any(u["offline"] for u in self.f.view()["upstreams"])
+            self.assertTrue(wait_for(quarantined, 10), self.dump())
+            u = self.f.view()["upstreams"][0]
+            self.assertAlmostEqual(u["offset_s"], 3 * 3600, delta=1)
+            self.assertNotIn("7F000713", refids)
+            self.assertTrue(wait_for(lambda: self.f.refid() == "7F00070B", 5), self.dump())
+        # --election prints the view.
+        r = agent("-c", self.f.conf, "--election")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("master m", r.stdout)
+        self.assertIn("OFFLINE", r.stdout)
+        # A forged announce (wrong key, priority1 0, locked): counted, ignored.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.7.18", 0))
+        for _ in range(3):
+            s.sendto(forged_announce(0), (F_ADDR, PORT))
+        s.close()
+        self.assertTrue(wait_for(lambda: self.f.view()["announces"]["unsigned"] >= 3, 5))
+        self.assertEqual(self.f.view()["master"], "m")
+        self.assertNotIn("forger", [c["name"] for c in self.f.view()["candidates"]])
+        # M dies: F serves within the announce timeout (3 x 0.5 s) + a round.
+        t0 = time.monotonic()
+        self.m.stop()
+        self.assertTrue(wait_for(lambda: self.f.view_is("serving", "f"), 6, step=0.05),
+                        self.dump())
+        took = time.monotonic() - t0
+        print("failover: F serving %.2f s after M died (announce timeout 1.5 s)" % took)
+        self.assertLess(took, 3 * 0.5 + 1.0 + 0.5, "F took %.2f s to serve" % took)
+        # chronyd on F dropped M's samples: local reference at once.
+        self.assertTrue(wait_for(lambda: self.f.refid() == "7F7F0101", 3), self.dump())
+        # M comes back without valid time: it measures F, holds off,
+        # then follows F (non-revertive) and never serves meanwhile.
+        self.m.start_chronyd()
+        self.m.start_agent(assume_valid=False)
+        seen = set()
+
+        def rejoined():
+            v = self.m.view()
+            if v:
+                seen.add(v["state"])
+                self.assertFalse(v["serving"], "M served while rejoining: %s" % v)
+            return v and v["state"] == "following" and v["master"] == "f"
+        self.assertTrue(wait_for(rejoined, 15, step=0.05), self.dump())
+        self.assertIn("rejoin-holdoff", seen)
+        self.assertEqual(self.f.view()["state"], "serving")
+        # M's chronyd follows F (no loop: F's reference is LOCAL).
+        self.assertTrue(wait_for(lambda: self.m.refid() == "7F00070C", 10), self.dump())
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,61 @@
+/* agent_election.h - the election's I/O around the pure state machine
+ * (election.h): announces in and out, chronyd's view of this clock as
+ * evidence for the clock class, chronyd's local reference on/off and the
+ * candidate sources online/offline, the rejoin measurement and step, and
+ * the insane-upstream quarantine. One call per announce interval; the
+ * daemon loop (or --elect) calls agent_election_tick(). */
+#ifndef FLEETCLOCK_AGENT_ELECTION_H
+#define FLEETCLOCK_AGENT_ELECTION_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "agent.h"
+#include "bmca.h"
+#include "chrony_client.h"
+
+struct agent_election;
+
+/* RTC evidence for the clock class (from the RTC module when present). */
+struct agent_election_rtc {
+	enum bmca_rtc_state state;
+	bool restored;			/* the system clock was set from it at boot */
+	double since_set_s;		/* since it was last set from a synchronised clock */
+	double drift_uncert_ppm;
+};
+
+/* Load the fleet key, open the announce socket. 0, or -errno (logged,
+ * naming the file or address). */
+int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out);
+
+/* Stop serving (local reference off if we turned it on), close, free.
+ * NULL ok. c may be NULL (nothing is changed in chronyd then). */
+void agent_election_close(struct agent_election *e, struct chrony_client *c);
+
+/* Give the RTC evidence (default: no RTC). */
+void agent_election_set_rtc(struct agent_election *e, const struct agent_election_rtc *rtc);
+
+/* The announce interval, s. */
+double agent_election_interval(const struct agent_election *e);
+
+/* Take every queued announce. Never blocks. */
+void agent_election_receive(struct agent_election *e);
+
+/* One election round: receive, read chronyd, decide, act, announce.
+ * 0, or -errno when chronyd could not be read (the round still ran, with
+ * this clock's class from what is known). */
+int agent_election_tick(struct agent_election *e, struct chrony_client *c);
+
+/* Run rounds every interval until until_mono (CLOCK_MONOTONIC) or until a
+ * signal of sigs is pending (sigs blocked by the caller). Returns the
+ * signal number, or 0 at the deadline. Announces are taken as they come. */
+int agent_election_run(struct agent_election *e, struct chrony_client *c, const sigset_t *sigs,
+		       double until_mono);
+
+/* The current view for the status document and --election: state, master,
+ * why, this node's dataset, every candidate with its dataset and age,
+ * counters, quarantined upstreams, rejoin. A new reference or NULL. */
+json_t *agent_election_json(const struct agent_election *e);
+
+#endif
