@@ -303,6 +303,7 @@ static void build_candidates(struct agent_election *e, double now_mono)
 		e->cands[e->n_cands] = (struct election_candidate){
 			.ds = p->msg.ds, .serving = p->msg.flags & ANNOUNCE_FLAG_SERVING,
 			.eligible = p->msg.flags & ANNOUNCE_FLAG_ELIGIBLE, .age_s = now_mono - p->heard_mono,
+			.listening = p->msg.flags & ANNOUNCE_FLAG_LISTENING,
 		};
 		e->cand_slot[e->n_cands++] = i;
 	}
@@ -480,6 +481,17 @@ static void quarantine_decide(struct agent_election *e, struct chrony_client *c,
 static void quarantine(struct agent_election *e, struct chrony_client *c, double now_mono,
 		       double now_real)
 {
+	/* Candidates are known only after listening; one taken for an
+	 * upstream before it announced itself is forgotten (and back online). */
+	if (e->out.state == ELECTION_LISTENING)
+		return;
+	for (size_t i = 0; i < e->n_ups; i++) {
+		if (candidate_slot(e, e->ups[i].in4) < 0)
+			continue;
+		if (e->ups[i].q.offline && !e->ctx->dry_run)
+			set_online(e, c, e->ups[i].in4, true);
+		e->ups[i--] = e->ups[--e->n_ups];
+	}
 	for (uint32_t i = 0; e->chrony_ok && i < e->snap.n_sources; i++) {
 		const struct chrony_source_data *s = &e->snap.sources[i].data;
 		struct upstream *u;
@@ -519,7 +531,8 @@ static void announce(struct agent_election *e, double now_real)
 	int rc;
 
 	m.flags = (e->out.serve ? ANNOUNCE_FLAG_SERVING : 0) |
-		  (e->out.eligible ? ANNOUNCE_FLAG_ELIGIBLE : 0);
+		  (e->out.eligible ? ANNOUNCE_FLAG_ELIGIBLE : 0) |
+		  (e->out.listening ? ANNOUNCE_FLAG_LISTENING : 0);
 	m.ts = timeutil_double_to_ts(now_real);
 	if (e->ntp_in4) {
 		m.ntp_family = 4;

@@ -79,20 +79,43 @@ static int rejoin_target(const struct election *e, const struct election_input *
 	return t != ELECTION_NONE ? t : best_of(e, in, false, false, false);
 }
 
+/* A better valid candidate that is still listening after its start: when
+ * nobody serves yet (a cold start), wait for it instead of taking over
+ * for a moment. */
+static int better_listener(const struct election *e, const struct election_input *in, int best)
+{
+	int found = ELECTION_NONE;
+
+	for (size_t i = 0; i < in->n_cands; i++) {
+		const struct election_candidate *c = &in->cands[i];
+
+		if (!c->listening || c->age_s > timeout_s(e) || !bmca_class_may_serve(c->ds.clock_class))
+			continue;
+		if (bmca_compare(&c->ds, ds_of(in, found == ELECTION_NONE ? best : found)) < 0)
+			found = (int)i;
+	}
+	return found;
+}
+
 /* The normal election among eligible candidates, this node included. */
 static int elect(const struct election *e, const struct election_input *in, const char **why)
 {
 	bool self_serving = e->state == ELECTION_SERVING;
 	int best = best_of(e, in, false, true, self_serving);
-	int inc;
+	int inc = best_of(e, in, true, true, self_serving), listener;
 
-	if (e->pol.revertive || best == ELECTION_NONE) {
-		*why = best == ELECTION_NONE ? "no valid candidate" : "best dataset (revertive)";
+	if (best == ELECTION_NONE) {
+		*why = "no valid candidate";
 		return best;
 	}
-	inc = best_of(e, in, true, true, self_serving);
 	if (inc == ELECTION_NONE) {
-		*why = "best dataset; nobody serving";
+		listener = better_listener(e, in, best);
+		*why = listener == ELECTION_NONE ? "best dataset; nobody serving"
+						 : "nobody serving; a better candidate is starting";
+		return listener == ELECTION_NONE ? best : listener;
+	}
+	if (e->pol.revertive) {
+		*why = "best dataset (revertive)";
 		return best;
 	}
 	/* Only an upstream-traceable clock preempts one that is not: a
@@ -173,6 +196,7 @@ out:
 	out->serve = e->state == ELECTION_SERVING;
 	out->local_on = out->serve && !in->upstream_synced;
 	out->eligible = e->state == ELECTION_FOLLOWING || e->state == ELECTION_SERVING;
+	out->listening = e->state == ELECTION_LISTENING;
 }
 
 enum election_action election_measured(struct election *e, double now, bool ok, double offset_s)

@@ -42,6 +42,7 @@ struct election_candidate {
 	struct bmca_dataset ds;
 	bool serving;		/* it says its local reference is on */
 	bool eligible;		/* it says it has finished its rejoin */
+	bool listening;		/* it says it has just started and is listening */
 	double age_s;		/* since its last valid announce */
 };
 
@@ -63,6 +64,7 @@ struct election_output {
 	bool serve;		/* this node is master */
 	bool local_on;		/* serve and no upstream: chronyd LOCAL2 on */
 	bool eligible;		/* announce: finished the rejoin */
+	bool listening;		/* announce: just started, listening */
 	enum election_action action;
 	int target;		/* the candidate to measure (index), or ELECTION_NONE */
 	const char *reason;	/* one phrase: why this decision */

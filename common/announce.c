@@ -170,7 +170,7 @@ static bool fields_valid(const uint8_t *buf)
 	const uint8_t *name = buf + 72;
 	size_t n = strnlen((const char *)name, ANNOUNCE_NAME_MAX);
 
-	if (buf[5] & ~(ANNOUNCE_FLAG_SERVING | ANNOUNCE_FLAG_ELIGIBLE))
+	if (buf[5] & ~(ANNOUNCE_FLAG_SERVING | ANNOUNCE_FLAG_ELIGIBLE | ANNOUNCE_FLAG_LISTENING))
 		return false;
 	if (get32(buf + 40) >= 1000000000U)
 		return false;

@@ -24,6 +24,7 @@
 
 #define ANNOUNCE_FLAG_SERVING 0x01	/* the sender's local reference is on */
 #define ANNOUNCE_FLAG_ELIGIBLE 0x02	/* the sender finished its rejoin */
+#define ANNOUNCE_FLAG_LISTENING 0x04	/* the sender has just started and listens */
 
 struct announce_msg {
 	struct bmca_dataset ds;

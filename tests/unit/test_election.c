@@ -17,6 +17,7 @@ struct cand_spec {
 	int cls;
 	bool serving, eligible;
 	double age;
+	bool listening;
 };
 
 #define L ELECTION_LISTENING
@@ -44,53 +45,61 @@ static const struct row {
 	enum election_action act;
 } rows[] = {
 	{ "listening: waits one announce timeout", L, 1, FREE, false, false,
-	  { { 2, FREE, true, true, 0.5 } }, 2.9, L, 0, false, false, NOACT },
+	  { { 2, FREE, true, true, 0.5, false } }, 2.9, L, 0, false, false, NOACT },
 	{ "listening -> serving: nobody serves, own clock valid and best", L, 1, FREE, false, false,
-	  { { 2, FREE, false, true, 0.5 } }, 3.0, SV, SELF, true, true, NOACT },
+	  { { 2, FREE, false, true, 0.5, false } }, 3.0, SV, SELF, true, true, NOACT },
 	{ "listening -> following: nobody serves, a better one is valid", L, 2, FREE, false, false,
-	  { { 1, FREE, false, true, 0.5 } }, 3.0, FO, 0, false, false, NOACT },
+	  { { 1, FREE, false, true, 0.5, false } }, 3.0, FO, 0, false, false, NOACT },
 	{ "listening -> rejoin: someone serves, prove own clock first", L, 1, FREE, false, false,
-	  { { 2, FREE, true, true, 0.5 } }, 3.0, RM, 0, false, false, MEAS },
+	  { { 2, FREE, true, true, 0.5, false } }, 3.0, RM, 0, false, false, MEAS },
 	{ "listening -> rejoin: own clock invalid, nobody to measure", L, 1, INV, false, false,
 	  { { 0 } }, 3.0, RM, NONE, false, false, NOACT },
 	{ "rejoin: invalid, measures a serving candidate", RM, 1, INV, false, false,
-	  { { 2, FREE, true, true, 0.5 } }, 10, RM, 0, false, false, MEAS },
+	  { { 2, FREE, true, true, 0.5, false } }, 10, RM, 0, false, false, MEAS },
 	{ "rejoin: invalid and the only serving one is stale: wait", RM, 1, INV, false, false,
-	  { { 2, FREE, true, true, 3.5 } }, 10, RM, NONE, false, false, NOACT },
+	  { { 2, FREE, true, true, 3.5, false } }, 10, RM, NONE, false, false, NOACT },
 	{ "rejoin: valid and nobody to measure -> serve", RM, 1, FREE, false, false,
-	  { { 2, FREE, true, true, 4 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 2, FREE, true, true, 4, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "rejoin: forged p1=0 invalid class is not measured", RM, 1, INV, false, false,
-	  { { 0 + 1, INV, true, true, 0.1 }, { 2, FREE, true, true, 0.1 } }, 10, RM, 1, false, false, MEAS },
+	  { { 0 + 1, INV, true, true, 0.1, false }, { 2, FREE, true, true, 0.1, false } }, 10, RM, 1, false, false, MEAS },
 	{ "following -> serving: master lost after the timeout", FO, 2, FREE, false, false,
-	  { { 1, FREE, true, true, 3.01 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 1, FREE, true, true, 3.01, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "following: master still alive at exactly the timeout", FO, 2, FREE, false, false,
-	  { { 1, FREE, true, true, 3.0 } }, 10, FO, 0, false, false, NOACT },
+	  { { 1, FREE, true, true, 3.0, false } }, 10, FO, 0, false, false, NOACT },
 	{ "following: non-revertive, better priority keeps following", FO, 1, FREE, false, false,
-	  { { 2, FREE, true, true, 0.5 } }, 10, FO, 0, false, false, NOACT },
+	  { { 2, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
 	{ "following -> serving: revertive, better priority takes over", FO, 1, FREE, true, false,
-	  { { 2, FREE, true, true, 0.5 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 2, FREE, true, true, 0.5, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "following -> serving: better class preempts even non-revertive", FO, 1, LOCK, false, true,
-	  { { 1, FREE, true, true, 0.5 } }, 10, SV, SELF, true, false, NOACT },
+	  { { 1, FREE, true, true, 0.5, false } }, 10, SV, SELF, true, false, NOACT },
 	{ "following: non-revertive, RTC class does not preempt free-running", FO, 1, BMCA_CLASS_RTC,
-	  false, false, { { 1, FREE, true, true, 0.5 } }, 10, FO, 0, false, false, NOACT },
+	  false, false, { { 1, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
 	{ "following: priority1 comes before class", FO, 2, LOCK, false, true,
-	  { { 1, FREE, true, true, 0.5 } }, 10, FO, 0, false, false, NOACT },
+	  { { 1, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
 	{ "serving -> following: two serve after a partition, worse yields", SV, 2, FREE, false, false,
-	  { { 1, FREE, true, true, 0.2 } }, 10, FO, 0, false, false, NOACT },
+	  { { 1, FREE, true, true, 0.2, false } }, 10, FO, 0, false, false, NOACT },
 	{ "serving: two serve, better keeps serving", SV, 1, FREE, false, false,
-	  { { 2, FREE, true, true, 0.2 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 2, FREE, true, true, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "serving -> rejoin: own clock became invalid, stop serving", SV, 1, INV, false, false,
-	  { { 2, FREE, false, true, 0.2 } }, 10, RM, 0, false, false, MEAS },
+	  { { 2, FREE, false, true, 0.2, false } }, 10, RM, 0, false, false, MEAS },
 	{ "following -> rejoin: own clock invalid, nobody: not serving", FO, 1, INV, false, false,
 	  { { 0 } }, 10, RM, NONE, false, false, NOACT },
 	{ "serving: ineligible better candidate ignored", SV, 2, FREE, true, false,
-	  { { 1, FREE, true, false, 0.2 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 1, FREE, true, false, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "serving: invalid candidate claiming priority 1 ignored", SV, 2, FREE, true, false,
-	  { { 1, INV, true, true, 0.2 } }, 10, SV, SELF, true, true, NOACT },
+	  { { 1, INV, true, true, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
 	{ "serving with an upstream: local reference stays off", SV, 1, LOCK, false, true,
 	  { { 0 } }, 10, SV, SELF, true, false, NOACT },
+	{ "following: cold start, wait for a better candidate still listening", FO, 2, FREE, false,
+	  false, { { 1, FREE, false, false, 0.3, true } }, 10, FO, 0, false, false, NOACT },
+	{ "serving: a listening better candidate does not displace it (revertive)", SV, 2, FREE, true,
+	  false, { { 1, FREE, false, false, 0.3, true } }, 10, SV, SELF, true, true, NOACT },
+	{ "following -> serving: a listening candidate with an invalid clock is no reason to wait",
+	  FO, 2, FREE, false, false, { { 1, INV, false, false, 0.3, true } }, 10, SV, SELF, true, true, NOACT },
+	{ "following -> serving: a stale listener is no reason to wait", FO, 2, FREE, false, false,
+	  { { 1, FREE, false, false, 3.5, true } }, 10, SV, SELF, true, true, NOACT },
 	{ "following: no candidate valid at all and own invalid", FO, 1, INV, false, false,
-	  { { 2, INV, true, true, 0.2 } }, 10, RM, NONE, false, false, NOACT },
+	  { { 2, INV, true, true, 0.2, false } }, 10, RM, NONE, false, false, NOACT },
 };
 
 static void setup_row(const struct row *r, struct election *e, struct election_candidate *c,
@@ -108,6 +117,7 @@ static void setup_row(const struct row *r, struct election *e, struct election_c
 			.ds = { .priority1 = (uint8_t)r->c[i].p1, .clock_class = (uint8_t)r->c[i].cls,
 				.accuracy = 0x29, .priority2 = 128, .identity = { (uint8_t)(i + 2) } },
 			.serving = r->c[i].serving, .eligible = r->c[i].eligible, .age_s = r->c[i].age,
+			.listening = r->c[i].listening,
 		};
 		(*n)++;
 	}
@@ -137,6 +147,7 @@ START_TEST(test_transitions)
 	ck_assert_msg(out.local_on == r->local_on, "%s: local_on %d", r->what, out.local_on);
 	ck_assert_msg(out.action == r->act, "%s: action %d, want %d", r->what, out.action, r->act);
 	ck_assert_msg(out.eligible == (r->to == FO || r->to == SV), "%s: eligible", r->what);
+	ck_assert_msg(out.listening == (r->to == L), "%s: listening", r->what);
 	ck_assert_msg(out.reason && out.reason[0], "%s: no reason", r->what);
 	/* An invalid clock never serves. */
 	if (r->self_cls == INV)
