@@ -566,8 +566,10 @@ static void log_change(struct agent_election *e, const struct election_output *b
 
 	if (before->state == e->out.state && before->master == e->out.master)
 		return;
-	log_info("election: %s, master %s (%s)", election_state_name(e->out.state), m ? m : "none",
-		 e->out.reason);
+	/* The monotonic time lets a simulation line transitions up with its
+	 * own timeline (it is not virtualised). */
+	log_info("election: %s, master %s (%s) [mono %.3f]", election_state_name(e->out.state),
+		 m ? m : "none", e->out.reason, now_clock(CLOCK_MONOTONIC));
 }
 
 /* Write the view for --election: temp file, then rename. */
