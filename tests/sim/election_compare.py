@@ -47,11 +47,17 @@ def metrics(sc, s, rows):
     out = []
     by_t = {}
     for r in rows:
+        # rows from run_scenario hold numbers, rows read back from
+        # samples.csv strings: normalise
+        alive = str(r["alive"]) in ("1", "True")
+        r = dict(r, alive="1" if alive else "0",
+                 leap=str(int(float(r["leap"]))) if alive and r["leap"] not in ("", None) else "",
+                 true_error=float(r["true_error"]) if r["true_error"] not in ("", None) else 0.0)
         by_t.setdefault(round(float(r["t"])), []).append(r)
     for start, end, label in phases(sc, s):
         m = {"label": label, "start": start, "end": end, "headset_max_ms": 0.0,
              "failover_max_ms": 0.0, "spread_max_ms": 0.0, "served_wrong_max_ms": 0.0,
-             "no_master_s": 0}
+             "no_master_s": 0, "n_headset_samples": 0}
         for t in sorted(by_t):
             if not start <= t < end:
                 continue
@@ -59,6 +65,7 @@ def metrics(sc, s, rows):
                   if r["role"] == "headset" and r["alive"] == "1"]
             signed = [float(r["true_error"]) for r in by_t[t]
                       if r["role"] == "headset" and r["alive"] == "1"]
+            m["n_headset_samples"] += len(hs)
             if hs:
                 m["headset_max_ms"] = max(m["headset_max_ms"], max(hs) * 1e3)
                 m["spread_max_ms"] = max(m["spread_max_ms"], (max(signed) - min(signed)) * 1e3)

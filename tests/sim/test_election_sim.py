@@ -27,6 +27,8 @@ class ElectionSim(unittest.TestCase):
         self.assertEqual(s["escaped"], {}, "processes escaped their node's clock")
         self.assertTrue(s["real_clock_unchanged"])
         ph = ec.metrics(sc, s, rows)
+        for m in ph:
+            self.assertGreater(m["n_headset_samples"], 8 * (m["end"] - m["start"] - 2), m)
         for m in ph[1:]:
             self.assertLess(m["headset_max_ms"], sc["budget_ms"], m)
         for m in ph:
