@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "check_fix.h"
@@ -45,6 +46,29 @@ static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, struct chro
 	in.now = timeutil_now(CLOCK_REALTIME);
 	limits_from_config(&ctx->cfg, &lim);
 	readiness_evaluate(&in, &lim, report);
+}
+
+/* After --fix: re-check until every check passes or the fix's time is up
+ * (after a step chronyd needs a few samples before its skew is sane). */
+static void settle(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
+		   struct readiness_report *report, struct check_fix_log *fix)
+{
+	char detail[200];
+	size_t n;
+
+	for (;;) {
+		evaluate(ctx, c, snap, report);
+		if (report->verdict == READINESS_READY || timeutil_now(CLOCK_MONOTONIC) >= fix->deadline)
+			break;
+		usleep(250000);
+	}
+	n = (size_t)snprintf(detail, sizeof(detail), "%s after %.1f s", readiness_verdict_str(report->verdict),
+			     timeutil_now(CLOCK_MONOTONIC) - fix->started);
+	for (size_t i = 0; i < report->n_checks && n < sizeof(detail); i++)
+		if (report->checks[i].status == READINESS_FAIL)
+			n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s %s", n ? "," : "",
+					      report->checks[i].name);
+	check_fix_note(fix, "settle", report->verdict == READINESS_READY, detail);
 }
 
 static void print_report(const struct agent_ctx *ctx, const struct readiness_report *r)
@@ -96,9 +120,12 @@ int agent_action_check(struct agent_ctx *ctx)
 
 	if (!snap || (rc = agent_chrony_open(ctx, &c)) < 0)
 		goto out;
-	if (ctx->fix)
+	if (ctx->fix) {
 		check_fix_run(ctx, c, &fix);
-	evaluate(ctx, c, snap, &report);
+		settle(ctx, c, snap, &report, &fix);
+	} else {
+		evaluate(ctx, c, snap, &report);
+	}
 	if (ctx->json) {
 		rc = print_json(ctx, &report, ctx->fix ? &fix : NULL);
 	} else {

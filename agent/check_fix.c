@@ -100,6 +100,13 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
 		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0,
 		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
+	log->deadline = deadline;
+	log->started = t0;
+}
+
+void check_fix_note(struct check_fix_log *log, const char *action, bool ok, const char *detail)
+{
+	note(log, action, ok, "%s", detail);
 }
 
 void check_fix_print(const struct check_fix_log *log)

@@ -94,7 +94,9 @@ static void check_update(const struct readiness_input *in, const struct readines
 {
 	const struct chrony_tracking *t = &in->snap->tracking;
 	const struct chrony_source *sel = selected_source(in->snap);
-	double age = in->now - timeutil_ts_to_double(t->ref_time), limit;
+	/* chronyd's reference time is on the corrected scale: compare it with
+	 * this clock plus the correction chronyd has yet to apply. */
+	double age = in->now + t->current_correction - timeutil_ts_to_double(t->ref_time), limit;
 	char thr[96], d[32];
 
 	if (is_local(t)) {

@@ -15,14 +15,16 @@ SERVER = "127.0.2.31"
 
 
 def check(inst_or_sock, *extra, conf=None):
+    """--check on an instance, run on the instance's own (faked) clock."""
     sock = inst_or_sock if isinstance(inst_or_sock, str) else inst_or_sock.socket
+    faketime = None if isinstance(inst_or_sock, str) else inst_or_sock.faketime
     args = ["--socket", sock, "--check"] + list(extra)
     if conf is not None:
         f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
         f.write(conf)
         f.close()
         args = ["-c", f.name] + args
-    r = agent(*args)
+    r = agent(*args, faketime=faketime)
     if conf is not None:
         os.unlink(f.name)
     return r

@@ -42,7 +42,7 @@ static const struct readiness_limits limits = {
 
 enum mutation {
 	M_NONE, M_UNSYNC, M_NO_SOURCE, M_WRONG_SOURCE, M_RIGHT_SOURCE_BY_ADDR, M_LOCAL, M_LOCAL_ALLOWED,
-	M_OVER_BUDGET, M_STALE, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
+	M_OVER_BUDGET, M_STALE, M_AHEAD_FRESH, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
 	M_RTC_INVALID, M_RTC_ERROR, M_BEFORE_BUILD, M_CHRONY_DOWN, M_CHRONY_EACCES,
 	M_COLLECTOR_DOWN, M_COLLECTOR_UP,
 };
@@ -63,6 +63,8 @@ static const struct {
 	{ M_LOCAL_ALLOWED, "source", READINESS_OK, "serving its own clock", READINESS_READY },
 	{ M_OVER_BUDGET, "max error", READINESS_FAIL, "1020.000s", READINESS_NOT_READY },
 	{ M_STALE, "last update", READINESS_FAIL, "9.000s ago", READINESS_NOT_READY },
+	/* 17 minutes fast with a 1 s old update: the age is on chronyd's corrected scale. */
+	{ M_AHEAD_FRESH, "last update", READINESS_OK, "1.000s ago", READINESS_NOT_READY },
 	{ M_NEVER, "last update", READINESS_FAIL, "never updated", READINESS_NOT_READY },
 	{ M_FUTURE, "last update", READINESS_FAIL, "in the future", READINESS_NOT_READY },
 	{ M_SKEW, "skew", READINESS_FAIL, "585.000 ppm", READINESS_NOT_READY },
@@ -96,6 +98,7 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 		break;
 	case M_OVER_BUDGET: s->tracking.current_correction = -1020.0 + 30e-6; break;
 	case M_STALE: s->tracking.ref_time.tv_sec = (time_t)NOW - 9; break;	/* > 4 x 2 s */
+	case M_AHEAD_FRESH: in->now = NOW + 1020; s->tracking.current_correction = -1020; break;
 	case M_NEVER: s->tracking.ref_time.tv_sec = 0; break;
 	case M_FUTURE: s->tracking.ref_time.tv_sec = (time_t)NOW + 1020; break;
 	case M_SKEW: s->tracking.skew_ppm = 585.0; break;
