@@ -23,7 +23,7 @@ static void print_dataset(const char *name, json_t *d, const char *mark, json_t 
 
 	if (bound > 0)
 		timeutil_format_duration(bound, 0, acc, sizeof(acc));
-	printf("%s %-16s %3d %-13s %3d %5s 0x%04x %3d %5d",
+	printf("%s %-16s %3d %-13s %3d %9s 0x%04x %3d %5d",
 	       mark, name, (int)json_integer_value(json_object_get(d, "priority1")),
 	       json_string_value(json_object_get(d, "class")),
 	       (int)json_integer_value(json_object_get(d, "clock_class")), acc,
@@ -49,7 +49,7 @@ static void print_view(const struct agent_ctx *ctx, json_t *v)
 	printf("election: %s; master %s%s (%s)\n", json_string_value(json_object_get(v, "state")),
 	       m ? m : "none", json_is_true(json_object_get(v, "master_is_self")) ? " (this node)" : "",
 	       json_string_value(json_object_get(v, "reason")));
-	printf("  %-16s %3s %-13s %3s %5s %6s %3s %5s  %-7s %-8s %7s  %s\n", "NAME", "P1", "CLASS", "CC",
+	printf("  %-16s %3s %-13s %3s %9s %6s %3s %5s  %-7s %-8s %7s  %s\n", "NAME", "P1", "CLASS", "CC",
 	       "ACC", "VAR", "P2", "STEPS", "SERVING", "STATE", "AGE", "NTP");
 	print_dataset(ctx->cfg.host, json_object_get(v, "self"),
 		      json_is_true(json_object_get(v, "master_is_self")) ? "*" : " ", NULL);

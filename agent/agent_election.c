@@ -284,7 +284,8 @@ static void own_dataset(struct agent_election *e, double now_real, double now_bo
 	e->self = (struct bmca_dataset){
 		.priority1 = (uint8_t)e->cfg->priority1, .priority2 = (uint8_t)e->cfg->priority2,
 		.clock_class = (uint8_t)cls, .accuracy = bmca_accuracy_from_error(e->error_bound),
-		.variance = e->chrony_ok ? bmca_variance_from_sigma(bmca_sigma_from_chrony(
+		/* chronyd's statistics describe this clock only while it follows a source */
+		.variance = sync ? bmca_variance_from_sigma(bmca_sigma_from_chrony(
 				t->rms_offset, t->skew_ppm, fmax(t->last_update_interval, 1.0)))
 					 : BMCA_VARIANCE_UNKNOWN,
 		.steps_removed = sync && t->stratum > 1 ? (uint16_t)(t->stratum - 1) : 0,
@@ -498,10 +499,10 @@ static void quarantine(struct agent_election *e, struct chrony_client *c, double
 
 		if (s->mode != 0 || s->ip.family != CHRONY_AF_INET4 || !watched(e, s->ip.addr.in4))
 			continue;
-		if (!(u = find_upstream(e, s->ip.addr.in4)) || u->q.offline)
-			continue;
 		/* A fresh sample only: at most two polls old. */
 		if (s->since_sample == 0xFFFFFFFFU || s->since_sample > fmax(4, 2 * ldexp(1, s->poll)))
+			continue;
+		if (!(u = find_upstream(e, s->ip.addr.in4)) || u->q.offline)
 			continue;
 		quarantine_decide(e, c, u, -s->orig_latest_meas, now_real);
 	}
