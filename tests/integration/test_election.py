@@ -3,7 +3,14 @@
 - --measure (the rejoin guard's one-shot NTP client) against chronyd
   servers: one on this clock, one 17 minutes ahead (libfaketime), one not
   synchronised. The expected offsets come from the faketime spec, not
-  from the code under test."""
+  from the code under test.
+- Failover: two candidates' agents (--elect) with their chronyd: election,
+  LOCAL2 and RESET_SOURCES in chronyd, failover time, rejoin without ever
+  serving, a forged announce, an upstream 3 h off quarantined.
+- Partition: announces through a relay the test cuts and heals (both ways,
+  then one way): how long two candidates serve after the heal.
+The clocks here are all this machine's (chronyd -x): no step is ever made
+(rejoin_step = none); stepping is exercised only in the fleet simulator."""
 
 import json
 import unittest
@@ -59,6 +66,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 from fctest import AGENT
@@ -104,7 +112,9 @@ class Node:
                     % (self.chronyd.socket, self.name, self.priority1, self.tmp, PORT, self.addr,
                        ",".join("%s:%d" % (p, PORT) for p in self.peers), self.state,
                        "yes" if assume_valid else "no", self.extra))
-        self.log = open(os.path.join(self.tmp, self.name + ".log"), "w")
+        if getattr(self, "log", None):
+            self.log.close()
+        self.log = open(os.path.join(self.tmp, self.name + ".log"), "a")
         self.proc = subprocess.Popen([AGENT, "-c", self.conf, "-v", "--elect", "120"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -246,6 +256,85 @@ class Failover(unittest.TestCase):
         self.assertEqual(self.f.view()["state"], "serving")
         # M's chronyd follows F (no loop: F's reference is LOCAL).
         self.assertTrue(wait_for(lambda: self.m.refid() == "7F00070C", 10), self.dump())
+
+
+class Relay(threading.Thread):
+    """A UDP relay for announces that a test can cut (a partition) and
+    heal: listens on listen, forwards to target."""
+
+    def __init__(self, listen, target):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(listen)
+        self.sock.settimeout(0.1)
+        self.target, self.cut, self.stopped = target, False, False
+
+    def run(self):
+        while not self.stopped:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            if not self.cut:
+                self.sock.sendto(data, self.target)
+
+    def stop(self):
+        self.stopped = True
+        self.join(2)
+        self.sock.close()
+
+
+class Partition(unittest.TestCase):
+    """Announces between M and F cut, then healed: both serve while cut;
+    after the heal only M serves again within a round or two."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fc-election-part-")
+        with open(os.path.join(self.tmp, "fleet.key"), "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
+        # M announces to F through relay 127.0.7.61, F to M through .62.
+        self.r1 = Relay(("127.0.7.61", PORT), (F_ADDR, PORT))
+        self.r2 = Relay(("127.0.7.62", PORT), (M_ADDR, PORT))
+        self.r1.start()
+        self.r2.start()
+        self.m = Node(self.tmp, "m", M_ADDR, ["127.0.7.61"], 1, [F_ADDR])
+        self.f = Node(self.tmp, "f", F_ADDR, ["127.0.7.62"], 2, [M_ADDR])
+        self.nodes = [self.m, self.f]
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+            if getattr(n, "log", None):
+                n.log.close()
+        self.r1.stop()
+        self.r2.stop()
+
+    def test_partition_and_heal(self):
+        for n in self.nodes:
+            n.start_chronyd()
+            n.start_agent(assume_valid=True)
+        self.assertTrue(wait_for(lambda: self.m.view_is("serving", "m"), 8))
+        self.assertTrue(wait_for(lambda: self.f.view_is("following", "m"), 8))
+        self.r1.cut = self.r2.cut = True
+        # F no longer hears M: it serves after the announce timeout.
+        self.assertTrue(wait_for(lambda: self.f.view_is("serving", "f"), 5, step=0.05))
+        self.assertEqual(self.m.view()["state"], "serving")
+        t0 = time.monotonic()
+        self.r1.cut = self.r2.cut = False
+        self.assertTrue(wait_for(lambda: self.f.view_is("following", "m"), 5, step=0.05))
+        both = time.monotonic() - t0
+        print("partition healed: both served for %.2f s more (announce interval 0.5 s)" % both)
+        self.assertLess(both, 3 * 0.5)
+        self.assertEqual(self.m.view()["state"], "serving")
+        # Announce loss (one direction only, M -> F): F takes over after the
+        # timeout; M hears F serving but keeps serving as the better one,
+        # and F yields as soon as it hears M again.
+        self.r1.cut = True
+        self.assertTrue(wait_for(lambda: self.f.view_is("serving", "f"), 5, step=0.05))
+        self.assertEqual(self.m.view()["state"], "serving")
+        self.r1.cut = False
+        self.assertTrue(wait_for(lambda: self.f.view_is("following", "m"), 5, step=0.05))
 
 
 if __name__ == "__main__":
