@@ -127,6 +127,20 @@ static int set_online(struct agent_election *e, struct chrony_client *c, uint32_
 	return rc;
 }
 
+static void policy_from_config(const struct agent_ctx *ctx, struct election_policy *pol)
+{
+	const struct agent_election_config *cfg = &ctx->cfg.election;
+
+	election_policy_defaults(pol);
+	pol->interval_s = cfg->interval_s;
+	pol->timeout_intervals = cfg->timeout_intervals;
+	pol->revertive = cfg->revertive;
+	pol->holdoff_s = cfg->holdoff_s;
+	pol->holdoff_valid_s = cfg->holdoff_valid_s;
+	pol->budget_s = ctx->cfg.budget_ms / 1e3;
+	pol->recheck_s = cfg->interval_s;
+}
+
 int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out)
 {
 	const struct agent_election_config *cfg = &ctx->cfg.election;
@@ -161,14 +175,7 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 	announce_table_init(&e->table, e->self_id, cfg->window_s);
 	if (getrandom(&e->session, sizeof(e->session), 0) != sizeof(e->session) || !e->session)
 		e->session = (uint32_t)getpid() ^ (uint32_t)now_clock(CLOCK_MONOTONIC) ^ 1U;
-	election_policy_defaults(&pol);
-	pol.interval_s = cfg->interval_s;
-	pol.timeout_intervals = cfg->timeout_intervals;
-	pol.revertive = cfg->revertive;
-	pol.holdoff_s = cfg->holdoff_s;
-	pol.holdoff_valid_s = cfg->holdoff_valid_s;
-	pol.budget_s = ctx->cfg.budget_ms / 1e3;
-	pol.recheck_s = cfg->interval_s;
+	policy_from_config(ctx, &pol);
 	election_init(&e->el, &pol, now_clock(CLOCK_MONOTONIC));
 	e->local_applied = -1;
 	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++)
