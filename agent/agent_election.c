@@ -173,6 +173,7 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 	}
 	announce_identity_from_name(ctx->cfg.host, e->self_id);
 	announce_table_init(&e->table, e->self_id, cfg->window_s);
+	e->table.enforce_window = false;	/* not proven before the first round */
 	if (getrandom(&e->session, sizeof(e->session), 0) != sizeof(e->session) || !e->session)
 		e->session = (uint32_t)getpid() ^ (uint32_t)now_clock(CLOCK_MONOTONIC) ^ 1U;
 	policy_from_config(ctx, &pol);
@@ -627,6 +628,9 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	announce(e, now_clock(CLOCK_REALTIME));
 	log_change(e, &before);
 	write_state(e);
+	/* Until this clock is proven, announces are heard whatever their
+	 * timestamps say: a node minutes off must hear the fleet to rejoin. */
+	e->table.enforce_window = e->out.eligible;
 	return rc;
 }
 

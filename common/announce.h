@@ -95,6 +95,7 @@ struct announce_counters {
 struct announce_table {
 	uint8_t self[BMCA_IDENTITY_LEN];
 	double window_s;		/* |sender ts - our clock| accepted (default 10) */
+	bool enforce_window;		/* false while our own clock is unproven (default true) */
 	struct announce_peer peers[ANNOUNCE_MAX_PEERS];
 	struct announce_counters count;
 };
@@ -107,7 +108,10 @@ void announce_table_init(struct announce_table *t, const uint8_t self[BMCA_IDENT
  * 4 or 6). now_real: our system clock; now_mono: a monotonic clock. A new
  * session of a known sender is accepted when in the window and not one of
  * its recent sessions; within a session the sequence must increase.
- * Counts the verdict. */
+ * Counts the verdict. The window is not applied while enforce_window is
+ * false: a node whose own clock may be minutes off (just started, not yet
+ * proven) must still hear the fleet; what it hears then only makes it
+ * measure before it serves. */
 enum announce_verdict announce_table_accept(struct announce_table *t, const uint8_t *buf,
 					    size_t len, const struct announce_key *key,
 					    const uint8_t *src, uint8_t src_family,
