@@ -105,6 +105,7 @@ int agent_action_elect(struct agent_ctx *ctx)
 	struct chrony_client *c = NULL;
 	struct agent_election *e = NULL;
 	double secs = ctx->argc == 1 ? strtod(ctx->argv[0], NULL) : INFINITY;
+	struct timespec ts;
 	sigset_t sigs;
 	int rc, sig;
 
@@ -116,10 +117,13 @@ int agent_action_elect(struct agent_ctx *ctx)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	if ((rc = agent_chrony_open(ctx, &c)) < 0 || (rc = agent_election_open(ctx, &e)) < 0)
+	if ((rc = agent_chrony_open(ctx, &c)) < 0 || (rc = agent_election_open(ctx, &e)) < 0 ||
+	    (rc = agent_election_start(e)) < 0)
 		goto out;
-	sig = agent_election_run(e, c, &sigs, timeutil_now(CLOCK_MONOTONIC) + fmin(secs, 1e9));
-	log_info("election: %s; leaving", sig ? strsignal(sig) : "time is up");
+	/* The rounds run in the election's thread, as under --daemon. */
+	ts = timeutil_double_to_ts(fmin(secs, 1e9));
+	sig = sigtimedwait(&sigs, NULL, &ts);
+	log_info("election: %s; leaving", sig > 0 ? strsignal(sig) : "time is up");
 out:
 	agent_election_close(e, c);
 	chrony_client_close(c);

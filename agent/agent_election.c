@@ -14,11 +14,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <unistd.h>
@@ -76,7 +76,17 @@ struct agent_election {
 	int meas_rc;			/* 1: none yet */
 	double last_step_s;
 	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state;
+	/* the view of the last round, for other threads (lock) */
+	pthread_mutex_t lock;
+	json_t *view;
+	/* agent_election_start: rounds in a thread of their own */
+	pthread_t thread;
+	bool thread_started;
+	int stop_fd[2];
+	struct chrony_client *thread_chrony;
 };
+
+static json_t *build_view(const struct agent_election *e);
 
 static double now_clock(clockid_t clk)
 {
@@ -161,6 +171,8 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 		return -ENOMEM;
 	e->ctx = ctx;
 	e->cfg = cfg;
+	e->stop_fd[0] = e->stop_fd[1] = -1;
+	pthread_mutex_init(&e->lock, NULL);
 	if (ntp[0] && inet_pton(AF_INET, ntp, &e->ntp_in4) != 1) {
 		log_err("[election] ntp_addr/bind: '%s' is not an IPv4 address", ntp);
 		rc = -EINVAL;
@@ -194,6 +206,7 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 	return 0;
 fail:
 	announce_sock_close(e->sock);
+	pthread_mutex_destroy(&e->lock);
 	free(e);
 	return rc;
 }
@@ -202,17 +215,22 @@ void agent_election_close(struct agent_election *e, struct chrony_client *c)
 {
 	if (!e)
 		return;
+	agent_election_stop(e);
 	/* Leaving: stop serving, so the others take over after the timeout. */
 	if (c && e->local_applied == 1 && !e->ctx->dry_run)
 		chrony_client_local(c, false, e->cfg->local_stratum, 1.0, false);
 	announce_sock_close(e->sock);
 	memset(&e->key, 0, sizeof(e->key));
+	json_decref(e->view);
+	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
 
 void agent_election_set_rtc(struct agent_election *e, const struct agent_election_rtc *rtc)
 {
+	pthread_mutex_lock(&e->lock);
 	e->rtc = *rtc;
+	pthread_mutex_unlock(&e->lock);
 }
 
 double agent_election_interval(const struct agent_election *e)
@@ -266,6 +284,7 @@ static void own_dataset(struct agent_election *e, double now_real, double now_bo
 	const struct chrony_tracking *t = &e->snap.tracking;
 	struct bmca_evidence ev = { 0 };
 	bool sync = chrony_synced(e, now_real);
+	struct agent_election_rtc rtc;
 	int slot = sync && t->ip.family == CHRONY_AF_INET4 ? candidate_slot(e, t->ip.addr.in4) : -1;
 	enum bmca_class cls;
 
@@ -282,10 +301,13 @@ static void own_dataset(struct agent_election *e, double now_real, double now_bo
 	ev.last_sync_ago = now_boot - e->last_sync_boot;
 	ev.last_sync_upstream = e->last_sync_upstream;
 	ev.holdover_s = e->cfg->holdover_s;
-	ev.rtc = e->rtc.state;
-	ev.restored_from_rtc = e->rtc.restored;
-	ev.rtc_since_set = e->rtc.since_set_s;
-	ev.rtc_drift_uncert_ppm = e->rtc.drift_uncert_ppm;
+	pthread_mutex_lock(&e->lock);
+	rtc = e->rtc;
+	pthread_mutex_unlock(&e->lock);
+	ev.rtc = rtc.state;
+	ev.restored_from_rtc = rtc.restored;
+	ev.rtc_since_set = rtc.since_set_s;
+	ev.rtc_drift_uncert_ppm = rtc.drift_uncert_ppm;
 	ev.error_bound_s = sync ? chrony_tracking_max_error(t) : e->last_sync_error;
 	ev.holdover_wander_ppm = e->cfg->wander_ppm;
 	cls = bmca_derive_class(&ev, &e->error_bound);
@@ -582,22 +604,32 @@ static void log_change(struct agent_election *e, const struct election_output *b
 }
 
 /* Write the view for --election: temp file, then rename. */
-static void write_state(struct agent_election *e)
+static void write_state(struct agent_election *e, json_t *j)
 {
 	const char *path = e->cfg->state_file;
 	char tmp[300];
-	json_t *j;
 	int rc = -ENOMEM;
 
 	if (!path[0] || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return;
-	if ((j = agent_election_json(e))) {
+	if (j)
 		rc = json_dump_file(j, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0 ? 0 : -errno;
-		json_decref(j);
-	}
 	if (rc < 0)
 		log_ratelimited(&e->rl_state, LOG_WARNING, "election: writing %s: %s", path,
 				strerror(-rc));
+}
+
+/* The round's view: to the state file, and to other threads. */
+static void publish(struct agent_election *e)
+{
+	json_t *v = build_view(e), *old;
+
+	write_state(e, v);
+	pthread_mutex_lock(&e->lock);
+	old = e->view;
+	e->view = v;
+	pthread_mutex_unlock(&e->lock);
+	json_decref(old);
 }
 
 int agent_election_tick(struct agent_election *e, struct chrony_client *c)
@@ -627,28 +659,24 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	quarantine(e, c, now_mono, now_real);
 	announce(e, now_clock(CLOCK_REALTIME));
 	log_change(e, &before);
-	write_state(e);
+	publish(e);
 	/* Until this clock is proven, announces are heard whatever their
 	 * timestamps say: a node minutes off must hear the fleet to rejoin. */
 	e->table.enforce_window = e->out.eligible;
 	return rc;
 }
 
-int agent_election_run(struct agent_election *e, struct chrony_client *c, const sigset_t *sigs,
-		       double until_mono)
+/* Rounds every interval, announces taken as they come, until stopfd
+ * becomes readable. */
+static void run_loop(struct agent_election *e, struct chrony_client *c, int stopfd)
 {
-	int sfd = sigs ? signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC) : -1;
 	double next = now_clock(CLOCK_MONOTONIC);
-	int sig = 0;
 
-	while (!sig) {
+	for (;;) {
 		struct pollfd p[2] = { { .fd = announce_sock_fd(e->sock), .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+				       { .fd = stopfd, .events = POLLIN } };
 		double now = now_clock(CLOCK_MONOTONIC);
-		double wake = fmin(next, until_mono);
 
-		if (now >= until_mono)
-			break;
 		if (now >= next) {
 			agent_election_tick(e, c);
 			next += e->cfg->interval_s;
@@ -656,20 +684,68 @@ int agent_election_run(struct agent_election *e, struct chrony_client *c, const 
 				next = now + e->cfg->interval_s;	/* a slow round: do not race */
 			continue;
 		}
-		if (poll(p, sfd >= 0 ? 2 : 1, (int)ceil((wake - now) * 1e3)) <= 0)
+		if (poll(p, 2, (int)ceil((next - now) * 1e3)) <= 0)
 			continue;
 		if (p[0].revents & POLLIN)
 			agent_election_receive(e);
-		if (sfd >= 0 && (p[1].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				sig = (int)si.ssi_signo;
-		}
+		if (p[1].revents & POLLIN)
+			return;
 	}
-	if (sfd >= 0)
-		close(sfd);
-	return sig;
+}
+
+static void *thread_main(void *arg)
+{
+	struct agent_election *e = arg;
+
+	run_loop(e, e->thread_chrony, e->stop_fd[0]);
+	return NULL;
+}
+
+int agent_election_start(struct agent_election *e)
+{
+	int rc;
+
+	if (e->thread_started)
+		return 0;
+	if (pipe2(e->stop_fd, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = -errno;
+		log_err("election: pipe: %s", strerror(errno));
+		return rc;
+	}
+	if ((rc = agent_chrony_open(e->ctx, &e->thread_chrony)) < 0)
+		goto fail;
+	if ((rc = -pthread_create(&e->thread, NULL, thread_main, e)) < 0) {
+		log_err("election: starting its thread: %s", strerror(-rc));
+		goto fail;
+	}
+	e->thread_started = true;
+	return 0;
+fail:
+	chrony_client_close(e->thread_chrony);
+	e->thread_chrony = NULL;
+	close(e->stop_fd[0]);
+	close(e->stop_fd[1]);
+	e->stop_fd[0] = e->stop_fd[1] = -1;
+	return rc;
+}
+
+void agent_election_stop(struct agent_election *e)
+{
+	if (!e->thread_started)
+		return;
+	if (write(e->stop_fd[1], "x", 1) < 0)
+		log_warn("election: stopping its thread: %s", strerror(errno));
+	pthread_join(e->thread, NULL);
+	e->thread_started = false;
+	close(e->stop_fd[0]);
+	close(e->stop_fd[1]);
+	e->stop_fd[0] = e->stop_fd[1] = -1;
+	/* turn local off through the thread's client: the caller's may be gone */
+	if (e->local_applied == 1 && !e->ctx->dry_run &&
+	    chrony_client_local(e->thread_chrony, false, e->cfg->local_stratum, 1.0, false) == 0)
+		e->local_applied = 0;
+	chrony_client_close(e->thread_chrony);
+	e->thread_chrony = NULL;
 }
 
 static json_t *dataset_json(const struct bmca_dataset *d)
@@ -732,7 +808,17 @@ static json_t *rejoin_json(const struct agent_election *e)
 			 "holdoff_left_s", left);
 }
 
-json_t *agent_election_json(const struct agent_election *e)
+json_t *agent_election_json(struct agent_election *e)
+{
+	json_t *v;
+
+	pthread_mutex_lock(&e->lock);
+	v = e->view ? json_deep_copy(e->view) : json_null();
+	pthread_mutex_unlock(&e->lock);
+	return v;
+}
+
+static json_t *build_view(const struct agent_election *e)
 {
 	const struct announce_counters *n = &e->table.count;
 	const char *m = master_name(e);

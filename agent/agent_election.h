@@ -2,8 +2,8 @@
  * (election.h): announces in and out, chronyd's view of this clock as
  * evidence for the clock class, chronyd's local reference on/off and the
  * candidate sources online/offline, the rejoin measurement and step, and
- * the insane-upstream quarantine. One call per announce interval; the
- * daemon loop (or --elect) calls agent_election_tick(). */
+ * the insane-upstream quarantine. agent_election_start() runs a round
+ * every announce interval in a thread of its own (the daemon, --elect). */
 #ifndef FLEETCLOCK_AGENT_ELECTION_H
 #define FLEETCLOCK_AGENT_ELECTION_H
 
@@ -33,7 +33,7 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
  * NULL ok. c may be NULL (nothing is changed in chronyd then). */
 void agent_election_close(struct agent_election *e, struct chrony_client *c);
 
-/* Give the RTC evidence (default: no RTC). */
+/* Give the RTC evidence (default: no RTC). Safe while the thread runs. */
 void agent_election_set_rtc(struct agent_election *e, const struct agent_election_rtc *rtc);
 
 /* The announce interval, s. */
@@ -47,15 +47,20 @@ void agent_election_receive(struct agent_election *e);
  * this clock's class from what is known). */
 int agent_election_tick(struct agent_election *e, struct chrony_client *c);
 
-/* Run rounds every interval until until_mono (CLOCK_MONOTONIC) or until a
- * signal of sigs is pending (sigs blocked by the caller). Returns the
- * signal number, or 0 at the deadline. Announces are taken as they come. */
-int agent_election_run(struct agent_election *e, struct chrony_client *c, const sigset_t *sigs,
-		       double until_mono);
+/* Run rounds in a thread of its own, with its own chronyd client (the
+ * daemon: a slow collector must not delay announces, or the others would
+ * think this master lost). Signals stay with the caller. 0 or -errno. */
+int agent_election_start(struct agent_election *e);
 
-/* The current view for the status document and --election: state, master,
- * why, this node's dataset, every candidate with its dataset and age,
- * counters, quarantined upstreams, rejoin. A new reference or NULL. */
-json_t *agent_election_json(const struct agent_election *e);
+/* Stop that thread (turning chronyd's local reference off if this node
+ * served). No-op when not started. */
+void agent_election_stop(struct agent_election *e);
+
+/* The view of the last round for the status document and --election:
+ * state, master, why, this node's dataset, every candidate with its
+ * dataset and age, counters, quarantined upstreams, rejoin. JSON null
+ * before the first round. A new reference (NULL only when out of memory);
+ * safe while the thread runs. */
+json_t *agent_election_json(struct agent_election *e);
 
 #endif
