@@ -368,6 +368,35 @@ static int step_clock(struct agent_election *e, double delta)
 	return 0;
 }
 
+/* The rejoin step. When chronyd already follows the master it is slewing
+ * toward it: a step of our own would be applied twice, so chronyd steps by
+ * its own correction (MAKESTEP). Otherwise (chronyd refuses the master as
+ * a loop, or has no sample yet) the agent steps and chronyd drops its
+ * samples taken against the old time. master_in4: host order. */
+static int rejoin_step(struct agent_election *e, struct chrony_client *c, uint32_t master_in4)
+{
+	const struct chrony_tracking *t = &e->snap.tracking;
+	char buf[32];
+	int rc;
+
+	if (chrony_synced(e, now_clock(CLOCK_REALTIME)) && t->ip.family == CHRONY_AF_INET4 &&
+	    t->ip.addr.in4 == master_in4 && !e->ctx->dry_run && strcmp(e->cfg->rejoin_step, "none")) {
+		rc = chrony_client_makestep(c);
+		if (rc == 0) {
+			e->last_step_s = t->current_correction;
+			log_warn("election: rejoin: chronyd stepped this clock by %s (MAKESTEP)",
+				 timeutil_format_duration(t->current_correction, 1, buf, sizeof(buf)));
+			return 0;
+		}
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	}
+	if ((rc = step_clock(e, e->meas.offset_s)) < 0)
+		return rc;
+	if (chrony_client_reset_sources(c) < 0)
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	return 0;
+}
+
 /* Measure the master (NTP client queries, bypassing chronyd), feed the
  * state machine, step when it says so. */
 static void rejoin(struct agent_election *e, struct chrony_client *c, double now_mono,
@@ -393,14 +422,12 @@ static void rejoin(struct agent_election *e, struct chrony_client *c, double now
 		note_sync(e, now_boot, false, master_class, fabs(mine) + e->meas.error_s);
 	if (act != ELECTION_ACT_STEP)
 		return;
-	if (step_clock(e, e->meas.offset_s) < 0) {
+	if (rejoin_step(e, c, htonl(a)) < 0) {
 		election_stepped(&e->el, now_mono, false);
 		return;
 	}
 	election_stepped(&e->el, now_mono, true);
 	note_sync(e, now_boot, false, master_class, e->meas.error_s);
-	if (chrony_client_reset_sources(c) < 0)
-		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 }
 
 /* Local reference on while master without an upstream, off otherwise. */
