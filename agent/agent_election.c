@@ -258,11 +258,14 @@ void agent_election_receive(struct agent_election *e)
 }
 
 /* chronyd follows a source: synchronised, not LOCAL, and updated
- * recently (it coasts on a lost source with a normal leap status). */
+ * recently (it coasts on a lost source with a normal leap status). The age
+ * is on chronyd's corrected scale (the system clock plus the correction
+ * still to slew): while chronyd slews a large offset, the system clock is
+ * off by that much from chronyd's reference time. */
 static bool chrony_synced(const struct agent_election *e, double now_real)
 {
 	const struct chrony_tracking *t = &e->snap.tracking;
-	double age = now_real - timeutil_ts_to_double(t->ref_time);
+	double age = now_real + t->current_correction - timeutil_ts_to_double(t->ref_time);
 
 	return e->chrony_ok && chrony_tracking_synchronised(t) &&
 	       age <= 4 * fmax(t->last_update_interval, 1.0) + 10;
