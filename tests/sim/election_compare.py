@@ -11,7 +11,11 @@ scenarios/election-field-report-baseline-ci.toml. Per phase: the worst
 worst |true error| of a candidate while it served valid-looking time
 (leap normal), and the seconds without any candidate serving (no alive
 master/failover with a normal leap status). Also the election's failover
-times, read from the agents' logs. Prints a Markdown table (for docs)."""
+times, read from the agents' logs. Prints a Markdown table (for docs).
+
+The candidates' figure is their *system clock's* true error while their
+chronyd answers with a normal leap status; chronyd serves its corrected
+time (system clock + the correction still to slew), which can be closer."""
 import argparse
 import os
 import re
@@ -108,7 +112,7 @@ def fmt(v):
 
 def table(ours, base):
     lines = ["| phase | headsets max abs. error (ms): election / plain | failover max (ms) | "
-             "spread max (ms) | worst error served with normal leap (ms) | s without a candidate serving |",
+             "spread max (ms) | worst candidate clock error with normal leap (ms) | s without a candidate serving |",
              "|---|---|---|---|---|---|"]
     for a, b in zip(ours, base):
         lines.append("| %d-%d s %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d |" % (
