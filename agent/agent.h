@@ -40,6 +40,12 @@ int agent_chrony_exit_code(int rc);
 int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
 int agent_action_check(struct agent_ctx *ctx);
+/* RTC (action_rtc.c, action_hctosys.c): show, one discipline step, write
+ * from the system clock, restore the system clock at boot. */
+int agent_action_rtc_show(struct agent_ctx *ctx);
+int agent_action_rtc_step(struct agent_ctx *ctx);
+int agent_action_systohc(struct agent_ctx *ctx);
+int agent_action_hctosys(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
 int agent_action_measure(struct agent_ctx *ctx);
 int agent_action_election(struct agent_ctx *ctx);
