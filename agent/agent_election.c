@@ -29,6 +29,7 @@
 #include "fleetclock_config.h"
 #include "log.h"
 #include "ntp_query.h"
+#include "rtc_store.h"
 #include "timeutil.h"
 
 #define LOCAL_REFID 0x7F7F0101U
@@ -52,6 +53,7 @@ struct agent_election {
 	uint32_t session, seq;
 	uint32_t ntp_in4;		/* our NTP address (network order), 0: packet source */
 	struct agent_election_rtc rtc;
+	double rtc_given;		/* monotonic time rtc was given (its ages grow) */
 	/* evidence kept across rounds */
 	bool synced_since_boot, last_sync_upstream;
 	double last_sync_boot, last_sync_error;
@@ -87,6 +89,7 @@ struct agent_election {
 };
 
 static json_t *build_view(const struct agent_election *e);
+static void rtc_from_store(struct agent_election *e);
 
 static double now_clock(clockid_t clk)
 {
@@ -202,6 +205,8 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 	}
 	e->rl_send = e->rl_meas = e->rl_chrony = e->rl_state =
 		(struct log_ratelimit)LOG_RATELIMIT_INIT(60);
+	e->rtc_given = now_clock(CLOCK_MONOTONIC);
+	rtc_from_store(e);
 	*out = e;
 	return 0;
 fail:
@@ -230,7 +235,36 @@ void agent_election_set_rtc(struct agent_election *e, const struct agent_electio
 {
 	pthread_mutex_lock(&e->lock);
 	e->rtc = *rtc;
+	e->rtc_given = now_clock(CLOCK_MONOTONIC);
 	pthread_mutex_unlock(&e->lock);
+}
+
+/* What --hctosys did at this boot, from the RTC state file: restored (with
+ * the drift taken out, or without a drift estimate) or refused. A record
+ * from an earlier boot says nothing about this one. */
+static void rtc_from_store(struct agent_election *e)
+{
+	const struct agent_config *cfg = &e->ctx->cfg;
+	struct agent_election_rtc r = { .state = BMCA_RTC_ABSENT };
+	double now = now_clock(CLOCK_REALTIME), up = now_clock(CLOCK_BOOTTIME);
+	struct rtc_store *st;
+
+	if (!strcmp(cfg->rtc_device, "none") || !(st = calloc(1, sizeof(*st))))
+		return;
+	if (rtc_store_load(st, NULL, cfg->rtc_state_file) == 0 && st->boot_state[0] &&
+	    now - (double)st->boot_at <= up + 60) {
+		bool restored = !strncmp(st->boot_state, "restored", 8);
+
+		r.state = restored && st->rec_rc == 0 ? BMCA_RTC_VALID : BMCA_RTC_HALTED;
+		r.restored = restored;
+		r.since_set_s = st->rec_rc == 0 ? now - (double)st->rec.ref_sec : 0;
+		/* no drift estimate: a DS1307 crystal's spec, +-50 ppm */
+		r.drift_uncert_ppm = !strcmp(st->boot_state, "restored") && st->rec_rc == 0
+			? st->rec.drift_unc_ppm : 50.0;
+		log_info("election: RTC at boot: %s (%s)", st->boot_state, cfg->rtc_state_file);
+	}
+	free(st);
+	agent_election_set_rtc(e, &r);
 }
 
 double agent_election_interval(const struct agent_election *e)
@@ -306,6 +340,7 @@ static void own_dataset(struct agent_election *e, double now_real, double now_bo
 	ev.holdover_s = e->cfg->holdover_s;
 	pthread_mutex_lock(&e->lock);
 	rtc = e->rtc;
+	rtc.since_set_s += now_clock(CLOCK_MONOTONIC) - e->rtc_given;
 	pthread_mutex_unlock(&e->lock);
 	ev.rtc = rtc.state;
 	ev.restored_from_rtc = rtc.restored;

@@ -33,7 +33,8 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
  * NULL ok. c may be NULL (nothing is changed in chronyd then). */
 void agent_election_close(struct agent_election *e, struct chrony_client *c);
 
-/* Give the RTC evidence (default: no RTC). Safe while the thread runs. */
+/* Give the RTC evidence (at open it is read from the RTC state file: what
+ * --hctosys did at this boot). Safe while the thread runs. */
 void agent_election_set_rtc(struct agent_election *e, const struct agent_election_rtc *rtc);
 
 /* The announce interval, s. */

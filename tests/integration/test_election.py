@@ -9,6 +9,8 @@
   serving, a forged announce, an upstream 3 h off quarantined.
 - Partition: announces through a relay the test cuts and heals (both ways,
   then one way): how long two candidates serve after the heal.
+- Clock evidence: a lone candidate without a valid clock never serves; one
+  whose RTC --hctosys restored at this boot serves with class "rtc".
 The clocks here are all this machine's (chronyd -x): no step is ever made
 (rejoin_step = none); stepping is exercised only in the fleet simulator."""
 
@@ -335,6 +337,56 @@ class Partition(unittest.TestCase):
         self.assertEqual(self.m.view()["state"], "serving")
         self.r1.cut = False
         self.assertTrue(wait_for(lambda: self.f.view_is("following", "m"), 5, step=0.05))
+
+
+class ClockEvidence(unittest.TestCase):
+    """A lone candidate without a valid clock never serves; the same with
+    an RTC restored at this boot (the RTC module's state file) serves with
+    class "rtc"."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fc-election-rtc-")
+        with open(os.path.join(self.tmp, "fleet.key"), "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
+        self.nodes = []
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+            if getattr(n, "log", None):
+                n.log.close()
+
+    def lone(self, name, addr, extra):
+        n = Node(self.tmp, name, addr, ["127.0.7.99"], 1, [], extra=extra)
+        self.nodes.append(n)
+        n.start_chronyd()
+        n.start_agent(assume_valid=False)
+        return n
+
+    def test_invalid_never_serves_rtc_does(self):
+        now = int(time.time())
+        rtc = os.path.join(self.tmp, "rtc.json")
+        with open(rtc, "w") as f:
+            json.dump({"schema": "fleetclock-rtc-state", "version": 1, "device": "/dev/i2c-1",
+                       "segment": 1, "samples": [],
+                       "record": {"flags": 1, "last_set": now - 600, "ref_sec": now - 600,
+                                  "ref_nsec": 0, "ref_offset": 0.0, "drift_ppm": 30.0,
+                                  "drift_unc_ppm": 2.0},
+                       "boot": {"state": "restored", "at": now - 5, "why": ""}}, f)
+        bare = self.lone("bare", "127.0.7.31",
+                         "[rtc]\nstate_file = %s/none.json\n" % self.tmp)
+        withrtc = self.lone("withrtc", "127.0.7.32", "[rtc]\nstate_file = %s\n" % rtc)
+        self.assertTrue(wait_for(lambda: withrtc.view_is("serving", "withrtc"), 8))
+        v = withrtc.view()
+        self.assertEqual(v["self"]["class"], "rtc")
+        # 600 s since the RTC was set, drift known to 2 ppm: 1.2 ms + 1 ms
+        self.assertAlmostEqual(v["self"]["error_bound_s"], 2.2e-3, delta=0.1e-3)
+        time.sleep(2)
+        v = bare.view()
+        self.assertEqual(v["self"]["class"], "invalid")
+        self.assertFalse(v["serving"])
+        self.assertEqual(bare.refid(), "00000000")   # chronyd: no local reference
 
 
 if __name__ == "__main__":
