@@ -214,6 +214,11 @@ void agent_rtc_readiness(struct agent_ctx *ctx, enum readiness_rtc *state, doubl
 		return;
 	}
 	rc = rtc_open(ctx->cfg.rtc_device, &d, detail, len);
+	if (rc == -ENODEV && !strcmp(ctx->cfg.rtc_device, "auto")) {
+		/* auto: use one if there is one; none at all is a warning. */
+		*state = READINESS_RTC_NONE;
+		return;
+	}
 	if (rc < 0) {
 		*state = READINESS_RTC_ERROR;
 		return;

@@ -53,6 +53,8 @@ const struct config_option agent_config_options[] = {
 	    "give up when the RTC's seconds do not change within this"),
 	OPT("rtc", "drift_max_unc_ppm", CONFIG_DOUBLE, rtc_drift_max_unc_ppm, "20", 0.01, 1000,
 	    "use a drift estimate (boot correction) only when its uncertainty is below this"),
+	OPT("agent", "late_tolerance_ms", CONFIG_DOUBLE, late_tolerance_ms, "50", 0, 3.6e6,
+	    "--at/--wait-until: a start later than this is refused unless --late-ok"),
 	ELECTION_CONFIG_OPTIONS,
 	CONFIG_END
 };

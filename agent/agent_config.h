@@ -36,6 +36,7 @@ struct agent_config {
 	char rtc_state_file[256];	/* drift samples and the record's mirror */
 	int rtc_edge_timeout_ms;	/* give up waiting for the seconds to change */
 	double rtc_drift_max_unc_ppm;	/* a drift estimate is used only below this */
+	double late_tolerance_ms;	/* --at: refuse starting later than this */
 	struct agent_election_config election;	/* [election] */
 };
 

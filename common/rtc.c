@@ -44,7 +44,7 @@ static int probe(struct rtc_dev **out, char *err, size_t errlen)
 	snprintf(err, errlen, "rtc = auto: no RTC found (tried a DS1307 at 0x68 on /dev/i2c-0..9 "
 		 "and /dev/rtc0..3)%s", busy ? "; a kernel driver owns a chip at 0x68 but no /dev/rtcN "
 		 "opened" : "");
-	return -ENODEV;
+	return busy ? -EBUSY : -ENODEV;
 }
 
 int rtc_open(const char *spec, struct rtc_dev **out, char *err, size_t errlen)
