@@ -75,6 +75,7 @@ const struct config_option agent_config_options[] = {
 	    "use a drift estimate (boot correction) only when its uncertainty is below this"),
 	OPT("agent", "late_tolerance_ms", CONFIG_DOUBLE, late_tolerance_ms, "50", 0, 3.6e6,
 	    "--at/--wait-until: a start later than this is refused unless --late-ok"),
+	ELECTION_CONFIG_OPTIONS,
 	CONFIG_END
 };
 

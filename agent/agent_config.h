@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "election_config.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
 
@@ -47,6 +48,7 @@ struct agent_config {
 	int rtc_edge_timeout_ms;	/* give up waiting for the seconds to change */
 	double rtc_drift_max_unc_ppm;	/* a drift estimate is used only below this */
 	double late_tolerance_ms;	/* --at: refuse starting later than this */
+	struct agent_election_config election;	/* [election] */
 };
 
 /* The option table (for docs and tests). */

@@ -3,7 +3,8 @@
 # shellcheck shell=bash
 
 FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev libinih-dev
- libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev"
+ libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev
+ libssl-dev"
 FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
  procps util-linux
  python3-matplotlib"
