@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_election.h"
+#include "daemon_rtc.h"
 #include "fleetclock_config.h"
 #include "log.h"
 #include "push.h"
@@ -27,8 +29,10 @@ enum post_result { POST_SENT, POST_REJECTED, POST_FAILED };
 struct daemon {
 	struct agent_ctx *ctx;
 	struct chrony_client *chrony;
-	struct push *push;
+	struct push *push;		/* NULL: no collector configured */
 	struct spool *spool;
+	struct daemon_rtc *rtc;		/* NULL: no RTC */
+	struct agent_election *election;	/* NULL: not a master candidate */
 	unsigned failures;		/* consecutive failed POSTs */
 	double next_try;		/* CLOCK_MONOTONIC; no POST before */
 	unsigned seed;
@@ -84,7 +88,7 @@ static int check_token_file(const struct agent_ctx *ctx)
 /* The readiness verdict on the same snapshot (pure, as --check does it):
  * the failed checks become the document's problems. */
 static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_snapshot *snap,
-			   struct status_check *check)
+			   const struct status_rtc *rtc, struct status_check *check)
 {
 	const struct agent_config *cfg = &d->ctx->cfg;
 	struct readiness_limits lim = {
@@ -98,7 +102,11 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 		.chrony_error = chrony_client_error(d->chrony), .snap = snap,
 		.now = timeutil_now(CLOCK_REALTIME), .expected_sources = cfg->check_expected_sources,
 		.allow_local = !strcmp(cfg->role, "master") || !strcmp(cfg->role, "failover"),
-		.rtc = READINESS_RTC_NOT_CHECKED, .collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+		.rtc = !d->rtc ? READINESS_RTC_NONE
+		       : !rtc->have_offset ? READINESS_RTC_NOT_CHECKED
+		       : rtc->valid ? READINESS_RTC_VALID : READINESS_RTC_INVALID,
+		.rtc_offset = rtc->offset_s, .rtc_detail = rtc->device,
+		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
 	};
 	static struct readiness_report r;
 
@@ -122,6 +130,7 @@ static char *build_report(struct daemon *d)
 {
 	static struct chrony_snapshot snap;
 	static struct status_check check;
+	struct status_rtc rtc;
 	struct agent_config *cfg = &d->ctx->cfg;
 	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
 	const char *chrony_err = NULL;
@@ -134,9 +143,12 @@ static char *build_report(struct daemon *d)
 		chrony_err = chrony_client_error(d->chrony);
 		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
 	}
-	evaluate_check(d, rc, &snap, &check);
+	daemon_rtc_status(d->rtc, &rtc);
+	evaluate_check(d, rc, &snap, &rtc, &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
-	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, NULL, &check);
+	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, rtc.present ? &rtc : NULL, &check);
+	if (doc && d->election)
+		json_object_set_new(doc, "election", agent_election_json(d->election));
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return text;
@@ -210,10 +222,14 @@ static void replay(struct daemon *d, double deadline)
 
 static void tick(struct daemon *d, double deadline)
 {
-	char *doc = build_report(d);
 	double now = timeutil_now(CLOCK_MONOTONIC);
+	char *doc;
 	size_t len;
 
+	daemon_rtc_tick(d->rtc, now);
+	if (!d->push)
+		return;
+	doc = build_report(d);
 	if (!doc) {
 		log_err("cannot build the status document: out of memory");
 		return;
@@ -234,7 +250,9 @@ static void tick(struct daemon *d, double deadline)
 	free(doc);
 }
 
-static int daemon_open(struct daemon *d)
+/* The collector side: token check, spool, libcurl. Skipped (0) when no
+ * collector is configured: the election and the RTC still run. */
+static int open_reporting(struct daemon *d)
 {
 	const struct agent_config *cfg = &d->ctx->cfg;
 	struct push_opts po = { cfg->collector_url, cfg->collector_token, cfg->collector_ca_file,
@@ -244,8 +262,8 @@ static int daemon_open(struct daemon *d)
 	int rc;
 
 	if (!cfg->collector_url[0]) {
-		log_err("%s: [collector] url is not set: nowhere to send reports", d->ctx->config_path);
-		return -EINVAL;
+		log_info("%s: [collector] url is not set: not reporting", d->ctx->config_path);
+		return 0;
 	}
 	if ((rc = check_token_file(d->ctx)) < 0)
 		return rc;
@@ -255,17 +273,31 @@ static int daemon_open(struct daemon *d)
 		log_err("%s", err);
 		return rc;
 	}
-	rc = agent_chrony_open(d->ctx, &d->chrony);
-	if (rc < 0)
-		return rc;
 	if (spool_count(d->spool))
 		log_info("spool %s: %zu reports from before, replaying", cfg->spool_dir,
 			 spool_count(d->spool));
 	return 0;
 }
 
+static int daemon_open(struct daemon *d)
+{
+	int rc;
+
+	if ((rc = open_reporting(d)) < 0 || (rc = agent_chrony_open(d->ctx, &d->chrony)) < 0 ||
+	    (rc = daemon_rtc_open(d->ctx, &d->rtc)) < 0)
+		return rc;
+	if (d->ctx->cfg.election.enabled &&
+	    ((rc = agent_election_open(d->ctx, &d->election)) < 0 ||
+	     (rc = agent_election_start(d->election)) < 0))
+		return rc;
+	return 0;
+}
+
 static void daemon_close(struct daemon *d)
 {
+	/* Stop serving (local reference off) while chronyd can still be told. */
+	agent_election_close(d->election, d->chrony);
+	daemon_rtc_close(d->rtc);
 	chrony_client_close(d->chrony);
 	push_close(d->push);
 	spool_close(d->spool);
@@ -305,8 +337,9 @@ int agent_action_daemon(struct agent_ctx *ctx)
 	}
 	load_sd_notify(&d);
 	notify(&d, "READY=1");
-	log_info("reporting to %s every %.1f s as %s (%s)", ctx->cfg.collector_url, interval,
-		 ctx->cfg.host, ctx->cfg.role);
+	log_info("%s%s every %.1f s as %s (%s)%s", d.push ? "reporting to " : "running (no collector)",
+		 d.push ? ctx->cfg.collector_url : "", interval, ctx->cfg.host, ctx->cfg.role,
+		 d.election ? ", master candidate" : "");
 	next = timeutil_now(CLOCK_MONOTONIC);
 	while (!sig) {
 		tick(&d, next + interval * 0.8);
@@ -317,7 +350,7 @@ int agent_action_daemon(struct agent_ctx *ctx)
 		sig = wait_until(&set, next);
 	}
 	notify(&d, "STOPPING=1");
-	if (spool_count(d.spool)) {
+	if (d.spool && spool_count(d.spool)) {
 		/* one bounded attempt; what is left is replayed by the next start */
 		replay(&d, timeutil_now(CLOCK_MONOTONIC) + ctx->cfg.post_timeout_ms / 1000.0);
 		if (spool_count(d.spool))

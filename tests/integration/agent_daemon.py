@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import subprocess
 import tempfile
 import time
@@ -15,7 +16,10 @@ import unittest
 
 from chronyd_harness import ChronyInstance
 from collector_harness import Collector
-from fctest import AGENT, main
+from fctest import AGENT, BUILD, SOURCE, main
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "emu"))
+import ds1307_state as emu  # noqa: E402
 
 SERVER = "127.0.4.20"
 CLIENT = "127.0.4.21"
@@ -50,10 +54,10 @@ class Agent:
         os.chmod(self.conf, mode)
         self.proc = None
 
-    def start(self):
+    def start(self, env=None):
         logf = open(self.log, "a")
         self.proc = subprocess.Popen([AGENT, "-c", self.conf, "-v", "-v", "--daemon"],
-                                     stdout=logf, stderr=logf)
+                                     stdout=logf, stderr=logf, env=env)
         logf.close()
         return self
 
@@ -111,6 +115,63 @@ class AgentDaemon(unittest.TestCase):
         rows = self.collector.rows("SELECT sent_at_us FROM reports WHERE host = ? ORDER BY rowid",
                                    (host,))
         return [r[0] for r in rows]
+
+    def last_doc(self, host):
+        return json.loads(self.collector.rows(
+            "SELECT doc FROM reports WHERE host = ? ORDER BY rowid DESC LIMIT 1", (host,))[0][0])
+
+    def test_rtc_in_report(self):
+        # The daemon keeps the (emulated) DS1307 in step and reports it.
+        state = os.path.join(self.dir, "ds1307.state")
+        emu.create(state, offset=-0.25)
+        self.collector = Collector(self.dir, port=8482).start()
+        a = self.agent("daemon-rtc", 8482, extra="[rtc]\ndevice = /dev/i2c-1\nstate_file = %s\n"
+                       "interval_min = 1\n" % os.path.join(self.dir, "rtc.json"))
+        a.start(env=dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "tests", "emu", "ds1307_emu.so"),
+                         DS1307_EMU_STATE=state))
+        wait_for(lambda: len(self.sent_ats("daemon-rtc")) >= 2 and
+                 self.last_doc("daemon-rtc")["rtc"].get("valid"), 20, what="a valid RTC report")
+        rtc = self.last_doc("daemon-rtc")["rtc"]
+        self.assertEqual(rtc["device"], "/dev/i2c-1")
+        # The first step found it 250 ms off and rewrote it at the boundary.
+        self.assertLess(abs(rtc["offset_s"]), 0.005, rtc)
+        self.assertLess(abs(emu.true_offset(emu.read(state))), 0.005)
+        self.assertIn("RTC step: rewrite", a.logtext())
+        self.assertEqual(a.stop(), 0)
+
+    def test_election_in_report(self):
+        key = os.path.join(self.dir, "fleet.key")
+        with open(key, "w") as f:
+            f.write("8f3a" * 16 + "\n")
+        os.chmod(key, 0o600)
+        self.collector = Collector(self.dir, port=8483).start()
+        a = self.agent("daemon-elect", 8483, extra="[election]\nenabled = yes\npriority1 = 10\n"
+                       "interval = 0.5\nkey_file = %s\ngroup =\nport = 37291\nbind = 127.0.4.21\n"
+                       "peers = 127.0.4.29:37291\nrejoin_step = none\nassume_valid = yes\nstate_file = %s\n"
+                       % (key, os.path.join(self.dir, "election.json")))
+        a.start()
+        wait_for(lambda: self.sent_ats("daemon-elect") and
+                 isinstance(self.last_doc("daemon-elect").get("election"), dict), 15,
+                 what="an election view in the report")
+        # A lone candidate synchronised to its upstream serves.
+        el = wait_for(lambda: (lambda e: e if e and e.get("state") == "serving" else None)(
+            self.last_doc("daemon-elect").get("election")), 15, what="state serving")
+        self.assertTrue(el["master_is_self"], el)
+        self.assertEqual(el["self"]["class"], "locked")
+        self.assertEqual(a.stop(), 0)
+
+    def test_without_collector(self):
+        # No [collector] url: the daemon still runs (election, RTC) and stops cleanly.
+        conf = os.path.join(self.dir, "nocoll.conf")
+        with open(conf, "w") as f:
+            f.write("[chrony]\nsocket = %s\n[rtc]\ndevice = none\n" % self.client.socket)
+        p = subprocess.Popen([AGENT, "-c", conf, "-v", "--daemon"], stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        self.assertIsNone(p.poll())
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("[collector] url is not set: not reporting", err)
 
     def test_reports_from_real_chronyd(self):
         self.collector = Collector(self.dir, port=8471).start()
