@@ -237,6 +237,31 @@ print(res.get(fd), "|", res.get(cfd), "|", "again" if again else "quiet", flush=
         self.assertLess(float(fired.split()[1]), 0.2)
         self.assertLess(time.monotonic() - t0, 2.0)  # 3 s deadline minus 2 s step
 
+    def test_cancel_on_set_while_blocked_in_read(self):
+        # read() already blocked when the step comes: the kernel answers
+        # ECANCELED, and so must the virtual clock (not a normal expiry).
+        c = self.clock("tfdblock", 0.0, 0.0)
+        code = CLIB + r"""
+import errno
+libc.timerfd_create.restype = ctypes.c_int
+cfd = libc.timerfd_create(0, 0)
+far = its(ts(0, 0), ts(int(now()) + 1000, 0))
+assert libc.timerfd_settime(cfd, 3, ctypes.byref(far), None) == 0       # ABSTIME | CANCEL_ON_SET
+print("blocking", flush=True)
+try:
+    os.read(cfd, 8)
+    print("expired", flush=True)
+except OSError as e:
+    print("errno %d" % e.errno, flush=True)
+"""
+        p = self.on_clock(c, code)
+        self.assertEqual(p.stdout.readline().strip(), "blocking")
+        time.sleep(0.5)  # let it block in read()
+        c.ctl("step", 5.0)
+        r, _, _ = select.select([p.stdout], [], [], 5)
+        self.assertTrue(r, "read() still blocked after the step")
+        self.assertEqual(p.stdout.readline().strip(), "errno 125")  # ECANCELED
+
     def test_escape_detected(self):
         n = self.node("esc", sim_addr(0, 14), serve=True, local_stratum=1)
         other = self.clock("other")

@@ -28,6 +28,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -477,26 +478,42 @@ out:
 	return r;
 }
 
+/* A step cancelled this CANCEL_ON_SET timerfd: clear the flag, re-arm for
+ * the deadline mapped after the step (like the kernel's still-armed timer)
+ * and fail with ECANCELED. Whether the forced wake-up was consumed already
+ * (read blocked before the step) or not, the caller sees the cancel. */
+static ssize_t vc_tfd_cancelled(int fd, bool consume)
+{
+	struct vc_tfd *t = &vc_tfd[fd];
+	uint64_t ticks;
+
+	if (consume)
+		(void)!real_read(fd, &ticks, sizeof(ticks));
+	pthread_mutex_lock(&vc_tfd_mutex);
+	t->cancelled = 0;
+	if (!t->expired)
+		vc_tfd_arm(fd, t, NULL);
+	pthread_mutex_unlock(&vc_tfd_mutex);
+	errno = ECANCELED;
+	return -1;
+}
+
 /* ECANCELED on a CANCEL_ON_SET timerfd after a virtual step; else real. */
 VC_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	vc_resolve();
-	if (fd >= 0 && fd < VC_MAX_TFD && vc_tfd[fd].realtime && vc_tfd[fd].cancelled) {
-		uint64_t ticks;
-		struct vc_tfd *t = &vc_tfd[fd];
+	ssize_t r;
 
-		/* Consume the wake-up we forced, then re-arm for the deadline
-		 * mapped after the step, like the kernel's still-armed timer. */
-		(void)!real_read(fd, &ticks, sizeof(ticks));
-		pthread_mutex_lock(&vc_tfd_mutex);
-		t->cancelled = 0;
-		if (!t->expired)
-			vc_tfd_arm(fd, t, NULL);
-		pthread_mutex_unlock(&vc_tfd_mutex);
-		errno = ECANCELED;
-		return -1;
-	}
-	return real_read(fd, buf, n);
+	vc_resolve();
+	if (fd < 0 || fd >= VC_MAX_TFD || !vc_tfd[fd].realtime)
+		return real_read(fd, buf, n);
+	if (__atomic_load_n(&vc_tfd[fd].cancelled, __ATOMIC_ACQUIRE))
+		return vc_tfd_cancelled(fd, true);
+	r = real_read(fd, buf, n);
+	/* Blocked in read when the step came: the watcher's forced expiry woke
+	 * us; the kernel would have answered ECANCELED. */
+	if (r > 0 && __atomic_load_n(&vc_tfd[fd].cancelled, __ATOMIC_ACQUIRE))
+		return vc_tfd_cancelled(fd, false);
+	return r;
 }
 
 /* Real close; forgets the descriptor's timerfd state. */
