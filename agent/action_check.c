@@ -3,6 +3,8 @@
  * say, evaluates it with common/readiness.c, prints one line per check
  * and a verdict. Exit 0 ready, 1 not ready, 2 could not check. */
 #include <errno.h>
+#include <jansson.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "action_rtc.h"
+#include "collector_probe.h"
 #include "agent.h"
 #include "check_fix.h"
 #include "fleetclock_config.h"
@@ -28,6 +31,51 @@ static void limits_from_config(const struct agent_config *cfg, struct readiness_
 	lim->build_epoch = (double)FLEETCLOCK_BUILD_EPOCH;
 }
 
+/* The election's view as the daemon last wrote it ([election] state_file):
+ * current when written within 3 announce intervals (at least 5 s). */
+struct election_view {
+	enum readiness_election kind;
+	char state[24], master[64], reason[600];
+	bool self;
+};
+
+static void read_election(const struct agent_ctx *ctx, struct election_view *v)
+{
+	const struct agent_election_config *e = &ctx->cfg.election;
+	double max_age = e->interval_s * 3 > 5 ? e->interval_s * 3 : 5, age;
+	json_error_t jerr;
+	struct stat st;
+	json_t *doc;
+
+	memset(v, 0, sizeof(*v));
+	if (!e->enabled)
+		return;
+	v->kind = READINESS_ELECTION_MISSING;
+	if (stat(e->state_file, &st) < 0) {
+		snprintf(v->reason, sizeof(v->reason), "%s: %s (is the agent daemon running?)", e->state_file,
+			 strerror(errno));
+		return;
+	}
+	age = timeutil_now(CLOCK_REALTIME) - timeutil_ts_to_double(st.st_mtim);
+	if (age > max_age) {
+		snprintf(v->reason, sizeof(v->reason), "%s is %.0f s old (is the agent daemon running?)",
+			 e->state_file, age);
+		return;
+	}
+	doc = json_load_file(e->state_file, 0, &jerr);
+	if (!json_is_object(doc)) {
+		snprintf(v->reason, sizeof(v->reason), "%s:%d: %s", e->state_file, jerr.line, jerr.text);
+		json_decref(doc);
+		return;
+	}
+	v->kind = READINESS_ELECTION_VIEW;
+	snprintf(v->state, sizeof(v->state), "%s", json_string_value(json_object_get(doc, "state")) ?: "?");
+	snprintf(v->master, sizeof(v->master), "%s", json_string_value(json_object_get(doc, "master")) ?: "");
+	snprintf(v->reason, sizeof(v->reason), "%s", json_string_value(json_object_get(doc, "reason")) ?: "");
+	v->self = json_is_true(json_object_get(doc, "master_is_self"));
+	json_decref(doc);
+}
+
 void agent_check_read_rtc(struct agent_ctx *ctx, struct agent_rtc_view *v)
 {
 	agent_rtc_readiness(ctx, &v->state, &v->offset, v->detail, sizeof(v->detail));
@@ -38,6 +86,8 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 			  struct readiness_report *report)
 {
 	struct readiness_limits lim;
+	struct election_view ev;
+	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
 		.allow_local = !strcmp(ctx->cfg.role, "master") || !strcmp(ctx->cfg.role, "failover"),
@@ -47,6 +97,18 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
 	};
 
+	read_election(ctx, &ev);
+	in.election = ev.kind;
+	in.election_state = ev.state;
+	in.election_master = ev.master;
+	in.election_self = ev.self;
+	in.election_reason = ev.reason;
+	if (ctx->cfg.collector_url[0]) {
+		in.collector = collector_probe(ctx->cfg.collector_url, 1000, coll, sizeof(coll)) == 0
+				       ? READINESS_COLLECTOR_REACHABLE
+				       : READINESS_COLLECTOR_UNREACHABLE;
+		in.collector_detail = coll;
+	}
 	in.chrony_rc = chrony_client_snapshot(c, snap);
 	in.chrony_endpoint = chrony_client_endpoint(c);
 	in.chrony_error = chrony_client_error(c);

@@ -189,6 +189,31 @@ static void check_clock_sane(const struct readiness_input *in, const struct read
 	    now, in->now >= lim->build_epoch ? "after" : "BEFORE", build);
 }
 
+static void check_election(const struct readiness_input *in, struct readiness_report *r)
+{
+	const char *why = in->election_reason ? in->election_reason : "";
+	const char *state = in->election_state ? in->election_state : "?";
+	const char *master = in->election_master && *in->election_master ? in->election_master : "none";
+
+	switch (in->election) {
+	case READINESS_ELECTION_NOT_CANDIDATE:
+		add(r, "election", READINESS_SKIP, "", "not a master candidate");
+		break;
+	case READINESS_ELECTION_MISSING:
+		add(r, "election", READINESS_FAIL, "", "no current view: %s", why);
+		break;
+	case READINESS_ELECTION_VIEW:
+		if (!strcmp(state, "serving") && in->election_self)
+			add(r, "election", READINESS_OK, "", "this node is the master (%s)", why);
+		else if (!strcmp(state, "following"))
+			add(r, "election", READINESS_OK, "", "master %s (%s); this node follows it", master, why);
+		else
+			add(r, "election", READINESS_FAIL, "", "%s: not following the fleet's master (%s) yet%s%s",
+			    state, master, *why ? ": " : "", why);
+		break;
+	}
+}
+
 static void check_collector(const struct readiness_input *in, struct readiness_report *r)
 {
 	const char *detail = in->collector_detail ? in->collector_detail : "";
@@ -226,6 +251,7 @@ void readiness_evaluate(const struct readiness_input *in, const struct readiness
 	}
 	check_rtc(in, lim, out);
 	check_clock_sane(in, lim, out);
+	check_election(in, out);
 	check_collector(in, out);
 	if (could_not_check)
 		out->verdict = READINESS_UNKNOWN;

@@ -34,6 +34,12 @@ enum readiness_collector {
 	READINESS_COLLECTOR_UNREACHABLE,
 };
 
+enum readiness_election {
+	READINESS_ELECTION_NOT_CANDIDATE,	/* this node is not a master candidate */
+	READINESS_ELECTION_VIEW,		/* the daemon's current view, below */
+	READINESS_ELECTION_MISSING,		/* a candidate without a current view */
+};
+
 struct readiness_input {
 	int chrony_rc;			/* 0, or the -errno of the snapshot */
 	const char *chrony_endpoint;	/* "unix:/run/chrony/chronyd.sock" */
@@ -46,6 +52,11 @@ struct readiness_input {
 	enum readiness_rtc rtc;
 	double rtc_offset;		/* RTC minus system, s (READINESS_RTC_VALID) */
 	const char *rtc_detail;		/* device and reason, for the message */
+	enum readiness_election election;
+	const char *election_state;	/* "serving", "following", "rejoin-measure", ... */
+	const char *election_master;	/* the master's name */
+	bool election_self;		/* this node is the master */
+	const char *election_reason;	/* why (VIEW) or why there is no view (MISSING) */
 	enum readiness_collector collector;
 	const char *collector_detail;	/* URL and error */
 };

@@ -158,6 +158,17 @@ class AgentDaemon(unittest.TestCase):
             self.last_doc("daemon-elect").get("election")), 15, what="state serving")
         self.assertTrue(el["master_is_self"], el)
         self.assertEqual(el["self"]["class"], "locked")
+        # --check on the same node reads the daemon's view, and probes the collector.
+        r = subprocess.run([AGENT, "-c", a.conf, "--check"], capture_output=True, text=True, timeout=60)
+        self.assertIn("[ OK ] election         this node is the master", r.stdout)
+        self.assertIn("[ OK ] collector        reachable: http://127.0.4.1:8483/api/v1/status", r.stdout)
+        self.assertEqual(a.stop(), 0)
+        # The daemon is gone: its view gets old and --check says so.
+        time.sleep(5.5)
+        r = subprocess.run([AGENT, "-c", a.conf, "--check"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertRegex(r.stdout, r"\[FAIL\] election +no current view: .*election\.json is \d+ s old "
+                         r"\(is the agent daemon running\?\)")
         self.assertEqual(a.stop(), 0)
 
     def test_without_collector(self):

@@ -5,6 +5,7 @@ code says ready (0), not ready (1) or could not check (2)."""
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -166,6 +167,21 @@ class Check(unittest.TestCase):
         self.assertTrue(line(r.stdout, "rtc").startswith("[ OK ]"))
         # The emulator's own view: the RTC is now within 2 ms of true time.
         self.assertLess(abs(emu.true_offset(emu.read(state))), 0.002)
+
+    def test_collector_line(self):
+        # Nothing listens: a warning, the node stays ready.
+        r = check(self.good, conf="[collector]\nurl = http://127.0.2.36:8470/api/v1/status\n")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(line(r.stdout, "collector"),
+                         "[WARN] collector        unreachable: http://127.0.2.36:8470/api/v1/status "
+                         "(127.0.2.36:8470): Connection refused")
+        srv = socket.socket()
+        srv.bind(("127.0.2.36", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        url = "http://127.0.2.36:%d/api/v1/status" % srv.getsockname()[1]
+        r = check(self.good, conf="[collector]\nurl = %s\n" % url)
+        self.assertTrue(line(r.stdout, "collector").startswith("[ OK ] collector        reachable: " + url))
 
     def test_chronyd_down(self):
         inst = ChronyInstance("chk-down", "127.0.2.38", serve=False).start()

@@ -44,7 +44,8 @@ enum mutation {
 	M_NONE, M_UNSYNC, M_NO_SOURCE, M_WRONG_SOURCE, M_RIGHT_SOURCE_BY_ADDR, M_LOCAL, M_LOCAL_ALLOWED,
 	M_OVER_BUDGET, M_STALE, M_AHEAD_FRESH, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
 	M_RTC_INVALID, M_RTC_ERROR, M_BEFORE_BUILD, M_CHRONY_DOWN, M_CHRONY_EACCES,
-	M_COLLECTOR_DOWN, M_COLLECTOR_UP,
+	M_COLLECTOR_DOWN, M_COLLECTOR_UP, M_NOT_CANDIDATE, M_MASTER, M_FOLLOWER, M_REJOINING,
+	M_NO_VIEW,
 };
 
 static const struct {
@@ -79,6 +80,13 @@ static const struct {
 	{ M_CHRONY_EACCES, "chronyd", READINESS_FAIL, "permission denied", READINESS_UNKNOWN },
 	{ M_COLLECTOR_DOWN, "collector", READINESS_WARN, "unreachable", READINESS_READY },
 	{ M_COLLECTOR_UP, "collector", READINESS_OK, "reachable", READINESS_READY },
+	{ M_NOT_CANDIDATE, "election", READINESS_SKIP, "not a master candidate", READINESS_READY },
+	{ M_MASTER, "election", READINESS_OK, "this node is the master (best dataset)", READINESS_READY },
+	{ M_FOLLOWER, "election", READINESS_OK, "master obs (best dataset); this node follows it", READINESS_READY },
+	{ M_REJOINING, "election", READINESS_FAIL, "rejoin-holdoff: not following the fleet's master (obs)",
+	  READINESS_NOT_READY },
+	{ M_NO_VIEW, "election", READINESS_FAIL, "no current view: /var/lib/x.json is 31 s old",
+	  READINESS_NOT_READY },
 };
 
 static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_input *in)
@@ -122,6 +130,20 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 		in->collector_detail = "http://10.0.0.9:8470: connection refused";
 		break;
 	case M_COLLECTOR_UP: in->collector = READINESS_COLLECTOR_REACHABLE; in->collector_detail = "x"; break;
+	case M_NOT_CANDIDATE: break;
+	case M_MASTER:
+	case M_FOLLOWER:
+	case M_REJOINING:
+		in->election = READINESS_ELECTION_VIEW;
+		in->election_state = m == M_MASTER ? "serving" : m == M_FOLLOWER ? "following" : "rejoin-holdoff";
+		in->election_self = m == M_MASTER;
+		in->election_master = m == M_MASTER ? "me" : "obs";
+		in->election_reason = "best dataset";
+		break;
+	case M_NO_VIEW:
+		in->election = READINESS_ELECTION_MISSING;
+		in->election_reason = "/var/lib/x.json is 31 s old (is the daemon running?)";
+		break;
 	}
 }
 
