@@ -91,24 +91,10 @@ static json_t *time_or_null(struct timespec ts)
 
 static void ipaddr_text(const struct chrony_ipaddr *ip, char *buf, size_t len)
 {
-	uint32_t a;
-
-	switch (ip->family) {
-	case CHRONY_AF_INET4:
-		a = htonl(ip->addr.in4);
-		if (!inet_ntop(AF_INET, &a, buf, (socklen_t)len))
-			snprintf(buf, len, "?");
-		break;
-	case CHRONY_AF_INET6:
-		if (!inet_ntop(AF_INET6, ip->addr.in6, buf, (socklen_t)len))
-			snprintf(buf, len, "?");
-		break;
-	case CHRONY_AF_ID:
-		snprintf(buf, len, "ID#%010" PRIu32, ip->addr.id);
-		break;
-	default:
+	if (ip->family == CHRONY_AF_UNSPEC)
 		snprintf(buf, len, "-");
-	}
+	else
+		chrony_wire_ipaddr_str(ip, buf, len);
 }
 
 /* Synchronised as chronyc tracking would say: leap not unsync and a real

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "store.h"
 #include "views.h"
+#include "check_run.h"
 
 #define THREADS 4
 #define PER_THREAD 300
@@ -267,8 +268,6 @@ int main(void)
 {
 	Suite *su = suite_create("collector");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
@@ -278,9 +277,5 @@ int main(void)
 	tcase_add_test(tc, test_views_metrics);
 	tcase_add_test(tc, test_token_equal);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(su);
 }

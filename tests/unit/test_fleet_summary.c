@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "fleet_summary.h"
+#include "check_run.h"
 
 #define NOW 1000.0
 
@@ -98,17 +99,11 @@ int main(void)
 {
 	Suite *s = suite_create("fleet_summary");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_error_bound);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_ok_and_spread);
 	tcase_add_test(tc, test_stale_and_unsynced);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -9,6 +9,7 @@
 
 #include "precise_wait.h"
 #include "timeutil.h"
+#include "check_run.h"
 
 static struct timespec in_ms(int ms)
 {
@@ -81,8 +82,6 @@ int main(void)
 {
 	Suite *s = suite_create("precise_wait");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_never_before_target, 0,
 			    (int)(sizeof(stage_sets) / sizeof(stage_sets[0])));
@@ -91,9 +90,5 @@ int main(void)
 	tcase_add_test(tc, test_sets_timer_slack);
 	tcase_set_timeout(tc, 30);	/* valgrind */
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "check_run.h"
 
 static char dir[64];
 
@@ -153,8 +154,6 @@ int main(void)
 {
 	Suite *su = suite_create("spool");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_order_and_reopen);
@@ -163,9 +162,5 @@ int main(void)
 	tcase_add_test(tc, test_too_big_refused);
 	tcase_add_test(tc, test_bad_dir);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(su);
 }

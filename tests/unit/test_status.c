@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "status.h"
+#include "check_run.h"
 
 static void fill_snapshot(struct chrony_snapshot *s)
 {
@@ -266,11 +267,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vclock_state.h"
+#include "check_run.h"
 
 #define T0 1790000000000000000LL /* 2026-09-21, real ns */
 #define S 1000000000LL
@@ -277,11 +278,5 @@ static Suite *vclock_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vclock_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(vclock_suite());
 }

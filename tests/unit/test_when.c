@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "when.h"
+#include "check_run.h"
 
 /* 2026-11-21T19:59:55.5Z: the minute is 19:59, the next one 20:00. */
 static const struct timespec now = { 1795291195, 500000000 };
@@ -184,8 +185,6 @@ int main(void)
 {
 	Suite *s = suite_create("when");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_good, 0, (int)(sizeof(good) / sizeof(good[0])));
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
@@ -193,9 +192,5 @@ int main(void)
 	tcase_add_test(tc, test_long_input_truncated_in_message);
 	tcase_add_test(tc, test_days_from_civil);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }
