@@ -27,8 +27,20 @@ const struct config_option agent_config_options[] = {
 	    "name reported for this node (default: the hostname)"),
 	OPT("agent", "role", CONFIG_STRING, role, "headset", 0, 0,
 	    "master, failover, headset or observer"),
-	OPT("agent", "budget_ms", CONFIG_DOUBLE, budget_ms, "5", 0.001, 1e6,
+	OPT("agent", "budget_ms", CONFIG_DOUBLE, budget_ms, "5", 0.001, 86400e3,
 	    "error budget: the largest acceptable estimated error"),
+	OPT("check", "expected_sources", CONFIG_STRING, check_expected_sources, "", 0, 0,
+	    "comma-separated names/addresses one of which must be the selected source (empty: any; 'local': this node's own clock)"),
+	OPT("check", "max_update_polls", CONFIG_INT, check_max_update_polls, "4", 1, 1000,
+	    "the last clock update must be at most this many polling intervals old"),
+	OPT("check", "max_skew_ppm", CONFIG_DOUBLE, check_max_skew_ppm, "100", 0, 1e6,
+	    "largest acceptable frequency skew (ppm)"),
+	OPT("check", "max_freq_ppm", CONFIG_DOUBLE, check_max_freq_ppm, "250", 0, 1e6,
+	    "largest acceptable |frequency| correction (ppm)"),
+	OPT("check", "rtc_max_offset_ms", CONFIG_DOUBLE, check_rtc_max_offset_ms, "5", 0, 1e9,
+	    "largest acceptable RTC offset from the system clock (ms)"),
+	OPT("check", "fix_timeout_s", CONFIG_INT, check_fix_timeout_s, "60", 1, 3600,
+	    "--check --fix: how long to wait for the clock to come within budget"),
 	CONFIG_END
 };
 

@@ -21,6 +21,13 @@ struct agent_config {
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */
 	double budget_ms;		/* error budget for readiness */
+	/* [check] */
+	char check_expected_sources[256];	/* comma list; empty: any */
+	int check_max_update_polls;
+	double check_max_skew_ppm;
+	double check_max_freq_ppm;
+	double check_rtc_max_offset_ms;
+	int check_fix_timeout_s;
 };
 
 /* The option table (for docs and tests). */

@@ -18,6 +18,7 @@ struct action {
 
 static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
+	{ "check", agent_action_check, "is this node ready? exit 0 ready, 1 not, 2 unknown (--fix, --json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
@@ -28,6 +29,7 @@ enum {
 	OPT_JSON = 0x200,
 	OPT_FORCE,
 	OPT_DRY_RUN,
+	OPT_FIX,
 	OPT_SOCKET,
 };
 
@@ -49,6 +51,7 @@ static void usage(FILE *f)
 		"      --json               machine-readable output (one JSON document)\n"
 		"      --force              do it even when a safety check says no\n"
 		"      --dry-run            print what would be done, change nothing\n"
+		"      --fix                with --check: burst, step, wait until within budget\n"
 		"  -v, --verbose            more messages (repeat for debug)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            version\n"
@@ -67,6 +70,7 @@ static struct option *build_longopts(void)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "fix", no_argument, NULL, OPT_FIX },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -106,6 +110,7 @@ int main(int argc, char **argv)
 		case OPT_JSON: ctx.json = true; break;
 		case OPT_FORCE: ctx.force = true; break;
 		case OPT_DRY_RUN: ctx.dry_run = true; break;
+		case OPT_FIX: ctx.fix = true; break;
 		case 'v': ctx.verbose++; break;
 		case 'h': usage(stdout); free(longopts); return AGENT_EXIT_OK;
 		case 'V':

@@ -34,6 +34,9 @@ struct chrony_client {
 	char endpoint[160];
 	char err[512];
 	uint16_t last_status;
+	int unix_rc;			/* why the Unix socket failed, when UDP stands in */
+	bool fallback_logged;
+	char unix_err[512];
 	uint32_t last_n_sources;	/* of the previous snapshot */
 	size_t n_names;			/* NTP source names seen: they do not change */
 	struct {
@@ -242,6 +245,20 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* When UDP stood in for a Unix socket that failed and UDP failed too, say
+ * both; the Unix socket's cause is the one that matters unless the socket
+ * simply does not exist (then chronyd is likely not running at all). */
+static int fallback_error(struct chrony_client *c, int rc)
+{
+	char udp_err[sizeof(c->err)];
+
+	if (c->unix_rc >= 0 || c->transport != CHRONY_TRANSPORT_AUTO)
+		return rc;
+	memcpy(udp_err, c->err, sizeof(udp_err));
+	set_error(c, rc, "%s; and over UDP: %s", c->unix_err, udp_err);
+	return c->unix_rc == -ENOENT ? rc : c->unix_rc;
+}
+
 /* Open (once) the socket a command goes through; sets c->endpoint. */
 static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 {
@@ -253,6 +270,7 @@ static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 		if (c->unix_fd < 0)
 			rc = open_unix(c);
 		if (rc == 0) {
+			c->unix_rc = 0;
 			*fd = c->unix_fd;
 			return 0;
 		}
@@ -260,18 +278,14 @@ static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 		if (c->transport == CHRONY_TRANSPORT_UNIX || !read_only)
 			return rc;
 		use_udp = true;
+		c->unix_rc = rc;
+		memcpy(c->unix_err, c->err, sizeof(c->unix_err));
 	}
 	snprintf(c->endpoint, sizeof(c->endpoint), "udp:%s:%d", c->udp_host, c->udp_port);
 	if (c->udp_fd < 0) {
-		char unix_err[sizeof(c->err)];
-
-		memcpy(unix_err, c->err, sizeof(unix_err));
 		rc = open_udp(c);
 		if (rc < 0)
-			return rc;
-		if (c->transport == CHRONY_TRANSPORT_AUTO && unix_err[0])
-			log_warn("%s; using udp:%s:%d for read-only status", unix_err,
-				c->udp_host, c->udp_port);
+			return fallback_error(c, rc);
 	}
 	*fd = c->udp_fd;
 	return 0;
@@ -460,9 +474,13 @@ int chrony_client_request_many(struct chrony_client *c, const struct chrony_requ
 		return rc;
 	while ((rc = fill_window(c, &b)) > 0)
 		if ((rc = wait_replies(c, &b)) < 0)
-			return rc;
+			return fallback_error(c, rc);
 	if (rc < 0)
-		return rc;
+		return fallback_error(c, rc);
+	if (c->unix_rc < 0 && !c->fallback_logged && n && rcs[0] == 0) {
+		log_warn("%s; read-only status came over %s", c->unix_err, c->endpoint);
+		c->fallback_logged = true;
+	}
 	/* The message names the first request that got no answer. */
 	for (size_t i = n; i-- > 0;) {
 		if (rcs[i] != -ETIMEDOUT)

@@ -92,7 +92,7 @@ char *timeutil_format_duration(double s, int sign, char *buf, size_t len)
 		snprintf(buf, len, "%s", isnan(s) ? "nan" : s > 0 ? "inf" : "-inf");
 		return buf;
 	}
-	while (i < 3 && a * units[i].scale >= 9999.5)
+	while (i < 3 && a * units[i].scale >= 999.5)
 		i++;
 	snprintf(buf, len, sign ? "%+.*f%s" : "%.*f%s", i == 0 ? 0 : 3, s * units[i].scale,
 		 units[i].unit);

@@ -28,9 +28,9 @@ double timeutil_now(clockid_t clk);
  * e.g. "2026-11-21T20:00:10.250Z". Returns buf, or NULL if it does not fit. */
 char *timeutil_format_rfc3339(struct timespec ts, int digits, char *buf, size_t len);
 
-/* A duration in seconds for humans, in the unit that keeps 1-4 integer
- * digits: "+12.3us", "-1.500ms", "1020.001s" (sign only when sign is
- * set or negative). Returns buf. */
+/* A duration in seconds for humans, in the largest unit up to seconds that
+ * keeps 1-3 integer digits: "+12.300us", "-1.500ms", "812ns", "1020.001s"
+ * (sign only when sign is set or negative). Returns buf. */
 char *timeutil_format_duration(double s, int sign, char *buf, size_t len);
 
 #endif

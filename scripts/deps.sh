@@ -5,7 +5,8 @@
 FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev libinih-dev
  libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev"
 FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
- procps util-linux"
+ procps util-linux
+ python3-matplotlib"
 # Deployment tests (tests/ansible): linters, and sshd for the namespace hosts.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES ansible-core ansible-lint yamllint openssh-server openssh-client"
 

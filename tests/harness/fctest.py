@@ -11,9 +11,12 @@ SOURCE = os.environ.get("FLEETCLOCK_SOURCE", os.path.join(os.path.dirname(__file
 AGENT = os.path.join(BUILD, "agent", "fleetclock-agent")
 
 
-def agent(*args, timeout=60, user=None, env=None):
-    """Run fleetclock-agent; returns CompletedProcess (text)."""
+def agent(*args, timeout=60, user=None, env=None, faketime=None):
+    """Run fleetclock-agent; returns CompletedProcess (text). faketime: run it
+    on the same faked clock as a chronyd started with that spec."""
     cmd = [AGENT] + list(args)
+    if faketime is not None:
+        cmd = ["faketime", "-f", faketime] + cmd
     if user is not None:
         cmd = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups"] + cmd
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

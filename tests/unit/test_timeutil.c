@@ -50,6 +50,20 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+START_TEST(test_duration)
+{
+	char b[32];
+
+	ck_assert_str_eq(timeutil_format_duration(812e-9, 0, b, sizeof(b)), "812ns");
+	ck_assert_str_eq(timeutil_format_duration(12.3e-6, 1, b, sizeof(b)), "+12.300us");
+	ck_assert_str_eq(timeutil_format_duration(-0.0015, 0, b, sizeof(b)), "-1.500ms");
+	ck_assert_str_eq(timeutil_format_duration(0.005, 0, b, sizeof(b)), "5.000ms");
+	ck_assert_str_eq(timeutil_format_duration(1020.0012, 0, b, sizeof(b)), "1020.001s");
+	ck_assert_str_eq(timeutil_format_duration(0.0, 1, b, sizeof(b)), "+0ns");
+	ck_assert_str_eq(timeutil_format_duration(0.9996, 0, b, sizeof(b)), "1.000s");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("timeutil");
@@ -58,6 +72,7 @@ int main(void)
 	tcase_add_test(tc, test_double_round_trip);
 	tcase_add_test(tc, test_diff_and_add);
 	tcase_add_test(tc, test_rfc3339);
+	tcase_add_test(tc, test_duration);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -1,0 +1,144 @@
+/* action_check.c - --check [--fix] [--json]: is this node ready for an
+ * experiment? Gathers what chronyd (and later the RTC and the collector)
+ * say, evaluates it with common/readiness.c, prints one line per check
+ * and a verdict. Exit 0 ready, 1 not ready, 2 could not check. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "check_fix.h"
+#include "fleetclock_config.h"
+#include "log.h"
+#include "readiness.h"
+#include "timeutil.h"
+
+static void limits_from_config(const struct agent_config *cfg, struct readiness_limits *lim)
+{
+	lim->budget = cfg->budget_ms / 1e3;
+	lim->max_update_polls = cfg->check_max_update_polls;
+	lim->max_skew_ppm = cfg->check_max_skew_ppm;
+	lim->max_freq_ppm = cfg->check_max_freq_ppm;
+	lim->rtc_max_offset = cfg->check_rtc_max_offset_ms / 1e3;
+	lim->build_epoch = (double)FLEETCLOCK_BUILD_EPOCH;
+}
+
+/* Ask chronyd, then evaluate. snap must stay alive while report is used. */
+static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
+		     struct readiness_report *report)
+{
+	struct readiness_limits lim;
+	struct readiness_input in = {
+		.expected_sources = ctx->cfg.check_expected_sources,
+		.allow_local = !strcmp(ctx->cfg.role, "master") || !strcmp(ctx->cfg.role, "failover"),
+		.rtc = READINESS_RTC_NOT_CHECKED,
+		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+	};
+
+	in.chrony_rc = chrony_client_snapshot(c, snap);
+	in.chrony_endpoint = chrony_client_endpoint(c);
+	in.chrony_error = chrony_client_error(c);
+	in.snap = snap;
+	in.now = timeutil_now(CLOCK_REALTIME);
+	limits_from_config(&ctx->cfg, &lim);
+	readiness_evaluate(&in, &lim, report);
+}
+
+/* After --fix: re-check until every check passes or the fix's time is up
+ * (after a step chronyd needs a few samples before its skew is sane). */
+static void settle(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
+		   struct readiness_report *report, struct check_fix_log *fix)
+{
+	char detail[200];
+	size_t n;
+
+	for (;;) {
+		evaluate(ctx, c, snap, report);
+		if (report->verdict == READINESS_READY || timeutil_now(CLOCK_MONOTONIC) >= fix->deadline)
+			break;
+		usleep(250000);
+	}
+	n = (size_t)snprintf(detail, sizeof(detail), "%s after %.1f s", readiness_verdict_str(report->verdict),
+			     timeutil_now(CLOCK_MONOTONIC) - fix->started);
+	for (size_t i = 0; i < report->n_checks && n < sizeof(detail); i++)
+		if (report->checks[i].status == READINESS_FAIL)
+			n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s %s", n ? "," : "",
+					      report->checks[i].name);
+	check_fix_note(fix, "settle", report->verdict == READINESS_READY, detail);
+}
+
+static void print_report(const struct agent_ctx *ctx, const struct readiness_report *r)
+{
+	static const char *tags[] = { "[ OK ]", "[WARN]", "[FAIL]", "[SKIP]" };
+
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct readiness_check *c = &r->checks[i];
+
+		printf("%s %-16s %s%s%s%s\n", tags[c->status], c->name, c->value,
+		       c->threshold[0] ? "  (" : "", c->threshold, c->threshold[0] ? ")" : "");
+	}
+	printf("%s: %s", ctx->cfg.host, r->verdict == READINESS_READY ? "READY"
+					: r->verdict == READINESS_NOT_READY ? "NOT READY" : "COULD NOT CHECK");
+	if (r->n_fail || r->n_warn)
+		printf(" (%d failed, %d warnings)", r->n_fail, r->n_warn);
+	printf("\n");
+}
+
+static int print_json(const struct agent_ctx *ctx, const struct readiness_report *r,
+		      const struct check_fix_log *fix)
+{
+	json_t *doc = readiness_json(r);
+	char now[40];
+	int rc = 0;
+
+	if (!doc)
+		return -ENOMEM;
+	timeutil_format_rfc3339(timeutil_double_to_ts(timeutil_now(CLOCK_REALTIME)), 3, now, sizeof(now));
+	json_object_set_new(doc, "host", json_string(ctx->cfg.host));
+	json_object_set_new(doc, "role", json_string(ctx->cfg.role));
+	json_object_set_new(doc, "checked_at", json_string(now));
+	if (fix)
+		json_object_set_new(doc, "fix", check_fix_json(fix));
+	if (json_dumpf(doc, stdout, JSON_INDENT(2)) < 0)
+		rc = -EIO;
+	putchar('\n');
+	json_decref(doc);
+	return rc;
+}
+
+int agent_action_check(struct agent_ctx *ctx)
+{
+	struct chrony_snapshot *snap = calloc(1, sizeof(*snap));
+	struct readiness_report report;
+	struct check_fix_log fix = { 0 };
+	struct chrony_client *c = NULL;
+	int rc = -ENOMEM;
+
+	if (!snap || (rc = agent_chrony_open(ctx, &c)) < 0)
+		goto out;
+	if (ctx->fix) {
+		check_fix_run(ctx, c, &fix);
+		settle(ctx, c, snap, &report, &fix);
+	} else {
+		evaluate(ctx, c, snap, &report);
+	}
+	if (ctx->json) {
+		rc = print_json(ctx, &report, ctx->fix ? &fix : NULL);
+	} else {
+		if (ctx->fix)
+			check_fix_print(&fix);
+		print_report(ctx, &report);
+		rc = 0;
+	}
+out:
+	chrony_client_close(c);
+	free(snap);
+	if (rc < 0)
+		return AGENT_EXIT_ERROR;
+	return report.verdict == READINESS_READY ? AGENT_EXIT_OK
+	       : report.verdict == READINESS_NOT_READY ? AGENT_EXIT_FAIL : AGENT_EXIT_ERROR;
+}

@@ -1,0 +1,127 @@
+/* check_fix.c - --check --fix, see check_fix.h. */
+#include "check_fix.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "timeutil.h"
+
+#define POLL_US 200000
+
+static void note(struct check_fix_log *log, const char *action, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void note(struct check_fix_log *log, const char *action, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log->n == CHECK_FIX_MAX_ACTIONS)
+		return;
+	snprintf(log->actions[log->n].action, sizeof(log->actions[0].action), "%s", action);
+	log->actions[log->n].ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(log->actions[log->n].detail, sizeof(log->actions[0].detail), fmt, ap);
+	va_end(ap);
+	log->n++;
+}
+
+static bool fresh(const struct chrony_tracking *t, const struct chrony_tracking *before)
+{
+	return t->ref_time.tv_sec != before->ref_time.tv_sec ||
+	       t->ref_time.tv_nsec != before->ref_time.tv_nsec;
+}
+
+static bool within(const struct chrony_tracking *t, double budget)
+{
+	return chrony_tracking_synchronised(t) && chrony_tracking_max_error(t) <= budget;
+}
+
+/* Poll tracking until done() or the monotonic deadline; returns whether
+ * done() became true; *t holds the last tracking read. */
+static bool wait_for(struct chrony_client *c, double deadline, struct chrony_tracking *t,
+		     bool (*done)(const struct chrony_tracking *, const void *), const void *arg)
+{
+	for (;;) {
+		if (chrony_client_tracking(c, t) == 0 && done(t, arg))
+			return true;
+		if (timeutil_now(CLOCK_MONOTONIC) >= deadline)
+			return false;
+		usleep(POLL_US);
+	}
+}
+
+static bool done_fresh(const struct chrony_tracking *t, const void *arg)
+{
+	return fresh(t, arg);
+}
+
+static bool done_within(const struct chrony_tracking *t, const void *arg)
+{
+	return within(t, *(const double *)arg);
+}
+
+void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_fix_log *log)
+{
+	double budget = ctx->cfg.budget_ms / 1e3, t0 = timeutil_now(CLOCK_MONOTONIC);
+	double deadline = t0 + ctx->cfg.check_fix_timeout_s;
+	struct chrony_tracking before, t;
+	char d1[32], d2[32];
+	int rc;
+
+	if (chrony_client_tracking(c, &before) < 0) {
+		note(log, "tracking", false, "%s", chrony_client_error(c));
+		return;
+	}
+	rc = chrony_client_burst(c, NULL, NULL, 4, 8);
+	note(log, "burst", rc == 0, "%s", rc == 0 ? "asked every source for 4 good samples (of at most 8)"
+						  : chrony_client_error(c));
+	if (wait_for(c, fmin(deadline, t0 + 20), &t, done_fresh, &before))
+		note(log, "wait", true, "fresh clock update after %.1f s", timeutil_now(CLOCK_MONOTONIC) - t0);
+	else
+		note(log, "wait", false, "no clock update within %.0f s", timeutil_now(CLOCK_MONOTONIC) - t0);
+	if (within(&t, budget)) {
+		note(log, "makestep", true, "not needed: max error %s within budget",
+		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)));
+	} else {
+		rc = chrony_client_makestep(c);
+		note(log, "makestep", rc == 0, "%s%s", rc == 0 ? "stepped by " : chrony_client_error(c),
+		     rc == 0 ? timeutil_format_duration(t.current_correction, 1, d1, sizeof(d1)) : "");
+	}
+	if (wait_for(c, deadline, &t, done_within, &budget))
+		note(log, "wait", true, "max error %s within budget %s after %.1f s",
+		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
+		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0);
+	else
+		note(log, "wait", false, "max error still %s (budget %s) after %.0f s%s",
+		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
+		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0,
+		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
+	log->deadline = deadline;
+	log->started = t0;
+}
+
+void check_fix_note(struct check_fix_log *log, const char *action, bool ok, const char *detail)
+{
+	note(log, action, ok, "%s", detail);
+}
+
+void check_fix_print(const struct check_fix_log *log)
+{
+	for (size_t i = 0; i < log->n; i++)
+		printf("fix: %-9s %s%s\n", log->actions[i].action, log->actions[i].ok ? "" : "FAILED: ",
+		       log->actions[i].detail);
+}
+
+json_t *check_fix_json(const struct check_fix_log *log)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < log->n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:b, s:s}", "action", log->actions[i].action, "ok",
+						   log->actions[i].ok, "detail", log->actions[i].detail));
+	return a;
+}

@@ -1,0 +1,265 @@
+/* readiness.c - readiness checks as a pure function, see readiness.h. */
+#include "readiness.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+static struct readiness_check *add(struct readiness_report *r, const char *name,
+				   enum readiness_status st, const char *threshold, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static struct readiness_check *add(struct readiness_report *r, const char *name,
+				   enum readiness_status st, const char *threshold, const char *fmt, ...)
+{
+	struct readiness_check *c;
+	va_list ap;
+
+	if (r->n_checks == READINESS_MAX_CHECKS)
+		return NULL;
+	c = &r->checks[r->n_checks++];
+	c->name = name;
+	c->status = st;
+	snprintf(c->threshold, sizeof(c->threshold), "%s", threshold ? threshold : "");
+	va_start(ap, fmt);
+	vsnprintf(c->value, sizeof(c->value), fmt, ap);
+	va_end(ap);
+	r->n_fail += st == READINESS_FAIL;
+	r->n_warn += st == READINESS_WARN;
+	return c;
+}
+
+static const struct chrony_source *selected_source(const struct chrony_snapshot *s)
+{
+	for (uint32_t i = 0; i < s->n_sources; i++)
+		if (s->sources[i].data.state == CHRONY_SRC_SELECTED)
+			return &s->sources[i];
+	return NULL;
+}
+
+/* Is name (or addr) one of the comma-separated entries of list? */
+static bool listed(const char *list, const char *name, const char *addr)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t len;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		len = strcspn(p, ",");
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (len && ((strlen(name) == len && !strncmp(p, name, len)) ||
+			    (strlen(addr) == len && !strncmp(p, addr, len))))
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+static bool is_local(const struct chrony_tracking *t)
+{
+	return t->ref_id == CHRONY_REFID_LOCAL;
+}
+
+static void check_source(const struct readiness_input *in, struct readiness_report *r)
+{
+	const struct chrony_snapshot *s = in->snap;
+	const struct chrony_source *sel = selected_source(s);
+	const char *exp = in->expected_sources && *in->expected_sources ? in->expected_sources : NULL;
+	char threshold[96], addr[64];
+
+	snprintf(threshold, sizeof(threshold), "expected: %s", exp ? exp : "any");
+	if (!sel && is_local(&s->tracking)) {
+		add(r, "source", in->allow_local || (exp && listed(exp, "local", "local")) ? READINESS_OK : READINESS_FAIL,
+		    threshold, "none: serving its own clock (local reference)");
+		return;
+	}
+	if (!sel) {
+		add(r, "source", READINESS_FAIL, threshold, "no selected source (%u known)", s->n_sources);
+		return;
+	}
+	chrony_wire_ipaddr_str(&sel->data.ip, addr, sizeof(addr));
+	add(r, "source", !exp || listed(exp, sel->name, addr) ? READINESS_OK : READINESS_FAIL, threshold,
+	    "%s selected (stratum %u)", sel->name, sel->data.stratum);
+}
+
+static void check_update(const struct readiness_input *in, const struct readiness_limits *lim,
+			 struct readiness_report *r)
+{
+	const struct chrony_tracking *t = &in->snap->tracking;
+	const struct chrony_source *sel = selected_source(in->snap);
+	/* chronyd's reference time is on the corrected scale: compare it with
+	 * this clock plus the correction chronyd has yet to apply. */
+	double age = in->now + t->current_correction - timeutil_ts_to_double(t->ref_time), limit;
+	char thr[96], d[32];
+
+	if (is_local(t)) {
+		add(r, "last update", READINESS_OK, "", "local reference");
+		return;
+	}
+	if (t->ref_time.tv_sec == 0) {
+		add(r, "last update", READINESS_FAIL, "", "never updated");
+		return;
+	}
+	if (!sel) {
+		add(r, "last update", READINESS_SKIP, "", "%s ago, no selected source",
+		    timeutil_format_duration(age, 0, d, sizeof(d)));
+		return;
+	}
+	if (age < -1.0) {
+		/* A reference time ahead of the clock: the clock was stepped back. */
+		add(r, "last update", READINESS_FAIL, "", "reference time %s in the future",
+		    timeutil_format_duration(-age, 0, d, sizeof(d)));
+		return;
+	}
+	limit = lim->max_update_polls * ldexp(1.0, sel->data.poll);
+	snprintf(thr, sizeof(thr), "<= %d polls of %gs = %gs", lim->max_update_polls,
+		 ldexp(1.0, sel->data.poll), limit);
+	add(r, "last update", age <= limit ? READINESS_OK : READINESS_FAIL, thr, "%s ago",
+	    timeutil_format_duration(age, 0, d, sizeof(d)));
+}
+
+static void check_chrony(const struct readiness_input *in, const struct readiness_limits *lim,
+			 struct readiness_report *r)
+{
+	const struct chrony_tracking *t = &in->snap->tracking;
+	double err = chrony_tracking_max_error(t);
+	char thr[96], d1[32], d2[32], d3[32];
+
+	add(r, "leap status", t->leap_status == CHRONY_LEAP_UNSYNC ? READINESS_FAIL : READINESS_OK,
+	    "", "%s", chrony_wire_leap_str(t->leap_status));
+	check_source(in, r);
+	snprintf(thr, sizeof(thr), "<= %s", timeutil_format_duration(lim->budget, 0, d1, sizeof(d1)));
+	add(r, "max error", err <= lim->budget ? READINESS_OK : READINESS_FAIL, thr,
+	    "%s (offset %s, root delay/2 + dispersion %s)", timeutil_format_duration(err, 0, d1, sizeof(d1)),
+	    timeutil_format_duration(-t->current_correction, 1, d2, sizeof(d2)),
+	    timeutil_format_duration(t->root_delay / 2 + t->root_dispersion, 0, d3, sizeof(d3)));
+	check_update(in, lim, r);
+	snprintf(thr, sizeof(thr), "<= %g ppm", lim->max_skew_ppm);
+	add(r, "skew", t->skew_ppm <= lim->max_skew_ppm ? READINESS_OK : READINESS_FAIL, thr,
+	    "%.3f ppm", t->skew_ppm);
+	snprintf(thr, sizeof(thr), "|freq| <= %g ppm", lim->max_freq_ppm);
+	add(r, "frequency", fabs(t->freq_ppm) <= lim->max_freq_ppm ? READINESS_OK : READINESS_FAIL, thr,
+	    "%+.3f ppm", t->freq_ppm);
+}
+
+static void check_rtc(const struct readiness_input *in, const struct readiness_limits *lim,
+		      struct readiness_report *r)
+{
+	const char *detail = in->rtc_detail ? in->rtc_detail : "";
+	char thr[64], d[32];
+
+	snprintf(thr, sizeof(thr), "|offset| <= %s", timeutil_format_duration(lim->rtc_max_offset, 0, d, sizeof(d)));
+	switch (in->rtc) {
+	case READINESS_RTC_NOT_CHECKED:
+		add(r, "rtc", READINESS_SKIP, "", "not checked%s%s", *detail ? ": " : "", detail);
+		break;
+	case READINESS_RTC_NONE:
+		add(r, "rtc", READINESS_WARN, "", "no RTC (configured so): a reboot away from the network loses the time");
+		break;
+	case READINESS_RTC_VALID:
+		add(r, "rtc", fabs(in->rtc_offset) <= lim->rtc_max_offset ? READINESS_OK : READINESS_FAIL, thr,
+		    "%s %s the system clock%s%s", timeutil_format_duration(fabs(in->rtc_offset), 0, d, sizeof(d)),
+		    in->rtc_offset >= 0 ? "ahead of" : "behind", *detail ? ", " : "", detail);
+		break;
+	case READINESS_RTC_INVALID:
+		add(r, "rtc", READINESS_FAIL, "", "invalid: %s", detail);
+		break;
+	case READINESS_RTC_ERROR:
+		add(r, "rtc", READINESS_FAIL, "", "cannot read: %s", detail);
+		break;
+	}
+}
+
+static void check_clock_sane(const struct readiness_input *in, const struct readiness_limits *lim,
+			     struct readiness_report *r)
+{
+	char now[40], build[40];
+
+	timeutil_format_rfc3339(timeutil_double_to_ts(in->now), 0, now, sizeof(now));
+	timeutil_format_rfc3339(timeutil_double_to_ts(lim->build_epoch), 0, build, sizeof(build));
+	add(r, "clock sane", in->now >= lim->build_epoch ? READINESS_OK : READINESS_FAIL, "", "%s (%s build date %s)",
+	    now, in->now >= lim->build_epoch ? "after" : "BEFORE", build);
+}
+
+static void check_collector(const struct readiness_input *in, struct readiness_report *r)
+{
+	const char *detail = in->collector_detail ? in->collector_detail : "";
+
+	switch (in->collector) {
+	case READINESS_COLLECTOR_NOT_CONFIGURED:
+		add(r, "collector", READINESS_SKIP, "", "not configured");
+		break;
+	case READINESS_COLLECTOR_REACHABLE:
+		add(r, "collector", READINESS_OK, "", "reachable: %s", detail);
+		break;
+	case READINESS_COLLECTOR_UNREACHABLE:
+		add(r, "collector", READINESS_WARN, "", "unreachable: %s", detail);
+		break;
+	}
+}
+
+void readiness_evaluate(const struct readiness_input *in, const struct readiness_limits *lim,
+			struct readiness_report *out)
+{
+	bool could_not_check = false;
+
+	memset(out, 0, sizeof(*out));
+	if (in->chrony_rc == 0 && in->snap) {
+		add(out, "chronyd", READINESS_OK, "", "reachable at %s", in->chrony_endpoint ? in->chrony_endpoint : "?");
+		check_chrony(in, lim, out);
+	} else {
+		/* Not running is a verdict (not ready); any other failure means
+		 * this node's state is unknown. */
+		bool not_running = in->chrony_rc == -ENOENT || in->chrony_rc == -ECONNREFUSED;
+
+		could_not_check = !not_running;
+		add(out, "chronyd", READINESS_FAIL, "", "%s", in->chrony_error ? in->chrony_error : "no data");
+		add(out, "synchronisation", READINESS_SKIP, "", "chronyd not reachable");
+	}
+	check_rtc(in, lim, out);
+	check_clock_sane(in, lim, out);
+	check_collector(in, out);
+	if (could_not_check)
+		out->verdict = READINESS_UNKNOWN;
+	else
+		out->verdict = out->n_fail ? READINESS_NOT_READY : READINESS_READY;
+}
+
+const char *readiness_status_str(enum readiness_status s)
+{
+	static const char *names[] = { "OK", "WARN", "FAIL", "SKIP" };
+
+	return (unsigned)s < 4 ? names[s] : "?";
+}
+
+const char *readiness_verdict_str(enum readiness_verdict v)
+{
+	static const char *names[] = { "ready", "not ready", "could not check" };
+
+	return (unsigned)v < 3 ? names[v] : "?";
+}
+
+json_t *readiness_json(const struct readiness_report *r)
+{
+	json_t *checks = json_array();
+
+	if (!checks)
+		return NULL;
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct readiness_check *c = &r->checks[i];
+
+		json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name, "status",
+							readiness_status_str(c->status), "value", c->value,
+							"threshold", c->threshold));
+	}
+	return json_pack("{s:s, s:b, s:i, s:i, s:o}", "verdict", readiness_verdict_str(r->verdict),
+			 "ready", r->verdict == READINESS_READY, "failed", r->n_fail, "warnings", r->n_warn,
+			 "checks", checks);
+}

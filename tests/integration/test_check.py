@@ -1,0 +1,130 @@
+"""fleetclock-agent --check against real chronyd instances in each state a
+node can be in: the right line fails with the measured value, and the exit
+code says ready (0), not ready (1) or could not check (2)."""
+
+import json
+import os
+import tempfile
+import time
+import unittest
+
+from chronyd_harness import ChronyInstance
+from fctest import agent, main
+
+SERVER = "127.0.2.31"
+
+
+def check(inst_or_sock, *extra, conf=None):
+    """--check on an instance, run on the instance's own (faked) clock."""
+    sock = inst_or_sock if isinstance(inst_or_sock, str) else inst_or_sock.socket
+    faketime = None if isinstance(inst_or_sock, str) else inst_or_sock.faketime
+    args = ["--socket", sock, "--check"] + list(extra)
+    if conf is not None:
+        f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        f.write(conf)
+        f.close()
+        args = ["-c", f.name] + args
+    r = agent(*args, faketime=faketime)
+    if conf is not None:
+        os.unlink(f.name)
+    return r
+
+
+def line(out, name):
+    for l in out.splitlines():
+        if l[7:7 + 16].strip() == name:
+            return l
+    raise AssertionError("no '%s' line in:\n%s" % (name, out))
+
+
+class Check(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ChronyInstance("chk-server", SERVER, local_stratum=8).start()
+        cls.good = ChronyInstance("chk-good", "127.0.2.32", servers=[SERVER], serve=False).start()
+        # 17 minutes ahead and never allowed to step: chronyd slews forever.
+        cls.ahead = ChronyInstance("chk-ahead", "127.0.2.33", servers=[SERVER], serve=False,
+                                   faketime="+17m x1.0001", makestep="1000000 1").start()
+        # A server that does not exist: never synchronised.
+        cls.lonely = ChronyInstance("chk-lonely", "127.0.2.34", servers=["127.0.2.39"],
+                                    serve=False).start()
+        cls.good.wait_synced()
+        cls.ahead.wait_synced()
+        time.sleep(2)
+
+    @classmethod
+    def tearDownClass(cls):
+        for i in (cls.good, cls.ahead, cls.lonely, cls.server):
+            i.stop()
+
+    def test_ready(self):
+        r = check(self.good)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(line(r.stdout, "max error").startswith("[ OK ]"))
+        self.assertIn("%s selected (stratum 8)" % SERVER, line(r.stdout, "source"))
+        self.assertRegex(r.stdout, r"\n\S+: READY\n$")
+
+    def test_unsynchronised(self):
+        r = check(self.lonely)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertEqual(line(r.stdout, "leap status"), "[FAIL] leap status      not synchronised")
+        self.assertIn("[FAIL] source           no selected source (1 known)", r.stdout)
+        self.assertIn("NOT READY", r.stdout)
+
+    def test_offset_over_budget(self):
+        r = check(self.ahead)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        l = line(r.stdout, "max error")
+        self.assertTrue(l.startswith("[FAIL]"), l)
+        self.assertRegex(l, r"max error        1020\.\d{3}s \(offset \+1020\.\d{3}s, .*\(<= 5\.000ms\)")
+
+    def test_budget_from_config(self):
+        # The same node is ready for an experiment that tolerates 30 minutes.
+        r = check(self.ahead, conf="[agent]\nbudget_ms = 1800000\n")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("(<= 1800.000s)", line(r.stdout, "max error"))
+
+    def test_wrong_source(self):
+        r = check(self.good, conf="[check]\nexpected_sources = master.example, 10.9.9.9\n")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertEqual(line(r.stdout, "source"),
+                         "[FAIL] source           %s selected (stratum 8)  "
+                         "(expected: master.example, 10.9.9.9)" % SERVER)
+        r = check(self.good, conf="[check]\nexpected_sources = master.example, %s\n" % SERVER)
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_master_serving_own_clock(self):
+        r = check(self.server)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("serving its own clock", line(r.stdout, "source"))
+        r = check(self.server, conf="[agent]\nrole = master\n")
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_json(self):
+        r = check(self.ahead, "--json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["verdict"], "not ready")
+        self.assertFalse(doc["ready"])
+        failed = [c["name"] for c in doc["checks"] if c["status"] == "FAIL"]
+        self.assertEqual(failed, ["max error"])
+        self.assertIn("checked_at", doc)
+
+    def test_chronyd_down(self):
+        inst = ChronyInstance("chk-down", "127.0.2.38", serve=False).start()
+        sock = inst.socket
+        inst.stop()
+        r = check(sock, conf="[chrony]\ntransport = unix\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("[FAIL] chronyd          cannot reach chronyd at unix:%s" % sock, r.stdout)
+        self.assertIn("NOT READY", r.stdout)
+
+    def test_could_not_check(self):
+        r = agent("--socket", self.good.socket, "--check", user=65534)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("permission denied (run as root or as the _chrony user)", line(r.stdout, "chronyd"))
+        self.assertIn("COULD NOT CHECK", r.stdout)
+
+
+if __name__ == "__main__":
+    main()
