@@ -54,9 +54,8 @@ class TestFleet(unittest.TestCase):
             "fleetclock_controller_tmp": cls.fleet.top + "/controller",
             "fleetclock_collector_token": "fcdeploy-test",
         }
-        if "check" not in cls.actions:
-            # Until --check lands: the fixture computes the verdict from --status.
-            all_vars["fleetclock_agent_bin"] = os.path.join(SOURCE, "tests", "ansible", "stub_check_agent.py")
+        # A host without a source fails --check --fix after this long (default 60 s).
+        all_vars["fleetclock_check_fix_timeout_s"] = 8
         groups = {"masters": ["h1"], "failover": ["h2"], "players": ["h3"]}
         if cls.collector:
             groups["collector"] = ["h1"]
@@ -137,7 +136,7 @@ class TestFleet(unittest.TestCase):
         r = self.play("sync-time.yml")
         print(self.show(r))
         self.assertNotEqual(r.returncode, 0, self.show(r))
-        self.assertRegex(r.stdout, r"h3\s+headset\s+NOT READY")
+        self.assertRegex(r.stdout, r"h3\s+headset\s+NOT READY\s+.*FAIL source: no selected source")
         self.assertRegex(r.stdout, r"not ready: h3")
         for name in ("h1", "h2"):
             self.assertRegex(r.stdout, r"%s\s+\S+\s+ready" % name)
