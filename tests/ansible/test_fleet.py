@@ -4,6 +4,7 @@ site.yml deploys chronyd and the agent on each, a second run changes nothing,
 sync-time.yml reports a ready fleet and fails when one host loses its time source,
 start-experiment.yml starts one command on every host at the same instant."""
 
+import calendar
 import json
 import os
 import re
@@ -95,6 +96,8 @@ class TestFleet(unittest.TestCase):
                                    check=True).stdout
                 self.assertIn("fleetclock-agent --daemon", a, name)
                 self.assertTrue(a.startswith("_fleetc"), a)  # its own user, not root
+        if self.collector and "daemon" in self.actions:
+            self.assert_collector_sees_fleet()
         conf = self.fleet.ssh("h3", "cat /etc/chrony/chrony.conf", check=True).stdout
         # A headset follows the master candidates, best priority first, and nothing else.
         self.assertEqual(re.findall(r"(?m)^server (\S+)", conf), [fleet.NET + ".11", fleet.NET + ".12"])
@@ -102,6 +105,21 @@ class TestFleet(unittest.TestCase):
         conf = self.fleet.ssh("h2", "cat /etc/chrony/chrony.conf", check=True).stdout
         self.assertEqual(re.findall(r"(?m)^server (\S+)", conf), [fleet.NET + ".1", fleet.NET + ".11"])
         self.assertRegex(conf, r"(?m)^allow %s\.0/24$" % re.escape(fleet.NET))
+
+    def assert_collector_sees_fleet(self, timeout=30):
+        # The collector on h1 gets a report from every agent daemon.
+        url = "http://%s:8470/api/v1/fleet" % self.fleet.hosts["h1"]
+        deadline = time.monotonic() + timeout
+        while True:
+            r = fleet.netns_exec(fleet.CTL_NS, "python3", "-c",
+                                 "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(%r, timeout=5).read().decode())" % url,
+                                 check=False)
+            hosts = sorted(set(re.findall(r'"host"\s*:\s*"(h\d)"', r.stdout)))
+            if hosts == ["h1", "h2", "h3"]:
+                return
+            if time.monotonic() > deadline:
+                self.fail("collector at %s knows %s: %s %s" % (url, hosts, r.stdout[:2000], r.stderr[-2000:]))
+            time.sleep(1)
 
     def test_2_idempotent(self):
         r = self.play("site.yml")
@@ -127,7 +145,7 @@ class TestFleet(unittest.TestCase):
         for name in self.fleet.hosts:
             self.assertRegex(r.stdout, r"%s\s+\S+\s+ready" % name)
 
-    def test_4_sync_time_unready(self):
+    def test_4_unready_host(self):
         # h3 loses its time source: its chrony.conf points at an address nobody serves.
         inv = self.fleet.write_inventory(self.groups, dict(self.host_vars, h3={
             "chrony_master_candidates": []}), self.all_vars, "inventory-unready.yml")
@@ -140,6 +158,15 @@ class TestFleet(unittest.TestCase):
         self.assertRegex(r.stdout, r"not ready: h3")
         for name in ("h1", "h2"):
             self.assertRegex(r.stdout, r"%s\s+\S+\s+ready" % name)
+        if "at" in self.actions:
+            # --at refuses to start on the unready host, starts on the others.
+            cmd = json.dumps({"fleetclock_experiment_command": ["/bin/true"], "fleetclock_experiment_lead_s": 8})
+            r = self.play("start-experiment.yml", "-e", cmd)
+            print(self.show(r))
+            self.assertNotEqual(r.returncode, 0, self.show(r))
+            self.assertRegex(r.stdout, r"failed on: h3\b")
+            self.assertRegex(r.stdout, r"h3\s+rc=1\s+.*not ready")
+            self.assertRegex(r.stdout, r"h1\s+rc=0")
         # Back to the normal configuration: ready again.
         r = self.play("site.yml", "--limit", "h3")
         self.assertEqual(r.returncode, 0, self.show(r))
@@ -148,12 +175,23 @@ class TestFleet(unittest.TestCase):
 
     @unittest.skipUnless("at" in agent_help(), "fleetclock-agent has no --at yet")
     def test_5_start_experiment(self):
-        cmd = json.dumps({"fleetclock_experiment_command": ["/usr/bin/python3", "-c", "import time; print(repr(time.time()))"],
-                          "fleetclock_experiment_lead_s": 5})
-        r = self.play("start-experiment.yml", "-e", cmd, "-v")
-        self.assertEqual(r.returncode, 0, self.show(r))
-        m = re.search(r"start time: (\S+)", r.stdout)
+        # Each host prints the time its command started; all must start at the chosen
+        # instant (never before it; after it by scheduling latency only).
+        cmd = json.dumps({"fleetclock_experiment_command": [
+            "/usr/bin/python3", "-c", "import time; print('started %.6f' % time.time())"],
+            "fleetclock_experiment_lead_s": 8})
+        r = self.play("start-experiment.yml", "-e", cmd)
         print(self.show(r))
+        self.assertEqual(r.returncode, 0, self.show(r))
+        at = re.search(r"start time: ([0-9T:Z-]+)", r.stdout).group(1)
+        start = calendar.timegm(time.strptime(at, "%Y-%m-%dT%H:%M:%SZ"))
+        started = dict(re.findall(r"(h\d)\s+rc=0\s+started (\d+\.\d+)", r.stdout))
+        self.assertEqual(sorted(started), ["h1", "h2", "h3"], self.show(r))
+        for host, t in started.items():
+            late = float(t) - start
+            print("%s started %.6f s after %s" % (host, late, at))
+            self.assertGreaterEqual(late, 0.0, host)
+            self.assertLess(late, 0.5, host)
 
 
 if __name__ == "__main__":
