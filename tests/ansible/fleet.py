@@ -14,6 +14,7 @@ with -x through the roles' test-only switches (fleetclock_service_manager=direct
 chrony_daemon_args=['-x']). Every process is started here and stopped by its PID.
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -85,8 +86,13 @@ class Fleet:
         self.sshd = {}
         self.namespaces = []
         self.reference_pid = None
+        self.stopped = False
 
     # -- setup ---------------------------------------------------------------
+    def _terminated(self, *_):
+        self.stop()
+        os._exit(143)
+
     def _ns(self, name):
         run("ip", "netns", "add", name)
         self.namespaces.append(name)
@@ -99,7 +105,23 @@ class Fleet:
         netns_exec(ns, "ip", "link", "set", "fcd%d" % index, "up")
         netns_exec(HUB_NS, "ip", "link", "set", "fcdb%d" % index, "master", "br0", "up")
 
+    @staticmethod
+    def clean_stale():
+        """Remove fcdeploy-* namespaces a killed earlier run left (only these tests make them)."""
+        names = run("ip", "netns", "list", check=False).stdout.split()
+        for ns in [n for n in names if n.startswith("fcdeploy-")]:
+            for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run("ip", "netns", "del", ns, check=False)
+
     def start(self):
+        self.clean_stale()
+        # meson's timeout sends SIGTERM: still tear everything down.
+        atexit.register(self.stop)
+        signal.signal(signal.SIGTERM, self._terminated)
         self._ns(HUB_NS)
         netns_exec(HUB_NS, "ip", "link", "add", "br0", "type", "bridge")
         netns_exec(HUB_NS, "ip", "link", "set", "br0", "up")
@@ -197,9 +219,12 @@ class Fleet:
         return [int(p) for p in r.stdout.split()]
 
     def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
         # Everything in a host's namespace was started by this fleet (sshd and what the
         # playbooks started through it); the reference chronyd by its pidfile.
-        for name in self.hosts:
+        for name in list(self.hosts) + ["ctl"]:
             for pid in self.host_pids(name):
                 try:
                     os.kill(pid, signal.SIGTERM)
@@ -216,9 +241,9 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 p.kill()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(self.host_pids(n) for n in self.hosts):
+        while time.monotonic() < deadline and any(self.host_pids(n) for n in list(self.hosts) + ["ctl"]):
             time.sleep(0.1)
-        for name in self.hosts:
+        for name in list(self.hosts) + ["ctl"]:
             for pid in self.host_pids(name):
                 try:
                     os.kill(pid, signal.SIGKILL)

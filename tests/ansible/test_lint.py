@@ -2,19 +2,26 @@
 """yamllint, ansible-lint (production profile, offline) and ansible-playbook
 --syntax-check on every playbook in ansible/."""
 
+import atexit
 import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 SOURCE = os.path.abspath(os.environ.get("FLEETCLOCK_SOURCE", os.path.join(os.path.dirname(__file__), "..", "..")))
 ANSIBLE = os.path.join(SOURCE, "ansible")
 
 
+TMP = tempfile.mkdtemp(prefix="fcdeploy-lint-")
+atexit.register(shutil.rmtree, TMP, True)
+
+
 def run(*cmd, cwd=ANSIBLE):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(cwd, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               NO_COLOR="1", ANSIBLE_LOCAL_TEMP="/tmp/fcdeploy-lint-ansible-tmp")
+               NO_COLOR="1", ANSIBLE_LOCAL_TEMP=TMP + "/ansible-tmp")
     return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -39,8 +46,6 @@ class TestLint(unittest.TestCase):
 
     def test_lint_can_fail(self):
         # The linters really read our files: a copy of ansible/ with one bad task fails both.
-        import shutil
-        import tempfile
         tmp = tempfile.mkdtemp(prefix="fcdeploy-lint-")
         try:
             copy = os.path.join(tmp, "ansible")
