@@ -39,8 +39,10 @@ class TestEtc(unittest.TestCase):
     def test_examples_match_the_roles(self):
         r = render(self.tmp)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        rendered = sorted(os.path.relpath(p, self.tmp) for p in glob.glob(self.tmp + "/*/*"))
-        committed = sorted(os.path.relpath(p, ETC) for p in glob.glob(ETC + "/*/*"))
+        rendered = sorted(os.path.relpath(p, self.tmp) for p in glob.glob(self.tmp + "/**", recursive=True)
+                          if os.path.isfile(p))
+        committed = sorted(os.path.relpath(p, ETC) for p in glob.glob(ETC + "/**", recursive=True)
+                           if os.path.isfile(p))
         self.assertEqual(rendered, committed)
         for rel in rendered:
             with self.subTest(file=rel):
@@ -96,6 +98,10 @@ class TestEtc(unittest.TestCase):
         self.assertRegex(rtc, r"\nBefore=[^\n]*\bchronyd\.service\b")
         self.assertIn("\nCapabilityBoundingSet=CAP_SYS_TIME\n", rtc)
         self.assertIn("--hctosys", rtc)
+        # chronyd's socket usable by the _chrony group (Debian's unit: 0700, umask 022).
+        dropin = unit("chrony.service.d/fleetclock.conf")
+        self.assertIn("\nRuntimeDirectoryMode=0770\n", dropin)
+        self.assertIn("\nUMask=0007\n", dropin)
         collector = unit("fleetclock-collector.service")
         self.assertIn("\nCapabilityBoundingSet=\n", collector)
         self.assertIn("\nProtectSystem=strict\n", collector)

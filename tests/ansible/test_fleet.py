@@ -114,11 +114,22 @@ class TestFleet(unittest.TestCase):
                                  "tr '\\0' ' ' </proc/$(cat /run/chrony/chronyd.pid)/cmdline && "
                                  "grep -c '^server' /etc/chrony/chrony.conf", check=True).stdout.split("\n")
             self.assertIn("/usr/sbin/chronyd -n -f /etc/chrony/chrony.conf -x", out[1], name)
+            # The agent's own user (groups _chrony, i2c) drives chronyd over the Unix
+            # socket, write commands included.
+            as_agent = "setpriv --reuid=_fleetclock --regid=_fleetclock --init-groups /usr/local/sbin/fleetclock-agent "
+            st = self.fleet.ssh(name, as_agent + "--status --json", check=True).stdout
+            self.assertEqual(json.loads(st)["endpoint"], "unix:/run/chrony/chronyd.sock", name)
+            mk = self.fleet.ssh(name, as_agent + "--makestep")
+            self.assertEqual(mk.returncode, 0, "%s: %s" % (name, mk.stderr))
             if "daemon" in self.actions:
-                a = self.fleet.ssh(name, "ps -o user=,args= -p $(cat /run/fleetclock/agent.pid)",
-                                   check=True).stdout
-                self.assertIn("fleetclock-agent --daemon", a, name)
-                self.assertTrue(a.startswith("_fleetc"), a)  # its own user, not root
+                # One daemon in this host's network namespace (the PID namespace is shared).
+                a = self.fleet.ssh(name, "ps -o user=,args= -p $(cat /run/fleetclock/agent.pid); "
+                                   "for p in $(pgrep -u _fleetclock fleetclock-agen); do "
+                                   "[ $(readlink /proc/$p/ns/net) = $(readlink /proc/self/ns/net) ] && echo $p; "
+                                   "done | wc -l", check=True).stdout.split("\n")
+                self.assertIn("fleetclock-agent --daemon", a[0], name)
+                self.assertTrue(a[0].startswith("_fleetc"), a)  # its own user, not root
+                self.assertEqual(a[1], "1", "%s: one agent daemon" % name)
         if self.collector and "daemon" in self.actions:
             self.assert_collector_sees_fleet()
         conf = self.fleet.ssh("h3", "cat /etc/chrony/chrony.conf", check=True).stdout
