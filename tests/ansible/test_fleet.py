@@ -211,7 +211,7 @@ class TestFleet(unittest.TestCase):
         # Each host prints the time its command started; all must start at the chosen
         # instant (never before it; after it by scheduling latency only).
         cmd = json.dumps({"fleetclock_experiment_command": [
-            "/usr/bin/python3", "-c", "import time; print('started %.6f' % time.time())"],
+            "/bin/date", "+started %s.%N"],
             "fleetclock_experiment_lead_s": 8})
         r = self.play("start-experiment.yml", "-e", cmd)
         print(self.show(r))
