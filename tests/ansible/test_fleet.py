@@ -20,6 +20,7 @@ SOURCE = os.path.abspath(os.environ.get("FLEETCLOCK_SOURCE", os.path.join(os.pat
 BUILD = os.path.abspath(os.environ.get("FLEETCLOCK_BUILD", os.path.join(SOURCE, "build")))
 # Fast polling so a fresh fleet synchronises in seconds (the default is minpoll 2).
 FAST = "iburst minpoll -2 maxpoll -1"
+PI_CONFIG = "/etc/fcdeploy-pi-config.txt"
 
 
 def agent_help():
@@ -83,7 +84,9 @@ class TestFleet(unittest.TestCase):
         groups = {"masters": ["h1"], "failover": ["h2"], "players": ["h3"]}
         if cls.collector:
             groups["collector"] = ["h1"]
-        cls.host_vars = {"h1": {"fleetclock_priority": 10}, "h2": {"fleetclock_priority": 20}}
+        # h3 plays a Raspberry Pi: its config.txt (in /etc, which is per host here) gets I2C on.
+        cls.host_vars = {"h1": {"fleetclock_priority": 10}, "h2": {"fleetclock_priority": 20},
+                         "h3": {"fleetclock_enable_i2c": True, "fleetclock_pi_config_txt": PI_CONFIG}}
         cls.all_vars = all_vars
         cls.groups = groups
         cls.inventory = cls.fleet.write_inventory(groups, cls.host_vars, all_vars)
@@ -104,6 +107,8 @@ class TestFleet(unittest.TestCase):
         return "\n".join(fatal + r.stdout.splitlines()[-60:]) + "\n" + r.stderr[-3000:]
 
     def test_1_site(self):
+        self.fleet.ssh("h3", "printf 'dtparam=audio=on\\n#dtparam=i2c_arm=off\\ndtoverlay=i2c-rtc,ds1307\\n' >" + PI_CONFIG,
+                       check=True)
         r = self.play("site.yml")
         self.assertEqual(r.returncode, 0, self.show(r))
         rc = recap(r.stdout)
@@ -131,6 +136,8 @@ class TestFleet(unittest.TestCase):
                 self.assertEqual(a[1], "1", "%s: one agent daemon" % name)
         if self.collector and "daemon" in self.actions:
             self.assert_collector_sees_fleet()
+        pi = self.fleet.ssh("h3", "cat %s /etc/modules-load.d/fleetclock-i2c.conf" % PI_CONFIG, check=True).stdout
+        self.assertEqual(re.findall(r"(?m)^(?:dt\S+|i2c-dev)$", pi), ["dtparam=audio=on", "dtparam=i2c_arm=on", "i2c-dev"])
         conf = self.fleet.ssh("h3", "cat /etc/chrony/chrony.conf", check=True).stdout
         # A headset follows the master candidates, best priority first, and nothing else.
         self.assertEqual(re.findall(r"(?m)^server (\S+)", conf), [fleet.NET + ".11", fleet.NET + ".12"])
@@ -180,8 +187,8 @@ class TestFleet(unittest.TestCase):
 
     def test_4_unready_host(self):
         # h3 loses its time source: its chrony.conf points at an address nobody serves.
-        inv = self.fleet.write_inventory(self.groups, dict(self.host_vars, h3={
-            "chrony_master_candidates": []}), self.all_vars, "inventory-unready.yml")
+        inv = self.fleet.write_inventory(self.groups, dict(self.host_vars, h3=dict(
+            self.host_vars["h3"], chrony_master_candidates=[])), self.all_vars, "inventory-unready.yml")
         r = self.play("site.yml", "--limit", "h3", inventory=inv)
         self.assertEqual(r.returncode, 0, self.show(r))
         r = self.play("sync-time.yml")
