@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "action_rtc.h"
 #include "agent.h"
 #include "check_fix.h"
 #include "fleetclock_config.h"
@@ -27,15 +28,22 @@ static void limits_from_config(const struct agent_config *cfg, struct readiness_
 	lim->build_epoch = (double)FLEETCLOCK_BUILD_EPOCH;
 }
 
-/* Ask chronyd, then evaluate. snap must stay alive while report is used. */
-static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
-		     struct readiness_report *report)
+void agent_check_read_rtc(struct agent_ctx *ctx, struct agent_rtc_view *v)
+{
+	agent_rtc_readiness(ctx, &v->state, &v->offset, v->detail, sizeof(v->detail));
+}
+
+void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
+			  const struct agent_rtc_view *rtc, struct chrony_snapshot *snap,
+			  struct readiness_report *report)
 {
 	struct readiness_limits lim;
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
 		.allow_local = !strcmp(ctx->cfg.role, "master") || !strcmp(ctx->cfg.role, "failover"),
-		.rtc = READINESS_RTC_NOT_CHECKED,
+		.rtc = rtc ? rtc->state : READINESS_RTC_NOT_CHECKED,
+		.rtc_offset = rtc ? rtc->offset : 0.0,
+		.rtc_detail = rtc ? rtc->detail : NULL,
 		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
 	};
 
@@ -50,14 +58,14 @@ static void evaluate(struct agent_ctx *ctx, struct chrony_client *c, struct chro
 
 /* After --fix: re-check until every check passes or the fix's time is up
  * (after a step chronyd needs a few samples before its skew is sane). */
-static void settle(struct agent_ctx *ctx, struct chrony_client *c, struct chrony_snapshot *snap,
-		   struct readiness_report *report, struct check_fix_log *fix)
+static void settle(struct agent_ctx *ctx, struct chrony_client *c, const struct agent_rtc_view *rtc,
+		   struct chrony_snapshot *snap, struct readiness_report *report, struct check_fix_log *fix)
 {
 	char detail[200];
 	size_t n;
 
 	for (;;) {
-		evaluate(ctx, c, snap, report);
+		agent_check_evaluate(ctx, c, rtc, snap, report);
 		if (report->verdict == READINESS_READY || timeutil_now(CLOCK_MONOTONIC) >= fix->deadline)
 			break;
 		usleep(250000);
@@ -116,16 +124,18 @@ int agent_action_check(struct agent_ctx *ctx)
 	struct readiness_report report;
 	struct check_fix_log fix = { 0 };
 	struct chrony_client *c = NULL;
+	struct agent_rtc_view rtc = { 0 };
 	int rc = -ENOMEM;
 
 	if (!snap || (rc = agent_chrony_open(ctx, &c)) < 0)
 		goto out;
-	if (ctx->fix) {
+	if (ctx->fix)
 		check_fix_run(ctx, c, &fix);
-		settle(ctx, c, snap, &report, &fix);
-	} else {
-		evaluate(ctx, c, snap, &report);
-	}
+	agent_check_read_rtc(ctx, &rtc);
+	if (ctx->fix)
+		settle(ctx, c, &rtc, snap, &report, &fix);
+	else
+		agent_check_evaluate(ctx, c, &rtc, snap, &report);
 	if (ctx->json) {
 		rc = print_json(ctx, &report, ctx->fix ? &fix : NULL);
 	} else {

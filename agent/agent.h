@@ -7,6 +7,7 @@
 
 #include "agent_config.h"
 #include "chrony_client.h"
+#include "readiness.h"
 
 enum agent_exit {
 	AGENT_EXIT_OK = 0,	/* done / ready */
@@ -22,6 +23,10 @@ struct agent_ctx {
 	bool dry_run;		/* --dry-run */
 	bool fix;		/* --fix (with --check) */
 	int verbose;		/* -v, repeatable */
+	const char *at_time;	/* --at TIME / --wait-until TIME */
+	const char *report_path;	/* --report FILE */
+	bool rt;		/* --rt */
+	bool late_ok;		/* --late-ok */
 	int argc;		/* words after "--" */
 	char **argv;
 };
@@ -40,6 +45,34 @@ int agent_chrony_exit_code(int rc);
 int agent_action_print_config(struct agent_ctx *ctx);
 int agent_action_status(struct agent_ctx *ctx);
 int agent_action_check(struct agent_ctx *ctx);
+/* RTC (action_rtc.c, action_hctosys.c): show, one discipline step, write
+ * from the system clock, restore the system clock at boot. */
+int agent_action_rtc_show(struct agent_ctx *ctx);
+int agent_action_rtc_step(struct agent_ctx *ctx);
+int agent_action_systohc(struct agent_ctx *ctx);
+int agent_action_hctosys(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
+/* What the RTC said, read once per run (an edge read takes up to 1.5 s). */
+struct agent_rtc_view {
+	enum readiness_rtc state;
+	double offset;
+	char detail[400];
+};
+
+/* Read the configured RTC for the readiness check. Never fails: errors are
+ * a state. */
+void agent_check_read_rtc(struct agent_ctx *ctx, struct agent_rtc_view *v);
+
+/* The readiness check of --check (also --at's gate): snapshot chronyd
+ * through c, evaluate with the [agent]/[check] limits and the RTC view
+ * (NULL: the RTC is not checked). snap must outlive report. Never fails:
+ * an unreachable chronyd is a verdict. */
+void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
+			  const struct agent_rtc_view *rtc, struct chrony_snapshot *snap,
+			  struct readiness_report *report);
+/* --at TIME -- CMD: wait, then exec CMD in place (returns only on failure). */
+int agent_action_at(struct agent_ctx *ctx);
+/* --wait-until TIME: the same wait, no exec. */
+int agent_action_wait_until(struct agent_ctx *ctx);
 
 #endif

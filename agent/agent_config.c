@@ -41,6 +41,20 @@ const struct config_option agent_config_options[] = {
 	    "largest acceptable RTC offset from the system clock (ms)"),
 	OPT("check", "fix_timeout_s", CONFIG_INT, check_fix_timeout_s, "60", 1, 3600,
 	    "--check --fix: how long to wait for the clock to come within budget"),
+	OPT("rtc", "device", CONFIG_STRING, rtc_device, "auto", 0, 0,
+	    "auto, none, /dev/i2c-N (DS1307 at 0x68 via libi2c) or /dev/rtcN (kernel driver)"),
+	OPT("rtc", "threshold_ms", CONFIG_DOUBLE, rtc_threshold_ms, "5", 0.5, 1e6,
+	    "rewrite the RTC at the second boundary when |RTC - system| exceeds this"),
+	OPT("rtc", "interval_min", CONFIG_INT, rtc_interval_min, "10", 1, 1440,
+	    "daemon: measure the RTC every N minutes"),
+	OPT("rtc", "state_file", CONFIG_STRING, rtc_state_file, "/var/lib/fleetclock/rtc.json", 0, 0,
+	    "drift samples and a mirror of the NVRAM record (the record itself for /dev/rtcN)"),
+	OPT("rtc", "edge_timeout_ms", CONFIG_INT, rtc_edge_timeout_ms, "1500", 1100, 10000,
+	    "give up when the RTC's seconds do not change within this"),
+	OPT("rtc", "drift_max_unc_ppm", CONFIG_DOUBLE, rtc_drift_max_unc_ppm, "20", 0.01, 1000,
+	    "use a drift estimate (boot correction) only when its uncertainty is below this"),
+	OPT("agent", "late_tolerance_ms", CONFIG_DOUBLE, late_tolerance_ms, "50", 0, 3.6e6,
+	    "--at/--wait-until: a start later than this is refused unless --late-ok"),
 	CONFIG_END
 };
 
@@ -63,6 +77,12 @@ static int validate(struct agent_config *cfg, const char *name, char *err, size_
 	if (!ok) {
 		snprintf(err, errlen, "%s: [agent] role: '%s' is not master, failover, headset or observer",
 			 name, cfg->role);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->rtc_device, "auto") && strcmp(cfg->rtc_device, "none") &&
+	    strncmp(cfg->rtc_device, "/dev/i2c-", 9) && strncmp(cfg->rtc_device, "/dev/rtc", 8)) {
+		snprintf(err, errlen, "%s: [rtc] device: '%s' is not auto, none, /dev/i2c-N or /dev/rtcN",
+			 name, cfg->rtc_device);
 		return -EINVAL;
 	}
 	if (!cfg->host[0] && gethostname(cfg->host, sizeof(cfg->host) - 1) < 0)

@@ -28,6 +28,14 @@ struct agent_config {
 	double check_max_freq_ppm;
 	double check_rtc_max_offset_ms;
 	int check_fix_timeout_s;
+	/* [rtc] */
+	char rtc_device[64];		/* auto | none | /dev/i2c-N | /dev/rtcN */
+	double rtc_threshold_ms;	/* rewrite the RTC when |offset| exceeds this */
+	int rtc_interval_min;		/* daemon: measure every N minutes */
+	char rtc_state_file[256];	/* drift samples and the record's mirror */
+	int rtc_edge_timeout_ms;	/* give up waiting for the seconds to change */
+	double rtc_drift_max_unc_ppm;	/* a drift estimate is used only below this */
+	double late_tolerance_ms;	/* --at: refuse starting later than this */
 };
 
 /* The option table (for docs and tests). */

@@ -1,6 +1,7 @@
 /* check_fix.c - --check --fix, see check_fix.h. */
 #include "check_fix.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "action_rtc.h"
+#include "rtc.h"
+#include "rtc_discipline.h"
+#include "rtc_store.h"
 #include "timeutil.h"
 
 #define POLL_US 200000
@@ -64,6 +69,49 @@ static bool done_within(const struct chrony_tracking *t, const void *arg)
 	return within(t, *(const double *)arg);
 }
 
+/* Write the RTC at the second boundary once the clock is right (never from
+ * a clock chronyd does not call synchronised). No RTC: nothing to do. */
+static void fix_rtc(struct agent_ctx *ctx, struct chrony_client *c, struct check_fix_log *log)
+{
+	struct rtc_disc_report rep = { 0 };
+	struct rtc_disc_params p;
+	struct chrony_tracking t;
+	struct rtc_dev *d = NULL;
+	struct rtc_store store;
+	char err[400], off[32];
+	int rc;
+
+	if (!strcmp(ctx->cfg.rtc_device, "none"))
+		return;
+	if (chrony_client_tracking(c, &t) < 0 || !chrony_tracking_synchronised(&t)) {
+		note(log, "rtc", false, "not written: chronyd does not call the clock synchronised");
+		return;
+	}
+	rc = rtc_open(ctx->cfg.rtc_device, &d, err, sizeof(err));
+	if (rc == -ENODEV && !strcmp(ctx->cfg.rtc_device, "auto"))
+		return;
+	if (rc < 0) {
+		note(log, "rtc", false, "%s", err);
+		return;
+	}
+	rc = rtc_store_load(&store, d, ctx->cfg.rtc_state_file);
+	if (rc < 0) {
+		store.rec_rc = rc;
+		snprintf(store.rec_err, sizeof(store.rec_err), "%s", rtc_error(d));
+	}
+	agent_rtc_params(ctx, &p);
+	rep.decision = (struct rtc_disc_decision){ RTC_DISC_REWRITE, false, "--check --fix" };
+	rc = rtc_discipline_rewrite(d, &p, &store, &rep);
+	if (rc == 0 && rep.have_verify)
+		note(log, "rtc", true, "written at the second boundary (%s): now %s from the system clock",
+		     rtc_describe(d), timeutil_format_duration(rep.verify.offset, 1, off, sizeof(off)));
+	else if (rc == 0)
+		note(log, "rtc", true, "written at the second boundary (%s)", rtc_describe(d));
+	else
+		note(log, "rtc", false, "%s", rep.rc ? rep.err : rtc_error(d));
+	rtc_close(d);
+}
+
 void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_fix_log *log)
 {
 	double budget = ctx->cfg.budget_ms / 1e3, t0 = timeutil_now(CLOCK_MONOTONIC);
@@ -100,6 +148,7 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
 		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0,
 		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
+	fix_rtc(ctx, c, log);
 	log->deadline = deadline;
 	log->started = t0;
 }

@@ -20,6 +20,10 @@ static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
 	{ "check", agent_action_check, "is this node ready? exit 0 ready, 1 not, 2 unknown (--fix, --json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
+	{ "rtc-show", agent_action_rtc_show, "the RTC: time, offset to the system clock (ms), drift, validity" },
+	{ "rtc-step", agent_action_rtc_step, "one RTC discipline step: measure, rewrite past the threshold" },
+	{ "systohc", agent_action_systohc, "write the RTC at the second boundary (chronyd synchronised)" },
+	{ "hctosys", agent_action_hctosys, "boot: set the system clock from the RTC, drift taken out" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
 };
@@ -31,7 +35,16 @@ enum {
 	OPT_DRY_RUN,
 	OPT_FIX,
 	OPT_SOCKET,
+	OPT_AT,
+	OPT_WAIT_UNTIL,
+	OPT_REPORT,
+	OPT_RT,
+	OPT_LATE_OK,
 };
+
+/* Actions that take an argument: chosen by their fixed long option. */
+static const struct action at_action = { "at", agent_action_at, NULL };
+static const struct action wait_until_action = { "wait-until", agent_action_wait_until, NULL };
 
 static void usage(FILE *f)
 {
@@ -44,6 +57,23 @@ static void usage(FILE *f)
 	for (const struct action *a = actions; a->name; a++)
 		fprintf(f, "  --%-22s %s\n", a->name, a->help);
 	fprintf(f,
+		"  --at TIME -- CMD [ARGS]  start CMD at TIME: wait, then exec it in place (same\n"
+		"                           PID; its signals and exit status pass through)\n"
+		"  --wait-until TIME        the same wait without a command (for shell scripts)\n"
+		"\n"
+		"TIME: 2026-11-21T20:00:10.250Z or +02:00 offsets (RFC 3339), epoch seconds\n"
+		"1795291210.25, +DURATION (+10s +1.5s +250ms +2m +1m30s), or :SS = second SS of\n"
+		"the next minute (:10). Before waiting, the node must pass --check (chronyd\n"
+		"synchronised, estimated error within [agent] budget_ms, ...; else exit 1;\n"
+		"--force skips this), and TIME must not be more than [agent] late_tolerance_ms\n"
+		"in the past. The wait follows clock steps (logged). CMD not found: exit 127;\n"
+		"not executable: 126.\n"
+		"      --rt                 wait with SCHED_FIFO priority 50 and locked memory\n"
+		"                           (root or CAP_SYS_NICE); CMD keeps SCHED_FIFO 50, as\n"
+		"                           under chrt -f 50: for commands that block or finish\n"
+		"      --late-ok            start even when TIME is already past\n"
+		"      --report FILE        append one JSON line: target, actual start, error,\n"
+		"                           chronyd's error bound\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
@@ -71,6 +101,11 @@ static struct option *build_longopts(void)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "fix", no_argument, NULL, OPT_FIX },
+		{ "at", required_argument, NULL, OPT_AT },
+		{ "wait-until", required_argument, NULL, OPT_WAIT_UNTIL },
+		{ "report", required_argument, NULL, OPT_REPORT },
+		{ "rt", no_argument, NULL, OPT_RT },
+		{ "late-ok", no_argument, NULL, OPT_LATE_OK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -87,6 +122,18 @@ static struct option *build_longopts(void)
 	for (size_t i = 0; i < nact; i++)
 		o[nfixed + i] = (struct option){ actions[i].name, no_argument, NULL, OPT_ACTION + (int)i };
 	return o;
+}
+
+/* Select a; false (with a message) when another action was chosen. */
+static bool choose_action(const struct action **action, const struct action *a)
+{
+	if (*action) {
+		fprintf(stderr, "fleetclock-agent: --%s and --%s: choose one action\n",
+			(*action)->name, a->name);
+		return false;
+	}
+	*action = a;
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -111,6 +158,17 @@ int main(int argc, char **argv)
 		case OPT_FORCE: ctx.force = true; break;
 		case OPT_DRY_RUN: ctx.dry_run = true; break;
 		case OPT_FIX: ctx.fix = true; break;
+		case OPT_REPORT: ctx.report_path = optarg; break;
+		case OPT_RT: ctx.rt = true; break;
+		case OPT_LATE_OK: ctx.late_ok = true; break;
+		case OPT_AT:
+		case OPT_WAIT_UNTIL:
+			ctx.at_time = optarg;
+			if (!choose_action(&action, c == OPT_AT ? &at_action : &wait_until_action)) {
+				free(longopts);
+				return AGENT_EXIT_ERROR;
+			}
+			break;
 		case 'v': ctx.verbose++; break;
 		case 'h': usage(stdout); free(longopts); return AGENT_EXIT_OK;
 		case 'V':

@@ -161,7 +161,8 @@ static void check_rtc(const struct readiness_input *in, const struct readiness_l
 		add(r, "rtc", READINESS_SKIP, "", "not checked%s%s", *detail ? ": " : "", detail);
 		break;
 	case READINESS_RTC_NONE:
-		add(r, "rtc", READINESS_WARN, "", "no RTC (configured so): a reboot away from the network loses the time");
+		add(r, "rtc", READINESS_WARN, "", "no RTC (%s): a reboot away from the network loses the time",
+		    *detail ? detail : "rtc = none");
 		break;
 	case READINESS_RTC_VALID:
 		add(r, "rtc", fabs(in->rtc_offset) <= lim->rtc_max_offset ? READINESS_OK : READINESS_FAIL, thr,

@@ -9,6 +9,8 @@ FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev pyth
  python3-matplotlib"
 # Deployment tests (tests/ansible): linters, and sshd for the namespace hosts.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES ansible-core ansible-lint yamllint openssh-server openssh-client"
+# i2c-tools: an independent I2C client to cross-check the DS1307 emulator.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES i2c-tools"
 
 # ensure_packages PKG... : apt-get install what is not installed yet.
 ensure_packages() {

@@ -16,7 +16,8 @@ def agent(*args, timeout=60, user=None, env=None, faketime=None):
     on the same faked clock as a chronyd started with that spec."""
     cmd = [AGENT] + list(args)
     if faketime is not None:
-        cmd = ["faketime", "-f", faketime] + cmd
+        from chronyd_harness import faketime_env
+        env = faketime_env(faketime, env)
     if user is not None:
         cmd = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups"] + cmd
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

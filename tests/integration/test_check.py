@@ -4,30 +4,36 @@ code says ready (0), not ready (1) or could not check (2)."""
 
 import json
 import os
+import shutil
+import sys
 import tempfile
 import time
 import unittest
 
 from chronyd_harness import ChronyInstance
-from fctest import agent, main
+from fctest import BUILD, SOURCE, agent, main
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "emu"))
+import ds1307_state as emu  # noqa: E402
+
+EMU = os.path.join(BUILD, "tests", "emu", "ds1307_emu.so")
 
 SERVER = "127.0.2.31"
+# The test instances poll every 0.25-0.5 s; on a loaded machine an update can
+# be a second late, so the age limit is relaxed here (the age check itself
+# is covered by tests/unit/test_readiness.c). No RTC on test machines.
+BASE_CONF = "[check]\nmax_update_polls = 20\n[rtc]\ndevice = none\n"
 
 
-def check(inst_or_sock, *extra, conf=None):
+def check(inst_or_sock, *extra, conf=None, env=None):
     """--check on an instance, run on the instance's own (faked) clock."""
     sock = inst_or_sock if isinstance(inst_or_sock, str) else inst_or_sock.socket
     faketime = None if isinstance(inst_or_sock, str) else inst_or_sock.faketime
     args = ["--socket", sock, "--check"] + list(extra)
-    if conf is not None:
-        f = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
-        f.write(conf)
-        f.close()
-        args = ["-c", f.name] + args
-    r = agent(*args, faketime=faketime)
-    if conf is not None:
-        os.unlink(f.name)
-    return r
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(BASE_CONF + (conf or ""))
+        f.flush()
+        return agent("-c", f.name, *args, faketime=faketime, env=env)
 
 
 def line(out, name):
@@ -62,7 +68,8 @@ class Check(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertTrue(line(r.stdout, "max error").startswith("[ OK ]"))
         self.assertIn("%s selected (stratum 8)" % SERVER, line(r.stdout, "source"))
-        self.assertRegex(r.stdout, r"\n\S+: READY\n$")
+        self.assertRegex(r.stdout, r"\n\S+: READY \(0 failed, 1 warnings\)\n$")
+        self.assertIn("[WARN] rtc              no RTC (rtc = none)", r.stdout)
 
     def test_unsynchronised(self):
         r = check(self.lonely)
@@ -109,6 +116,44 @@ class Check(unittest.TestCase):
         failed = [c["name"] for c in doc["checks"] if c["status"] == "FAIL"]
         self.assertEqual(failed, ["max error"])
         self.assertIn("checked_at", doc)
+
+    def rtc(self, **emu_args):
+        """A DS1307 (emulated on /dev/i2c-1) with the given state; returns
+        (config text, environment) for check()."""
+        d = tempfile.mkdtemp(prefix="fc-chk-rtc-")
+        self.addCleanup(shutil.rmtree, d, True)
+        state = os.path.join(d, "ds1307.state")
+        emu.create(state, **emu_args)
+        conf = "[rtc]\ndevice = /dev/i2c-1\nstate_file = %s/rtc.json\n" % d
+        return conf, dict(os.environ, LD_PRELOAD=EMU, DS1307_EMU_STATE=state), state
+
+    def test_rtc_states(self):
+        conf, env, _ = self.rtc(offset=0.0012)
+        r = check(self.good, conf=conf, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(line(r.stdout, "rtc"), r"^\[ OK \] rtc +1\.\d{3}ms ahead of the system clock")
+        conf, env, _ = self.rtc(offset=-1.7)
+        r = check(self.good, conf=conf, env=env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(line(r.stdout, "rtc"),
+                         r"^\[FAIL\] rtc +1\.(69|70)\d?s behind the system clock.*\(\|offset\| <= 5\.000ms\)")
+        conf, env, _ = self.rtc(halted=True)
+        r = check(self.good, conf=conf, env=env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("[FAIL] rtc              invalid: ", r.stdout)
+        r = check(self.good, conf="[rtc]\ndevice = /dev/i2c-7\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("[FAIL] rtc              cannot read: ", r.stdout)
+        self.assertIn("/dev/i2c-7", line(r.stdout, "rtc"))
+
+    def test_fix_writes_the_rtc(self):
+        conf, env, state = self.rtc(offset=-1.7)
+        r = check(self.good, "--fix", conf=conf, env=env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"fix: rtc +written at the second boundary")
+        self.assertTrue(line(r.stdout, "rtc").startswith("[ OK ]"))
+        # The emulator's own view: the RTC is now within 2 ms of true time.
+        self.assertLess(abs(emu.true_offset(emu.read(state))), 0.002)
 
     def test_chronyd_down(self):
         inst = ChronyInstance("chk-down", "127.0.2.38", serve=False).start()

@@ -69,7 +69,7 @@ def main():
             return 77
         sc = fleetsim.load_scenario(os.path.join(HERE, "scenarios", "baseline-%s.toml" % p),
                                     a.seconds)
-        results[p], _ = fleetsim.run_scenario(sc, os.path.join(a.out, "baseline-" + p), net=50,
+        results[p], _ = fleetsim.run_scenario(sc, os.path.join(a.out, "baseline-" + p),
                                               quiet=True)
         print("%s done" % p, flush=True)
     print(table(results))

@@ -33,12 +33,12 @@ except ImportError:  # Python < 3.11
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import linkemu  # noqa: E402
-from simnode import BUILD, SOURCE, SimNode, node_env, real_clock_state  # noqa: E402
+from simnode import BUILD, SOURCE, SimNode, claim_slot, node_env, real_clock_state  # noqa: E402
 
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
-             "start", "chronyd"}
+             "start", "chronyd", "link_params"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
                  "partition", "heal", "note", "command-stop", "command-start"}
 
@@ -87,6 +87,8 @@ def load_scenario(path, duration=None):
             n.setdefault("serve", n["role"] != "headset")
             n.setdefault("poll", sc["poll"])
             nodes.append(n)
+    for n in nodes:
+        linkemu.profile(n["link"], **n.get("link_params", {}))  # ValueError if wrong
     names = [n["name"] for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError("%s: duplicate node names" % path)
@@ -109,9 +111,11 @@ def load_scenario(path, duration=None):
 # --- the fleet --------------------------------------------------------------
 
 class Fleet:
-    def __init__(self, sc, out, net=10, table=0.0, quiet=False):
-        if not 0 <= net <= 250:
-            raise ValueError("--net must be in 0..250")
+    def __init__(self, sc, out, net=None, table=0.0, quiet=False):
+        if net is None:
+            net = claim_slot()  # a block of 127.6.0.0/16 no other run uses
+        if not 0 <= net <= 254:
+            raise ValueError("--net must be in 0..254")
         self.sc, self.out, self.net, self.table, self.quiet = sc, out, net, table, quiet
         self.nodes = {}
         self.spec = {}
@@ -121,6 +125,8 @@ class Fleet:
         self.cpu = {}
         self.rng = random.Random(sc["seed"] + 1)
         self.event_log = []
+        self.escapes = {}  # node -> {(pid, comm, reason)} seen by the self-check
+        self.next_escape_check = 0.0
         self.t0 = None
 
     def say(self, msg):
@@ -143,7 +149,8 @@ class Fleet:
                 listen = ("127.6.%d.%d" % (self.net + 1, link_no), 123)
                 target = ("127.6.%d.%d" % (self.net, index[s] + 1), 123)
                 name = "%s->%s" % (n["name"], s)
-                self.emu.add(name, listen, target, linkemu.profile(n["link"]))
+                self.emu.add(name, listen, target,
+                             linkemu.profile(n["link"], **n.get("link_params", {})))
                 self.links[name] = (n["name"], s)
                 self.addr_name[listen[0]] = s
                 servers.append((listen[0], 123, ""))
@@ -241,7 +248,18 @@ class Fleet:
                 node.clock.ctl("drift", st["drift_ppm"] + self.rng.gauss(0.0, w * math.sqrt(dt)))
 
     # --- sampling
+    def check_escapes(self):
+        """Self-check: every process of every node must be on its clock."""
+        for name, node in self.nodes.items():
+            for bad in node.escaped():
+                if bad not in self.escapes.setdefault(name, set()):
+                    self.escapes[name].add(bad)
+                    self.say("SELF-CHECK: %s: pid %d (%s): %s" % ((name,) + bad))
+
     def sample(self, t):
+        if t >= self.next_escape_check:
+            self.check_escapes()
+            self.next_escape_check = t + 10.0
         rows = []
         for name, node in self.nodes.items():
             alive = node.alive()
@@ -483,7 +501,9 @@ def plot(rows, sc, event_log, path):
             ax.plot(ts, es, label="%s (%s)" % (name, role), color=cmap(i % 20), lw=lw)
     ax1.set_yscale("symlog", linthresh=budget)
     top = max([abs(r["true_error"]) * 1e3 for r in rows if r["alive"]] + [budget])
-    decades = [10.0 ** k for k in range(1, int(math.log10(top)) + 2)]
+    n_dec = int(math.log10(top)) + 1
+    step = max(1, (n_dec + 5) // 6)  # at most ~6 labelled decades each side
+    decades = [10.0 ** k for k in range(step, n_dec + step, step)]
     ax1.set_yticks([-d for d in reversed(decades)] + [0.0] + decades)
     ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g" % v))
     ax1.set_ylabel("true error (ms, symlog)")
@@ -554,9 +574,14 @@ def write_csv(rows, path):
             w.writerow(r)
 
 
-def run_scenario(sc, out, net=10, table=0.0, quiet=False, keep_nodes=False):
+def run_scenario(sc, out, net=None, table=0.0, quiet=False, keep_nodes=False):
     """Run one expanded scenario; returns (summary dict, rows)."""
     if os.path.exists(out):
+        # Only ever replace an earlier run's output, never anything else.
+        if os.listdir(out) and not os.path.exists(os.path.join(out, "scenario.json")) \
+                and not os.path.isdir(os.path.join(out, "nodes")):
+            raise RuntimeError("%s exists and is not a fleetsim output directory: "
+                               "choose another --out" % out)
         shutil.rmtree(out)
     os.makedirs(out)
     real_before = real_clock_state()
@@ -568,7 +593,8 @@ def run_scenario(sc, out, net=10, table=0.0, quiet=False, keep_nodes=False):
         rows = fleet.run()
         if fleet.interrupted:
             sc = dict(sc, duration=max(1, int(fleet.elapsed)))
-        escaped = {n: node.escaped() for n, node in fleet.nodes.items() if node.alive()}
+        fleet.check_escapes()
+        escaped = {n: sorted(v) for n, v in fleet.escapes.items() if v}
     except KeyboardInterrupt:
         interrupted = True
         escaped = {}
@@ -616,8 +642,9 @@ def main():
     ap.add_argument("scenario")
     ap.add_argument("--out", help="output directory (default /tmp/fleetclock-sim/NAME)")
     ap.add_argument("--duration", type=float, help="override the scenario's duration (s)")
-    ap.add_argument("--net", type=int, default=10,
-                    help="third octet: nodes on 127.6.NET.k, links on 127.6.NET+1.l")
+    ap.add_argument("--net", type=int,
+                    help="third octet: nodes on 127.6.NET.k, links on 127.6.NET+1.l "
+                    "(default: a free block, see simnode.claim_slot)")
     ap.add_argument("--table", type=float, default=0.0, help="print a fleet table every S s")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--plot-only", action="store_true",

@@ -9,6 +9,7 @@ Processes are only ever killed by the PID recorded when they were started.
 Python 3 stdlib only.
 """
 import ctypes
+import fcntl
 import mmap
 import os
 import random
@@ -26,6 +27,44 @@ PRELOAD = os.path.join(BUILD, "tests", "sim", "libfleetclock-vclock.so")
 VCLOCK_CTL = os.path.join(BUILD, "tests", "sim", "fleetclock-vclock")
 CHRONYD = "/usr/sbin/chronyd"
 STATE_ENV = "FLEETCLOCK_VCLOCK_STATE"
+
+# --- addresses ----------------------------------------------------------------
+# The simulator lives in 127.6.0.0/16. Several test runs may go on at once on
+# one machine (one per worktree), so each process claims a block of 16 third
+# octets with a file lock held until it exits, and builds its addresses in it.
+SLOT_DIR = "/tmp/fleetclock-sim-slots"
+SLOT_WIDTH = 16
+_slot = None
+
+
+def claim_slot():
+    """First third octet of this process's block of 127.6.0.0/16 (claimed
+    on first use); RuntimeError when all 16 blocks are taken."""
+    global _slot
+    if _slot is not None:
+        return _slot[0]
+    os.makedirs(SLOT_DIR, exist_ok=True)
+    # Blocks 0-3 (127.6.0-63.x) were used by fixed addresses in earlier
+    # versions that other checkouts may still run: start above them.
+    for k in range(4, 256 // SLOT_WIDTH):
+        fd = os.open(os.path.join(SLOT_DIR, "slot%02d.lock" % k), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _slot = (k * SLOT_WIDTH, fd)
+        return _slot[0]
+    raise RuntimeError("all %d simulator address blocks of 127.6.64-255.x are in use (%s)" %
+                       (256 // SLOT_WIDTH - 4, SLOT_DIR))
+
+
+def sim_addr(block, host):
+    """127.6.X.host with X = this process's first third octet + block (0..15)."""
+    if not 0 <= block < SLOT_WIDTH:
+        raise ValueError("block %d outside 0..%d" % (block, SLOT_WIDTH - 1))
+    return "127.6.%d.%d" % (claim_slot() + block, host)
+
 
 # Mirror of struct vclock_state (tests/sim/vclock_state.h), version 1.
 _STATE_FMT = "<6Iqqdddqqqqqqqii3Qq8Q"
@@ -203,25 +242,38 @@ def descendants(pid):
     return out
 
 
-def escaped_processes(root_pids, state_path):
+def _clock_of(pid, real_state):
+    """(comm, reason) when pid is not on the clock of real_state, None when
+    it is or has exited."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read()
+        with open("/proc/%d/comm" % pid) as f:
+            comm = f.read().strip()
+    except OSError:
+        return None  # exited meanwhile
+    if "libfleetclock-vclock.so" not in maps:
+        return comm, "no vclock preload"
+    if real_state not in maps:
+        return comm, "maps another node's clock"
+    return None
+
+
+def escaped_processes(root_pids, state_path, settle=0.2):
     """Processes of a node (roots and descendants) that do not map the
     node's vclock state file: they run on another clock. List of
-    (pid, comm, reason)."""
-    bad = []
+    (pid, comm, reason). A process caught in execve() has not mapped its
+    preloads yet: suspects are looked at again after `settle` seconds."""
     real_state = os.path.realpath(state_path)
-    for root in root_pids:
-        for pid in descendants(root):
-            try:
-                with open("/proc/%d/maps" % pid) as f:
-                    maps = f.read()
-                with open("/proc/%d/comm" % pid) as f:
-                    comm = f.read().strip()
-            except OSError:
-                continue  # exited meanwhile
-            if "libfleetclock-vclock.so" not in maps:
-                bad.append((pid, comm, "no vclock preload"))
-            elif real_state not in maps:
-                bad.append((pid, comm, "maps another node's clock"))
+    suspects = [pid for root in root_pids for pid in descendants(root)
+                if _clock_of(pid, real_state)]
+    if suspects and settle:
+        time.sleep(settle)
+    bad = []
+    for pid in suspects:
+        r = _clock_of(pid, real_state)
+        if r:
+            bad.append((pid,) + r)
     return bad
 
 

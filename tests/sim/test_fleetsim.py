@@ -13,6 +13,7 @@
                                      slot) runs on the node's virtual clock
     test_fleetsim.py format          scenario files are validated
     test_fleetsim.py analysis        the summary's arithmetic
+    test_fleetsim.py events          link events and per-node link parameters
 """
 import os
 import sys
@@ -30,10 +31,10 @@ def scenario(name):
 
 
 class FleetsimTest(unittest.TestCase):
-    def run_sc(self, name, net):
+    def run_sc(self, name):
         sc = scenario(name)
         out = tempfile.mkdtemp(prefix="fleetclock-fleetsim-")
-        s, rows = fleetsim.run_scenario(sc, out, net=net, quiet=True)
+        s, rows = fleetsim.run_scenario(sc, out, quiet=True)
         self.out = out
         return sc, s, rows
 
@@ -49,7 +50,7 @@ class FleetsimTest(unittest.TestCase):
             self.assertGreaterEqual(per_node[n["name"]], sc["duration"] - 3, n["name"])
 
     def test_baseline(self):
-        sc, s, rows = self.run_sc("baseline-ci", 30)
+        sc, s, rows = self.run_sc("baseline-ci")
         self.common(sc, s, rows)
         budget = sc["budget_ms"]
         for name, n in s["nodes"].items():
@@ -65,7 +66,7 @@ class FleetsimTest(unittest.TestCase):
         self.assertTrue(any(abs(r["true_error"]) > 0.1 for r in first))
 
     def test_upstream_kill(self):
-        sc, s, rows = self.run_sc("upstream-kill-ci", 32)
+        sc, s, rows = self.run_sc("upstream-kill-ci")
         self.common(sc, s, rows)
         kill = sc["events"][0]["at"]
         budget = sc["budget_ms"] / 1e3
@@ -98,9 +99,12 @@ class FleetsimTest(unittest.TestCase):
                     '[[node]]\nname = "collector"\nrole = "collector"\nchronyd = false\n'
                     'offset = 250.0\n'
                     'env = { PROBE_OUT = "{dir}/probe", LD_PRELOAD = "%s" }\n'
-                    'command = ["sh", "-c", "%s"]\n' % (loop, libm, loop))
+                    'command = ["sh", "-c", "%s"]\n'
+                    '[[node]]\nname = "rogue"\nrole = "agent"\nchronyd = false\n'
+                    'command = ["env", "-u", "LD_PRELOAD", "sleep", "30"]\n'
+                    % (loop, libm, loop))
         sc = fleetsim.load_scenario(path)
-        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), net=34, quiet=True)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), quiet=True)
 
         def probe(node):
             p = os.path.join(node.dir, "probe")
@@ -122,6 +126,12 @@ class FleetsimTest(unittest.TestCase):
             self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
             self.assertAlmostEqual(col.clock.true_error(), 250.0, delta=0.01)
             self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=0.3)
+            # the self-check reports the process that left the clock (sleep
+            # started without the preload), and only that one
+            fleet.check_escapes()
+            rogue = fleet.nodes["rogue"].extra[0].pid
+            self.assertEqual({n: [b[:1] + b[2:] for b in v] for n, v in fleet.escapes.items() if v},
+                             {"rogue": [(rogue, "no vclock preload")]})
             fleet.apply(dict(at=1, action="command-stop", node="collector"))
             self.assertFalse(col.alive())
             self.assertTrue(up.alive())
@@ -161,12 +171,46 @@ class FleetsimTest(unittest.TestCase):
         self.assertEqual(s["nodes"]["a"]["bracket_fraction"], 0.0)
         self.assertAlmostEqual(s["phases"][0]["headset_max_abs_ms"], 500.0)
 
+    def test_events(self):
+        """Link events act on the right relays (fleet built, chronyd not started)."""
+        d = tempfile.mkdtemp(prefix="fleetclock-ev-")
+        path = os.path.join(d, "ev.toml")
+        with open(path, "w") as f:
+            f.write('[[node]]\nname = "a"\nrole = "upstream"\n'
+                    '[[node]]\nname = "b"\nrole = "master"\nservers = ["a"]\n'
+                    '[[node]]\nname = "c"\nservers = ["a", "b"]\n'
+                    'link_params = { loss = 0.5, outages = [[10, 20]] }\n')
+        sc = fleetsim.load_scenario(path)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), quiet=True)
+        try:
+            fleet.build()
+            links = fleet.emu.links
+            self.assertEqual(sorted(links), ["b->a", "c->a", "c->b"])
+            self.assertEqual(links["c->a"].p["loss"], 0.5)
+            self.assertEqual(links["c->b"].p["outages"], [[10, 20]])
+            self.assertEqual(links["b->a"].p["loss"], 0.01)  # plain wifi
+
+            def down():
+                return sorted(n for n, ln in links.items() if ln.down)
+            fleet.apply(dict(at=1, action="partition", nodes=["a"]))
+            self.assertEqual(down(), ["b->a", "c->a"])
+            fleet.apply(dict(at=2, action="heal"))
+            self.assertEqual(down(), [])
+            fleet.apply(dict(at=3, action="link-down", node="b"))
+            self.assertEqual(down(), ["b->a", "c->b"])
+            fleet.apply(dict(at=4, action="link-up", node="b"))
+            self.assertEqual(down(), [])
+        finally:
+            fleet.stop()
+
     def test_format(self):
         bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
         for text in ('[[node]]\nname = "a"\ncolour = "red"\n',
                      '[[node]]\nname = "a"\nservers = ["nobody"]\n',
                      '[[node]]\nname = "a"\n[[event]]\nat = 1\naction = "explode"\nnode = "a"\n',
-                     '[[node]]\nname = "a"\noffset = "lots"\n'):
+                     '[[node]]\nname = "a"\noffset = "lots"\n',
+                     '[[node]]\nname = "a"\nlink = "5g"\n',
+                     '[[node]]\nname = "a"\nlink_params = { lag = 1 }\n'):
             with open(bad, "w") as f:
                 f.write(text)
             with self.assertRaises(ValueError, msg=text):
@@ -184,6 +228,7 @@ if __name__ == "__main__":
         print("SKIP: needs root")
         sys.exit(77)
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
-             "format": "test_format", "command": "test_command", "analysis": "test_analysis"}
+             "format": "test_format", "command": "test_command", "analysis": "test_analysis",
+             "events": "test_events"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
     unittest.main(argv=argv, verbosity=2)

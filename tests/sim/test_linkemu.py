@@ -12,8 +12,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from linkemu import LinkEmu, profile  # noqa: E402
+from simnode import sim_addr  # noqa: E402
 
-SERVER = ("127.6.2.1", 9100)
+SERVER = (sim_addr(2, 1), 9100)
 
 
 class Echo:
@@ -48,7 +49,7 @@ class LinkEmuTest(unittest.TestCase):
         self.echo = Echo(SERVER)
         self.emu = LinkEmu(seed=7)
         self.cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.cli.bind(("127.6.2.3", 0))
+        self.cli.bind((sim_addr(2, 3), 0))
         self.cli.settimeout(0.3)
 
     def tearDown(self):
@@ -87,7 +88,7 @@ class LinkEmuTest(unittest.TestCase):
         return out
 
     def test_delay_and_asymmetry(self):
-        listen = ("127.6.2.2", 9101)
+        listen = (sim_addr(2, 2), 9101)
         self.emu.add("a", listen, SERVER, profile("ideal", delay_ms=20.0, asym=0.5))
         self.emu.start()
         res = [r for r in self.ping(listen, 20, gap=0.01) if r]
@@ -98,7 +99,7 @@ class LinkEmuTest(unittest.TestCase):
         self.assertAlmostEqual(back, 0.010, delta=0.003)  # 20 ms * 0.5
 
     def test_loss_rate(self):
-        listen = ("127.6.2.2", 9102)
+        listen = (sim_addr(2, 2), 9102)
         self.emu.add("l", listen, SERVER, profile("ideal", loss=0.3))
         self.emu.start()
         res = self.ping(listen, 400, gap=0.0005)
@@ -107,7 +108,7 @@ class LinkEmuTest(unittest.TestCase):
         self.assertAlmostEqual(lost, 0.51, delta=0.08)
 
     def test_outage_and_partition(self):
-        listen = ("127.6.2.2", 9103)
+        listen = (sim_addr(2, 2), 9103)
         p = profile("ideal", outages=[(0.0, 0.5)])
         self.emu.add("o", listen, SERVER, p)
         self.emu.start()
@@ -120,7 +121,7 @@ class LinkEmuTest(unittest.TestCase):
         self.assertTrue(all(r is not None for r in self.ping(listen, 10)))
 
     def test_wifi_profile_range(self):
-        listen = ("127.6.2.2", 9104)
+        listen = (sim_addr(2, 2), 9104)
         self.emu.add("w", listen, SERVER, profile("wifi"))
         self.emu.start()
         res = self.ping(listen, 300, gap=0.002)

@@ -10,6 +10,7 @@ unmodified chronyd (tests/sim/vclock.c, issue 6):
 - the harness reports processes that escaped the virtual clock.
 """
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simnode  # noqa: E402
-from simnode import SimNode, VClock, node_env  # noqa: E402
+from simnode import SimNode, VClock, node_env, sim_addr  # noqa: E402
 
 # A small program run ON a node's clock: answers "t" with its time.time()
 # and "r" with the real time it cannot see directly (via the state file it
@@ -83,32 +84,36 @@ class NodeTest(unittest.TestCase):
 
     # ------------------------------------------------------------------
     def test_offset_and_drift_seen_by_client(self):
-        srv = self.node("srv", "127.6.0.10", serve=True, local_stratum=1, offset=17 * 60,
+        srv = self.node("srv", sim_addr(0, 10), serve=True, local_stratum=1, offset=17 * 60,
                         drift=100.0)
-        cli = self.node("cli", "127.6.0.11", servers=[("127.6.0.10", 123, "noselect")],
+        cli = self.node("cli", sim_addr(0, 11), servers=[(sim_addr(0, 10), 123, "noselect")],
                         log=("rawmeasurements", "statistics"))
         srv.start().wait_ready()
         cli.start().wait_ready()
-        time.sleep(8)
+        time.sleep(10)
         want = srv.clock.true_error() - cli.clock.true_error()
         meas = [ln.split() for ln in open(os.path.join(cli.dir, "log", "measurements.log"))
                 if ln.startswith("20")]
         self.assertGreater(len(meas), 5, "client chronyd made too few measurements")
+        # socket timestamping refused: chronyd timestamped both ends itself ("D D"),
+        # never with the kernel's real-time stamps ("K")
+        self.assertEqual({tuple(m[-2:]) for m in meas}, {("D", "D")})
         # measurements.log: offset column, positive = local clock slow
         last = float(meas[-1][11])
         self.assertAlmostEqual(last, want, delta=2e-3)
         self.assertAlmostEqual(want, 1020.0, delta=0.05)
         stats = [ln.split() for ln in open(os.path.join(cli.dir, "log", "statistics.log"))
                  if ln.startswith("20")]
-        est_offset, diff_freq = float(stats[-1][4]), float(stats[-1][6])
+        est_offset, diff_freq, skew = float(stats[-1][4]), float(stats[-1][6]), float(stats[-1][7])
         self.assertAlmostEqual(abs(est_offset), 1020.0, delta=0.05)
-        # +100 ppm of the server, as a fraction, same sign as the offset
-        self.assertAlmostEqual(abs(diff_freq), 100e-6, delta=3e-6)
+        # +100 ppm of the server, as a fraction, same sign as the offset, within
+        # the uncertainty chronyd states for its own estimate (its skew)
+        self.assertAlmostEqual(abs(diff_freq), 100e-6, delta=max(4e-6, 5 * skew))
         self.assertEqual(diff_freq < 0, est_offset < 0)
 
     def test_slew_takes_slew_time(self):
-        up = self.node("up", "127.6.0.12", serve=True, local_stratum=1)
-        n = self.node("n", "127.6.0.13", servers=[("127.6.0.12", 123, "")], makestep="1 1")
+        up = self.node("up", sim_addr(0, 12), serve=True, local_stratum=1)
+        n = self.node("n", sim_addr(0, 13), servers=[(sim_addr(0, 12), 123, "")], makestep="1 1")
         up.start().wait_ready()
         n.start().wait_ready()
         end = time.monotonic() + 15
@@ -120,14 +125,15 @@ class NodeTest(unittest.TestCase):
         t0 = time.monotonic()
         samples = []
         while time.monotonic() - t0 < 10:
-            samples.append((time.monotonic() - t0, n.clock.true_error()))
+            real = time.time_ns()  # the error at exactly this real instant
+            samples.append((time.monotonic() - t0, n.clock.true_error(real), real / 1e9))
             time.sleep(0.005)
-        first_ok = next((t for t, e in samples if abs(e) < 1e-3), None)
+        first_ok = next((t for t, e, _ in samples if abs(e) < 1e-3), None)
         self.assertIsNotNone(first_ok, "10 ms error never slewed below 1 ms")
         # 10 ms at chrony's maximum slew rate (83333 ppm) takes >= 0.108 s
         self.assertGreater(first_ok, 0.010 / 0.083334 - 0.009 / 0.083334)
-        steps = [abs(b[1] - a[1]) / max(b[0] - a[0], 1e-6) for a, b in zip(samples, samples[1:])
-                 if b[0] - a[0] > 0.004]
+        steps = [abs(b[1] - a[1]) / (b[2] - a[2]) for a, b in zip(samples, samples[1:])
+                 if b[2] - a[2] > 0.004]
         self.assertLess(max(steps), 0.09, "error changed faster than any slew: stepped?")
         self.assertLess(abs(samples[-1][1]), 100e-6)
         self.assertEqual(n.clock.read()["n_steps"], 2)  # the start-up step and ours
@@ -179,10 +185,12 @@ print(r, d, repr(now()), repr(time.monotonic()), flush=True)
         p = self.on_clock(c, code)
         time.sleep(0.5)
         c.ctl("step", 1.0)  # 1 s later on the node: the deadline comes 1 s sooner
+        ready, _, _ = select.select([p.stdout], [], [], 10)
+        self.assertTrue(ready, "clock_nanosleep did not wake at the virtual deadline")
         r, d, woke, mono = p.stdout.readline().split()
         self.assertEqual(int(r), 0)
         self.assertGreaterEqual(float(woke), int(d))
-        self.assertLess(float(woke) - int(d), 0.02)
+        self.assertLess(float(woke) - int(d), 0.05)  # scheduling latency only
         # at most 3 s of waiting minus the 1 s step
         self.assertLess(float(mono) - t0, 2.3)
 
@@ -230,7 +238,7 @@ print(res.get(fd), "|", res.get(cfd), "|", "again" if again else "quiet", flush=
         self.assertLess(time.monotonic() - t0, 2.0)  # 3 s deadline minus 2 s step
 
     def test_escape_detected(self):
-        n = self.node("esc", "127.6.0.14", serve=True, local_stratum=1)
+        n = self.node("esc", sim_addr(0, 14), serve=True, local_stratum=1)
         other = self.clock("other")
         n.start().wait_ready()
         self.assertEqual(n.escaped(), [])

@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simnode import PRELOAD, STATE_ENV, SimNode, real_clock_state  # noqa: E402
+from simnode import PRELOAD, STATE_ENV, SimNode, real_clock_state, sim_addr  # noqa: E402
 
 
 class SafetyTest(unittest.TestCase):
@@ -31,7 +31,7 @@ class SafetyTest(unittest.TestCase):
 
     def test_chronyd_without_preload_dies(self):
         # No sources: even in the impossible case it survived it would not steer.
-        n = SimNode("nopreload", "127.6.0.20", self.work)
+        n = SimNode("nopreload", sim_addr(0, 20), self.work)
         self.nodes.append(n)
         n.start(preload=False)
         try:
@@ -62,8 +62,8 @@ class SafetyTest(unittest.TestCase):
     def test_real_clock_untouched(self):
         before = real_clock_state()
         wall0, mono0 = time.time(), time.monotonic()
-        up = SimNode("up", "127.6.0.21", self.work, serve=True, local_stratum=1)
-        n = SimNode("n", "127.6.0.22", self.work, servers=[("127.6.0.21", 123, "")],
+        up = SimNode("up", sim_addr(0, 21), self.work, serve=True, local_stratum=1)
+        n = SimNode("n", sim_addr(0, 22), self.work, servers=[(sim_addr(0, 21), 123, "")],
                     offset=-7.0, drift=300.0)
         self.nodes += [up, n]
         up.start().wait_ready()

@@ -196,6 +196,7 @@ static void vc_wake_steppers(void)
 	syscall(SYS_futex, &vc_st->step_gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/* REALTIME (and COARSE, TAI) read the virtual clock; other clocks are real. */
 VC_EXPORT int clock_gettime(clockid_t clk, struct timespec *ts)
 {
 	vc_ensure();
@@ -218,6 +219,7 @@ VC_EXPORT int clock_gettime(clockid_t clk, struct timespec *ts)
 	return real_clock_gettime(clk, ts);
 }
 
+/* Virtual time in microseconds; tz is zeroed. */
 VC_EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
 	vc_ensure();
@@ -230,6 +232,7 @@ VC_EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 	return 0;
 }
 
+/* Virtual whole seconds. */
 VC_EXPORT time_t time(time_t *t)
 {
 	vc_ensure();
@@ -257,6 +260,7 @@ static int vc_set(int64_t virt_ns)
 	return 0;
 }
 
+/* REALTIME: steps the virtual clock (EINVAL on a bad timespec). */
 VC_EXPORT int clock_settime(clockid_t clk, const struct timespec *ts)
 {
 	vc_ensure();
@@ -269,6 +273,7 @@ VC_EXPORT int clock_settime(clockid_t clk, const struct timespec *ts)
 	return vc_set(vc_ns(ts));
 }
 
+/* Steps the virtual clock; a timezone alone is ignored. */
 VC_EXPORT int settimeofday(const struct timeval *tv, const struct timezone *tz)
 {
 	vc_ensure();
@@ -281,6 +286,7 @@ VC_EXPORT int settimeofday(const struct timeval *tv, const struct timezone *tz)
 	return vc_set((int64_t)tv->tv_sec * NS_PER_S + tv->tv_usec * 1000);
 }
 
+/* The kernel's adjtimex on the virtual clock; -1/errno like the kernel. */
 VC_EXPORT int adjtimex(struct timex *tx)
 {
 	uint32_t gen;
@@ -300,11 +306,13 @@ VC_EXPORT int adjtimex(struct timex *tx)
 	return r;
 }
 
+/* Same as adjtimex (glibc's second name for it). */
 VC_EXPORT int ntp_adjtime(struct timex *tx)
 {
 	return adjtimex(tx);
 }
 
+/* REALTIME: adjtimex on the virtual clock; other clocks pass through. */
 VC_EXPORT int clock_adjtime(clockid_t clk, struct timex *tx)
 {
 	vc_ensure();
@@ -313,6 +321,7 @@ VC_EXPORT int clock_adjtime(clockid_t clk, struct timex *tx)
 	return adjtimex(tx);
 }
 
+/* REALTIME + TIMER_ABSTIME: wait for the virtual deadline; returns an errno. */
 VC_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 			      struct timespec *rem)
 {
@@ -343,6 +352,7 @@ VC_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *r
 	}
 }
 
+/* The real timerfd, remembered when it runs on CLOCK_REALTIME. */
 VC_EXPORT int timerfd_create(int clk, int flags)
 {
 	vc_ensure();
@@ -437,6 +447,7 @@ static void vc_start_watcher(void)
 	pthread_attr_destroy(&a);
 }
 
+/* Absolute REALTIME deadlines are virtual: armed at the mapped real instant. */
 VC_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *nv,
 			      struct itimerspec *old)
 {
@@ -466,6 +477,7 @@ out:
 	return r;
 }
 
+/* ECANCELED on a CANCEL_ON_SET timerfd after a virtual step; else real. */
 VC_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	vc_resolve();
@@ -487,6 +499,7 @@ VC_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	return real_read(fd, buf, n);
 }
 
+/* Real close; forgets the descriptor's timerfd state. */
 VC_EXPORT int close(int fd)
 {
 	vc_resolve();
@@ -517,6 +530,7 @@ static int vc_is_timestamping(int level, int opt)
 	}
 }
 
+/* Refuses kernel timestamping (ENOPROTOOPT); everything else is real. */
 VC_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	vc_resolve();

@@ -79,6 +79,10 @@ void vclock_core_snap(const struct vclock_state *st, struct vclock_snap *s)
 			return;
 	}
 	/* A writer died in the middle (never seen): use what is there. */
+	s->anchor_real_ns = st->anchor_real_ns;
+	s->anchor_virt_ns = st->anchor_virt_ns;
+	s->rate_m1 = st->rate_m1;
+	s->step_gen = st->step_gen;
 }
 
 void vclock_core_lock(struct vclock_state *st, uint32_t pid)

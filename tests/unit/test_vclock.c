@@ -233,6 +233,25 @@ START_TEST(validate_layout)
 }
 END_TEST
 
+START_TEST(stale_lock_is_broken)
+{
+	/* A writer that died holding the lock in the middle of an update (seq
+	 * odd) must not block the node forever. */
+	struct vclock_snap s;
+
+	st.lock = 424242;
+	st.seq = 7;
+	vclock_core_snap(&st, &s); /* bounded: returns despite the odd seq */
+	ck_assert_int_eq(s.anchor_real_ns, T0);
+	vclock_core_lock(&st, 1);
+	ck_assert_uint_eq(st.lock, 1);
+	ck_assert_uint_eq(st.seq & 1, 1);
+	vclock_core_unlock(&st);
+	ck_assert_uint_eq(st.lock, 0);
+	ck_assert_uint_eq(st.seq & 1, 0);
+}
+END_TEST
+
 static Suite *vclock_suite(void)
 {
 	Suite *s = suite_create("vclock");
@@ -251,6 +270,7 @@ static Suite *vclock_suite(void)
 	tcase_add_test(tc, readback_time);
 	tcase_add_test(tc, adjtime_only_cancel);
 	tcase_add_test(tc, validate_layout);
+	tcase_add_test(tc, stale_lock_is_broken);
 	suite_add_tcase(s, tc);
 	return s;
 }
