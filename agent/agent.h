@@ -52,6 +52,9 @@ int agent_action_rtc_step(struct agent_ctx *ctx);
 int agent_action_systohc(struct agent_ctx *ctx);
 int agent_action_hctosys(struct agent_ctx *ctx);
 int agent_action_makestep(struct agent_ctx *ctx);
+int agent_action_measure(struct agent_ctx *ctx);
+int agent_action_election(struct agent_ctx *ctx);
+int agent_action_elect(struct agent_ctx *ctx);
 /* What the RTC said, read once per run (an edge read takes up to 1.5 s). */
 struct agent_rtc_view {
 	enum readiness_rtc state;
@@ -74,5 +77,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 int agent_action_at(struct agent_ctx *ctx);
 /* --wait-until TIME: the same wait, no exec. */
 int agent_action_wait_until(struct agent_ctx *ctx);
+/* --daemon: report to the collector every interval until SIGTERM. */
+int agent_action_daemon(struct agent_ctx *ctx);
 
 #endif

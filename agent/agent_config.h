@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "election_config.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
 
@@ -21,6 +22,17 @@ struct agent_config {
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */
 	double budget_ms;		/* error budget for readiness */
+	/* [collector] (the daemon's reports) */
+	char collector_url[256];
+	char collector_token[256];
+	char collector_ca_file[256];
+	double report_interval_s;
+	int connect_timeout_ms;
+	int post_timeout_ms;
+	char spool_dir[256];
+	int spool_max_count;
+	int spool_max_bytes;
+	double backoff_max_s;
 	/* [check] */
 	char check_expected_sources[256];	/* comma list; empty: any */
 	int check_max_update_polls;
@@ -36,6 +48,7 @@ struct agent_config {
 	int rtc_edge_timeout_ms;	/* give up waiting for the seconds to change */
 	double rtc_drift_max_unc_ppm;	/* a drift estimate is used only below this */
 	double late_tolerance_ms;	/* --at: refuse starting later than this */
+	struct agent_election_config election;	/* [election] */
 };
 
 /* The option table (for docs and tests). */

@@ -20,10 +20,14 @@ static const struct action actions[] = {
 	{ "status", agent_action_status, "chronyd's view of this clock and its sources (--json)" },
 	{ "check", agent_action_check, "is this node ready? exit 0 ready, 1 not, 2 unknown (--fix, --json)" },
 	{ "makestep", agent_action_makestep, "step the clock now by chronyd's current correction" },
+	{ "election", agent_action_election, "the master election as this node sees it (--json)" },
+	{ "elect", agent_action_elect, "run the master election in the foreground [SECONDS]" },
+	{ "measure", agent_action_measure, "measure ADDR[:PORT]'s NTP time against this clock (one-shot)" },
 	{ "rtc-show", agent_action_rtc_show, "the RTC: time, offset to the system clock (ms), drift, validity" },
 	{ "rtc-step", agent_action_rtc_step, "one RTC discipline step: measure, rewrite past the threshold" },
 	{ "systohc", agent_action_systohc, "write the RTC at the second boundary (chronyd synchronised)" },
 	{ "hctosys", agent_action_hctosys, "boot: set the system clock from the RTC, drift taken out" },
+	{ "daemon", agent_action_daemon, "report status to the collector every interval (spooling when it is down)" },
 	{ "print-config", agent_action_print_config, "print the effective configuration" },
 	{ NULL, NULL, NULL }
 };

@@ -594,6 +594,14 @@ int chrony_client_makestep(struct chrony_client *c)
 	return chrony_client_request(c, &req, &r);
 }
 
+int chrony_client_reset_sources(struct chrony_client *c)
+{
+	struct chrony_request req = { .command = CHRONY_CMD_RESET_SOURCES };
+	struct chrony_reply r;
+
+	return chrony_client_request(c, &req, &r);
+}
+
 int chrony_client_modify_makestep(struct chrony_client *c, int32_t limit, double threshold)
 {
 	struct chrony_request req = { .command = CHRONY_CMD_MODIFY_MAKESTEP };

@@ -95,6 +95,9 @@ int chrony_client_local(struct chrony_client *c, bool on, int stratum, double di
  * mask and address: all sources. */
 int chrony_client_set_online(struct chrony_client *c, const struct chrony_ipaddr *mask,
 			     const struct chrony_ipaddr *address, bool online);
+/* Drop every source's measurements: unsynchronised, or the local
+ * reference at once when it is on. */
+int chrony_client_reset_sources(struct chrony_client *c);
 int chrony_client_burst(struct chrony_client *c, const struct chrony_ipaddr *mask,
 			const struct chrony_ipaddr *address, int n_good, int n_total);
 

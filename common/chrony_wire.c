@@ -186,6 +186,7 @@ static const struct cmd_info cmd_table[] = {
 	{ CHRONY_CMD_LOCAL2, 36, CHRONY_RPY_NULL, "LOCAL2" },
 	{ CHRONY_CMD_NTP_DATA, 152, CHRONY_RPY_NTP_DATA, "NTP_DATA" },
 	{ CHRONY_CMD_NTP_SOURCE_NAME, 284, CHRONY_RPY_NTP_SOURCE_NAME, "NTP_SOURCE_NAME" },
+	{ CHRONY_CMD_RESET_SOURCES, 28, CHRONY_RPY_NULL, "RESET_SOURCES" },
 };
 
 static const struct cmd_info *cmd_find(uint16_t command)

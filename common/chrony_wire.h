@@ -37,6 +37,7 @@ enum chrony_cmd {
 	CHRONY_CMD_LOCAL2 = 56,
 	CHRONY_CMD_NTP_DATA = 57,
 	CHRONY_CMD_NTP_SOURCE_NAME = 65,
+	CHRONY_CMD_RESET_SOURCES = 66,
 };
 
 /* Reply types. */

@@ -3,7 +3,8 @@
 # shellcheck shell=bash
 
 FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev libinih-dev
- libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev"
+ libi2c-dev libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev
+ libssl-dev"
 FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
  procps util-linux
  python3-matplotlib"
@@ -11,6 +12,13 @@ FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev pyth
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES ansible-core ansible-lint yamllint openssh-server openssh-client"
 # i2c-tools: an independent I2C client to cross-check the DS1307 emulator.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES i2c-tools"
+# Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;
+# chromium (~290 MB) renders the dashboard.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl openssl"
+# Collector benchmark references (tests/bench/bench_collector.py installs them).
+FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
+# Optional: sd_notify/watchdog support in the agent daemon.
+FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 
 # ensure_packages PKG... : apt-get install what is not installed yet.
 ensure_packages() {

@@ -108,6 +108,11 @@ def load_scenario(path, duration=None):
     return sc
 
 
+# The first two octets of every address (an engineer working beside others
+# may move the whole fleet, e.g. FLEETCLOCK_SIM_PREFIX=127.7).
+PREFIX = os.environ.get("FLEETCLOCK_SIM_PREFIX", "127.6")
+
+
 # --- the fleet --------------------------------------------------------------
 
 class Fleet:
@@ -139,15 +144,15 @@ class Fleet:
         index = {n["name"]: i for i, n in enumerate(self.sc["nodes"])}
         link_no = 0
         for n in self.sc["nodes"]:
-            addr = "127.6.%d.%d" % (self.net, index[n["name"]] + 1)
+            addr = "%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1)
             self.addr_name[addr] = n["name"]
         for n in self.sc["nodes"]:
-            addr = "127.6.%d.%d" % (self.net, index[n["name"]] + 1)
+            addr = "%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1)
             servers = []
             for s in n["servers"]:
                 link_no += 1
-                listen = ("127.6.%d.%d" % (self.net + 1, link_no), 123)
-                target = ("127.6.%d.%d" % (self.net, index[s] + 1), 123)
+                listen = ("%s.%d.%d" % (PREFIX, self.net + 1, link_no), 123)
+                target = ("%s.%d.%d" % (PREFIX, self.net, index[s] + 1), 123)
                 name = "%s->%s" % (n["name"], s)
                 self.emu.add(name, listen, target,
                              linkemu.profile(n["link"], **n.get("link_params", {})))
@@ -157,7 +162,7 @@ class Fleet:
             node = SimNode(n["name"], addr, workdir, servers=servers, offset=n["offset"],
                            drift=n["drift"], wander=n["wander"], serve=n["serve"],
                            local_stratum=n.get("local_stratum"),
-                           allow="127.6.%d.0/24" % (self.net + 1), poll=n["poll"],
+                           allow="%s.%d.0/24" % (PREFIX, self.net + 1), poll=n["poll"],
                            makestep=n.get("makestep", "1 3"), extra_conf=n.get("extra_conf", ""),
                            chronyd=n.get("chronyd", True))
             self.nodes[n["name"]] = node

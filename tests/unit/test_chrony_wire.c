@@ -149,6 +149,7 @@ static const struct {
 	{ CHRONY_CMD_LOCAL2, 36, 1 },      { CHRONY_CMD_ONLINE, 60, 1 },
 	{ CHRONY_CMD_OFFLINE, 60, 1 },     { CHRONY_CMD_BURST, 68, 1 },
 	{ CHRONY_CMD_NTP_DATA, 152, 16 },
+	{ CHRONY_CMD_RESET_SOURCES, 28, 1 },
 };
 
 START_TEST(test_request_lengths)

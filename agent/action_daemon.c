@@ -1,0 +1,330 @@
+/* action_daemon.c - --daemon: every interval, build the status document
+ * and POST it to the collector. What the collector does not take (down,
+ * 5xx, timeout) waits in the on-disk spool and is replayed in order, with
+ * capped exponential backoff and jitter. SIGTERM/SIGINT: one last bounded
+ * flush of the spool, then exit 0; what is left stays spooled. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "fleetclock_config.h"
+#include "log.h"
+#include "push.h"
+#include "readiness.h"
+#include "spool.h"
+#include "status.h"
+#include "timeutil.h"
+
+enum post_result { POST_SENT, POST_REJECTED, POST_FAILED };
+
+struct daemon {
+	struct agent_ctx *ctx;
+	struct chrony_client *chrony;
+	struct push *push;
+	struct spool *spool;
+	unsigned failures;		/* consecutive failed POSTs */
+	double next_try;		/* CLOCK_MONOTONIC; no POST before */
+	unsigned seed;
+	int (*sd_notify)(int unset_environment, const char *state);
+	struct log_ratelimit rl_post, rl_spool, rl_chrony;
+};
+
+/* sd_notify from libsystemd, loaded only under systemd (NOTIFY_SOCKET),
+ * and only in a build that found libsystemd. */
+static void load_sd_notify(struct daemon *d)
+{
+#ifdef HAVE_LIBSYSTEMD
+	void *lib;
+
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	lib = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (lib)
+		*(void **)&d->sd_notify = dlsym(lib, "sd_notify");
+	if (!d->sd_notify)
+		log_warn("NOTIFY_SOCKET is set but libsystemd.so.0 could not be loaded: no sd_notify");
+#else
+	(void)d;
+#endif
+}
+
+static void notify(struct daemon *d, const char *state)
+{
+	if (d->sd_notify)
+		d->sd_notify(0, state);
+}
+
+/* A token in a file others can read is no secret: refuse to use it. */
+static int check_token_file(const struct agent_ctx *ctx)
+{
+	struct stat st;
+
+	if (!ctx->cfg.collector_token[0])
+		return 0;
+	if (stat(ctx->config_path, &st) < 0) {
+		log_err("%s: stat: %s", ctx->config_path, strerror(errno));
+		return -errno;
+	}
+	if (st.st_mode & S_IROTH) {
+		log_err("%s: holds the collector token but is readable by everyone (mode %04o); "
+			"refusing to run: chmod o-r %s", ctx->config_path, st.st_mode & 07777,
+			ctx->config_path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The readiness verdict on the same snapshot (pure, as --check does it):
+ * the failed checks become the document's problems. */
+static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_snapshot *snap,
+			   struct status_check *check)
+{
+	const struct agent_config *cfg = &d->ctx->cfg;
+	struct readiness_limits lim = {
+		.budget = cfg->budget_ms / 1e3, .max_update_polls = cfg->check_max_update_polls,
+		.max_skew_ppm = cfg->check_max_skew_ppm, .max_freq_ppm = cfg->check_max_freq_ppm,
+		.rtc_max_offset = cfg->check_rtc_max_offset_ms / 1e3,
+		.build_epoch = (double)FLEETCLOCK_BUILD_EPOCH,
+	};
+	struct readiness_input in = {
+		.chrony_rc = chrony_rc, .chrony_endpoint = chrony_client_endpoint(d->chrony),
+		.chrony_error = chrony_client_error(d->chrony), .snap = snap,
+		.now = timeutil_now(CLOCK_REALTIME), .expected_sources = cfg->check_expected_sources,
+		.allow_local = !strcmp(cfg->role, "master") || !strcmp(cfg->role, "failover"),
+		.rtc = READINESS_RTC_NOT_CHECKED, .collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+	};
+	static struct readiness_report r;
+
+	readiness_evaluate(&in, &lim, &r);
+	memset(check, 0, sizeof(*check));
+	check->ready = r.verdict == READINESS_READY;
+	check->budget_s = lim.budget;
+	for (size_t i = 0; i < r.n_checks && check->n_problems < STATUS_MAX_PROBLEMS; i++) {
+		const struct readiness_check *c = &r.checks[i];
+
+		if (c->status != READINESS_FAIL)
+			continue;
+		snprintf(check->problems[check->n_problems++], sizeof(check->problems[0]),
+			 "%s: %.100s%s%s%s", c->name, c->value, c->threshold[0] ? " (" : "",
+			 c->threshold, c->threshold[0] ? ")" : "");
+	}
+}
+
+/* The document for now, as compact JSON (malloc'ed), or NULL. */
+static char *build_report(struct daemon *d)
+{
+	static struct chrony_snapshot snap;
+	static struct status_check check;
+	struct agent_config *cfg = &d->ctx->cfg;
+	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
+	const char *chrony_err = NULL;
+	json_t *doc;
+	char *text;
+	int rc;
+
+	rc = chrony_client_snapshot(d->chrony, &snap);
+	if (rc < 0) {
+		chrony_err = chrony_client_error(d->chrony);
+		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
+	}
+	evaluate_check(d, rc, &snap, &check);
+	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
+	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, NULL, &check);
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return text;
+}
+
+static enum post_result post(struct daemon *d, const char *doc, size_t len)
+{
+	char err[512] = "";
+	int code = push_post(d->push, doc, len, err, sizeof(err));
+
+	if (code >= 200 && code < 300)
+		return POST_SENT;
+	if (code >= 400 && code < 500 && code != 408 && code != 429) {
+		/* The collector will never take it: keeping it would block the queue. */
+		log_err("%s; the report is dropped", err);
+		return POST_REJECTED;
+	}
+	log_ratelimited(&d->rl_post, LOG_WARNING, "%s; spooling, retrying with backoff", err);
+	return POST_FAILED;
+}
+
+/* Capped exponential backoff: 1, 2, 4 ... backoff_max_s, times a random
+ * factor in [0.5, 1] so that a fleet does not retry in lockstep. */
+static void backoff(struct daemon *d)
+{
+	double base = 1.0, cap = d->ctx->cfg.backoff_max_s, wait;
+
+	for (unsigned i = 1; i < d->failures + 1 && base < cap; i++)
+		base *= 2;
+	d->failures++;
+	wait = (base < cap ? base : cap) * (0.5 + 0.5 * rand_r(&d->seed) / (double)RAND_MAX);
+	d->next_try = timeutil_now(CLOCK_MONOTONIC) + wait;
+	log_debug("collector: next attempt in %.1f s (failure %u)", wait, d->failures);
+}
+
+static void spool_doc(struct daemon *d, const char *doc, size_t len)
+{
+	char err[512];
+
+	if (spool_push(d->spool, doc, len, err, sizeof(err)) < 0)
+		log_ratelimited(&d->rl_spool, LOG_ERR, "%s", err);
+}
+
+/* Send spooled documents, oldest first, until the spool is empty, a POST
+ * fails or the deadline (CLOCK_MONOTONIC) passes. */
+static void replay(struct daemon *d, double deadline)
+{
+	char err[512], *doc;
+	size_t len;
+	int rc;
+
+	while (spool_count(d->spool) > 0 && timeutil_now(CLOCK_MONOTONIC) < deadline) {
+		rc = spool_peek(d->spool, &doc, &len, err, sizeof(err));
+		if (rc == -ENOENT)
+			break;
+		if (rc < 0) {
+			log_err("%s", err);
+			continue;
+		}
+		enum post_result r = post(d, doc, len);
+
+		free(doc);
+		if (r == POST_FAILED) {
+			backoff(d);
+			return;
+		}
+		spool_pop(d->spool);
+		d->failures = 0;
+	}
+}
+
+static void tick(struct daemon *d, double deadline)
+{
+	char *doc = build_report(d);
+	double now = timeutil_now(CLOCK_MONOTONIC);
+	size_t len;
+
+	if (!doc) {
+		log_err("cannot build the status document: out of memory");
+		return;
+	}
+	len = strlen(doc);
+	if (spool_count(d->spool) == 0 && now >= d->next_try) {
+		if (post(d, doc, len) == POST_FAILED) {
+			spool_doc(d, doc, len);
+			backoff(d);
+		} else {
+			d->failures = 0;
+		}
+	} else {
+		spool_doc(d, doc, len);	/* behind older ones: order is kept */
+		if (now >= d->next_try)
+			replay(d, deadline);
+	}
+	free(doc);
+}
+
+static int daemon_open(struct daemon *d)
+{
+	const struct agent_config *cfg = &d->ctx->cfg;
+	struct push_opts po = { cfg->collector_url, cfg->collector_token, cfg->collector_ca_file,
+				cfg->connect_timeout_ms, cfg->post_timeout_ms,
+				"fleetclock-agent/" FLEETCLOCK_VERSION };
+	char err[512];
+	int rc;
+
+	if (!cfg->collector_url[0]) {
+		log_err("%s: [collector] url is not set: nowhere to send reports", d->ctx->config_path);
+		return -EINVAL;
+	}
+	if ((rc = check_token_file(d->ctx)) < 0)
+		return rc;
+	if ((rc = spool_open(cfg->spool_dir, (size_t)cfg->spool_max_count,
+			     (size_t)cfg->spool_max_bytes, &d->spool, err, sizeof(err))) < 0 ||
+	    (rc = push_open(&po, &d->push, err, sizeof(err))) < 0) {
+		log_err("%s", err);
+		return rc;
+	}
+	rc = agent_chrony_open(d->ctx, &d->chrony);
+	if (rc < 0)
+		return rc;
+	if (spool_count(d->spool))
+		log_info("spool %s: %zu reports from before, replaying", cfg->spool_dir,
+			 spool_count(d->spool));
+	return 0;
+}
+
+static void daemon_close(struct daemon *d)
+{
+	chrony_client_close(d->chrony);
+	push_close(d->push);
+	spool_close(d->spool);
+}
+
+/* Sleep until the monotonic time `until` or a signal; returns the signal
+ * or 0. */
+static int wait_until(const sigset_t *set, double until)
+{
+	double left = until - timeutil_now(CLOCK_MONOTONIC);
+	struct timespec ts;
+	int sig;
+
+	if (left <= 0)
+		return 0;
+	ts = timeutil_double_to_ts(left);
+	sig = sigtimedwait(set, NULL, &ts);
+	return sig > 0 ? sig : 0;
+}
+
+int agent_action_daemon(struct agent_ctx *ctx)
+{
+	struct daemon d = { .ctx = ctx, .seed = (unsigned)getpid() ^ (unsigned)time(NULL),
+			    .rl_post = LOG_RATELIMIT_INIT(60), .rl_spool = LOG_RATELIMIT_INIT(60),
+			    .rl_chrony = LOG_RATELIMIT_INIT(60) };
+	double interval = ctx->cfg.report_interval_s, next;
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (daemon_open(&d) < 0) {
+		daemon_close(&d);
+		return AGENT_EXIT_ERROR;
+	}
+	load_sd_notify(&d);
+	notify(&d, "READY=1");
+	log_info("reporting to %s every %.1f s as %s (%s)", ctx->cfg.collector_url, interval,
+		 ctx->cfg.host, ctx->cfg.role);
+	next = timeutil_now(CLOCK_MONOTONIC);
+	while (!sig) {
+		tick(&d, next + interval * 0.8);
+		notify(&d, "WATCHDOG=1");
+		next += interval;
+		if (next < timeutil_now(CLOCK_MONOTONIC))	/* fell behind: skip, don't burst */
+			next = timeutil_now(CLOCK_MONOTONIC) + interval;
+		sig = wait_until(&set, next);
+	}
+	notify(&d, "STOPPING=1");
+	if (spool_count(d.spool)) {
+		/* one bounded attempt; what is left is replayed by the next start */
+		replay(&d, timeutil_now(CLOCK_MONOTONIC) + ctx->cfg.post_timeout_ms / 1000.0);
+		if (spool_count(d.spool))
+			log_warn("spool %s: %zu reports kept for the next start", ctx->cfg.spool_dir,
+				 spool_count(d.spool));
+	}
+	log_info("signal %d: stopped", sig);
+	daemon_close(&d);
+	return AGENT_EXIT_OK;
+}

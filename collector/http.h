@@ -1,0 +1,35 @@
+/* http.h - the collector's HTTP server (libmicrohttpd).
+ *
+ *   POST /api/v1/status                 204 stored (committed), 400 invalid JSON,
+ *                                       401 token, 413 > 64 KiB, 422 schema, 503 store
+ *   GET  /api/v1/fleet                  latest per host + fleet summary
+ *   GET  /api/v1/hosts/{host}/history   ?since=&until= (RFC 3339 or Unix seconds)
+ *   GET  /metrics                       Prometheus text exposition
+ *   GET  /                              the dashboard page
+ * Other paths 404, other methods 405. Idle and slow connections are closed
+ * after the configured timeout; the number of connections is limited. */
+#ifndef FLEETCLOCK_HTTP_H
+#define FLEETCLOCK_HTTP_H
+
+#include "collector_config.h"
+#include "store.h"
+
+struct http_server;
+
+/* Listen on cfg's address and port, serve from store. Returns 0 or -errno
+ * with err naming the address and the cause. */
+int http_start(const struct collector_config *cfg, struct store *store,
+	       struct http_server **out, char *err, size_t errlen);
+
+/* Stop accepting connections (call before closing the store, which
+ * answers every report still waiting). */
+void http_quiesce(struct http_server *srv);
+
+/* Stop the server and free it. NULL ok. */
+void http_stop(struct http_server *srv);
+
+/* Constant-time comparison of a presented token against a configured one:
+ * the time depends only on the configured token's length. */
+bool http_token_equal(const char *given, size_t given_len, const char *want);
+
+#endif

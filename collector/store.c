@@ -1,0 +1,504 @@
+/* store.c - SQLite store with a group-committing writer thread (store.h). */
+#include "store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+#define STORE_LINGER_BELOW 16		/* queued reports under which the writer lingers */
+#define STORE_LINGER_NS 200000		/* for this long (0.2 ms) */
+
+struct pending {
+	struct pending *next;
+	struct status_info info;
+	char *doc;
+	size_t len;
+	int64_t received_us;
+	store_done_fn done;
+	void *arg;
+};
+
+struct store {
+	struct store_opts opts;
+	char path[256];
+	sqlite3 *wdb, *rdb;
+	sqlite3_stmt *ins_report, *upsert_latest, *expire;
+	sqlite3_stmt *sel_latest, *sel_history;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct pending *head, **tail;
+	size_t queued;
+	bool stopping, started;
+	pthread_mutex_t rlock;
+	pthread_t writer;
+	struct store_stats stats;	/* under qlock */
+	struct log_ratelimit begin_rl;
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS reports ("
+	" host TEXT NOT NULL, sent_at_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
+	" have_tracking INTEGER NOT NULL, synchronised INTEGER NOT NULL, offset_s REAL,"
+	" max_error_s REAL, rtc_offset_s REAL, doc TEXT NOT NULL,"
+	" UNIQUE (host, sent_at_us));"
+	/* received_us grows with rowid: appends to one index page per commit */
+	"CREATE INDEX IF NOT EXISTS reports_received ON reports (received_us);"
+	"CREATE TABLE IF NOT EXISTS latest ("
+	" host TEXT PRIMARY KEY, sent_at_us INTEGER NOT NULL, received_us INTEGER NOT NULL,"
+	" role TEXT, agent_version TEXT, have_tracking INTEGER, synchronised INTEGER,"
+	" stratum INTEGER, leap TEXT, offset_s REAL, root_delay_s REAL, root_dispersion_s REAL,"
+	" rtc_present INTEGER, rtc_valid INTEGER, rtc_offset_s REAL, check_ready INTEGER)"
+	/* clustered by host: the fleet view reads it in that order */
+	" WITHOUT ROWID;";
+
+static const char ins_report_sql[] =
+	"INSERT OR IGNORE INTO reports (host, sent_at_us, received_us, have_tracking,"
+	" synchronised, offset_s, max_error_s, rtc_offset_s, doc)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+static const char upsert_latest_sql[] =
+	"INSERT INTO latest VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+	" ?15, ?16) ON CONFLICT (host) DO UPDATE SET sent_at_us = ?2, received_us = ?3,"
+	" role = ?4, agent_version = ?5, have_tracking = ?6, synchronised = ?7, stratum = ?8,"
+	" leap = ?9, offset_s = ?10, root_delay_s = ?11, root_dispersion_s = ?12,"
+	" rtc_present = ?13, rtc_valid = ?14, rtc_offset_s = ?15, check_ready = ?16"
+	" WHERE ?2 > latest.sent_at_us";
+
+static const char sel_latest_sql[] =
+	"SELECT host, sent_at_us, received_us, role, agent_version, have_tracking, synchronised,"
+	" stratum, leap, offset_s, root_delay_s, root_dispersion_s, rtc_present, rtc_valid,"
+	" rtc_offset_s, check_ready FROM latest ORDER BY host";
+
+static const char sel_history_sql[] =
+	"SELECT sent_at_us, received_us, have_tracking, synchronised, offset_s, max_error_s,"
+	" rtc_offset_s FROM reports WHERE host = ?1 AND sent_at_us BETWEEN ?2 AND ?3"
+	" ORDER BY sent_at_us LIMIT ?4";
+
+static int db_fail(struct store *s, sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s: %s", s->path, what, db ? sqlite3_errmsg(db) : "out of memory");
+	return -EIO;
+}
+
+static int open_db(struct store *s, sqlite3 **db, bool writer, char *err, size_t errlen)
+{
+	char pragmas[128];
+
+	if (sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return db_fail(s, *db, "open", err, errlen);
+	sqlite3_busy_timeout(*db, 5000);
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+		 s->opts.synchronous_full ? "FULL" : "NORMAL");
+	if (sqlite3_exec(*db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, *db, "set WAL mode", err, errlen);
+	if (writer && sqlite3_exec(*db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, *db, "create tables", err, errlen);
+	return 0;
+}
+
+static int prepare(struct store *s, sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err,
+		   size_t errlen)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return db_fail(s, db, "prepare", err, errlen);
+	return 0;
+}
+
+static void bind_double_or_null(sqlite3_stmt *st, int i, bool have, double v)
+{
+	if (have && isfinite(v))
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Insert one report and update the host's latest row. Returns 0 stored,
+ * 1 duplicate, -EIO on a database error. */
+static int write_one(struct store *s, const struct pending *p)
+{
+	const struct status_info *i = &p->info;
+	sqlite3_stmt *st = s->ins_report;
+	int dup;
+
+	sqlite3_bind_text(st, 1, i->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, i->sent_at_us);
+	sqlite3_bind_int64(st, 3, p->received_us);
+	sqlite3_bind_int(st, 4, i->have_tracking);
+	sqlite3_bind_int(st, 5, i->synchronised);
+	bind_double_or_null(st, 6, i->have_tracking, i->offset_s);
+	bind_double_or_null(st, 7, i->have_tracking, i->max_error_s);
+	bind_double_or_null(st, 8, i->rtc_have_offset, i->rtc_offset_s);
+	sqlite3_bind_text(st, 9, p->doc, (int)p->len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	sqlite3_reset(st);
+	dup = sqlite3_changes(s->wdb) == 0;
+	if (dup)
+		return 1;
+	st = s->upsert_latest;
+	sqlite3_bind_text(st, 1, i->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, i->sent_at_us);
+	sqlite3_bind_int64(st, 3, p->received_us);
+	sqlite3_bind_text(st, 4, i->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, i->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, i->have_tracking);
+	sqlite3_bind_int(st, 7, i->synchronised);
+	sqlite3_bind_int(st, 8, i->stratum);
+	sqlite3_bind_text(st, 9, i->leap, -1, SQLITE_STATIC);
+	bind_double_or_null(st, 10, i->have_tracking, i->offset_s);
+	bind_double_or_null(st, 11, i->have_tracking, i->root_delay_s);
+	bind_double_or_null(st, 12, i->have_tracking, i->root_dispersion_s);
+	sqlite3_bind_int(st, 13, i->rtc_present);
+	sqlite3_bind_int(st, 14, i->rtc_valid);
+	bind_double_or_null(st, 15, i->rtc_have_offset, i->rtc_offset_s);
+	sqlite3_bind_int(st, 16, i->check_ready);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* One transaction for the whole batch; each report's result in rcs. */
+static void write_batch(struct store *s, struct pending *batch, int *rcs)
+{
+	int n = 0, failed = 0;
+
+	if (sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		log_ratelimited(&s->begin_rl, LOG_ERR, "%s: begin: %s", s->path,
+				sqlite3_errmsg(s->wdb));
+		for (struct pending *p = batch; p; p = p->next)
+			rcs[n++] = -EIO;
+		return;
+	}
+	for (struct pending *p = batch; p; p = p->next) {
+		rcs[n] = write_one(s, p);
+		failed |= rcs[n++] < 0;
+	}
+	if (failed || sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("%s: %s: %s", s->path, failed ? "insert" : "commit", sqlite3_errmsg(s->wdb));
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+		for (int i = 0; i < n; i++)
+			rcs[i] = -EIO;
+	}
+}
+
+static void expire(struct store *s)
+{
+	int64_t cutoff = (int64_t)(timeutil_now(CLOCK_REALTIME) * 1e6) -
+			 (int64_t)s->opts.retention_days * 86400 * 1000000LL;
+
+	sqlite3_bind_int64(s->expire, 1, cutoff);
+	if (sqlite3_step(s->expire) != SQLITE_DONE)
+		log_err("%s: delete old reports: %s", s->path, sqlite3_errmsg(s->wdb));
+	else if (sqlite3_changes(s->wdb))
+		log_info("%s: deleted %d reports older than %d days", s->path,
+			 sqlite3_changes(s->wdb), s->opts.retention_days);
+	sqlite3_reset(s->expire);
+}
+
+/* Take up to batch_max queued reports; NULL when stopping and empty. When
+ * few are queued, linger a moment so that the reports of other clients in
+ * flight share the transaction (group commit): one commit then costs its
+ * page writes once for many reports. */
+static struct pending *take_batch(struct store *s, int *count)
+{
+	struct pending *batch, *p;
+	int n = 1;
+
+	pthread_mutex_lock(&s->qlock);
+	while (!s->head && !s->stopping)
+		pthread_cond_wait(&s->qcond, &s->qlock);
+	if (s->head && !s->stopping && s->queued < STORE_LINGER_BELOW) {
+		pthread_mutex_unlock(&s->qlock);
+		nanosleep(&(struct timespec){ 0, STORE_LINGER_NS }, NULL);
+		pthread_mutex_lock(&s->qlock);
+	}
+	batch = s->head;
+	if (batch) {
+		for (p = batch; p->next && n < s->opts.batch_max; p = p->next)
+			n++;
+		s->head = p->next;
+		if (!s->head)
+			s->tail = &s->head;
+		p->next = NULL;
+		s->queued -= (size_t)n;
+	}
+	pthread_mutex_unlock(&s->qlock);
+	*count = batch ? n : 0;
+	return batch;
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+	double last_expire = timeutil_now(CLOCK_MONOTONIC);
+	struct pending *batch, *next;
+	int n, *rcs, k;
+
+	rcs = malloc(sizeof(*rcs) * (size_t)s->opts.batch_max);
+	while (rcs && (batch = take_batch(s, &n))) {
+		write_batch(s, batch, rcs);
+		pthread_mutex_lock(&s->qlock);
+		s->stats.batches++;
+		for (k = 0; k < n; k++) {
+			s->stats.stored += rcs[k] == 0;
+			s->stats.duplicates += rcs[k] == 1;
+			s->stats.failed += rcs[k] < 0;
+		}
+		pthread_mutex_unlock(&s->qlock);
+		for (k = 0; batch; batch = next, k++) {
+			next = batch->next;
+			batch->done(batch->arg, rcs[k]);
+			free(batch->doc);
+			free(batch);
+		}
+		if (timeutil_now(CLOCK_MONOTONIC) - last_expire > 3600) {
+			expire(s);
+			last_expire = timeutil_now(CLOCK_MONOTONIC);
+		}
+	}
+	free(rcs);
+	return NULL;
+}
+
+static int prepare_all(struct store *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = prepare(s, s->wdb, ins_report_sql, &s->ins_report, err, errlen)) ||
+	    (rc = prepare(s, s->wdb, upsert_latest_sql, &s->upsert_latest, err, errlen)) ||
+	    (rc = prepare(s, s->wdb, "DELETE FROM reports WHERE received_us < ?1", &s->expire,
+			  err, errlen)) ||
+	    (rc = prepare(s, s->rdb, sel_latest_sql, &s->sel_latest, err, errlen)) ||
+	    (rc = prepare(s, s->rdb, sel_history_sql, &s->sel_history, err, errlen)))
+		return rc;
+	return 0;
+}
+
+int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->opts = *opts;
+	if (s->opts.batch_max < 1)
+		s->opts.batch_max = 1;
+	snprintf(s->path, sizeof(s->path), "%s", opts->path);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	s->tail = &s->head;
+	s->begin_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(10);
+	if ((rc = open_db(s, &s->wdb, true, err, errlen)) ||
+	    (rc = open_db(s, &s->rdb, false, err, errlen)) ||
+	    (rc = prepare_all(s, err, errlen)))
+		goto out;
+	expire(s);
+	rc = -pthread_create(&s->writer, NULL, writer_main, s);
+	if (rc) {
+		snprintf(err, errlen, "%s: start writer thread: %s", s->path, strerror(-rc));
+		goto out;
+	}
+	s->started = true;
+	*out = s;
+	return 0;
+out:
+	store_close(s);
+	return rc;
+}
+
+void store_shutdown(struct store *s)
+{
+	pthread_mutex_lock(&s->qlock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->qcond);
+	pthread_mutex_unlock(&s->qlock);
+	if (s->started)
+		pthread_join(s->writer, NULL);
+	s->started = false;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	store_shutdown(s);
+	sqlite3_finalize(s->ins_report);
+	sqlite3_finalize(s->upsert_latest);
+	sqlite3_finalize(s->expire);
+	sqlite3_finalize(s->sel_latest);
+	sqlite3_finalize(s->sel_history);
+	sqlite3_close(s->wdb);
+	sqlite3_close(s->rdb);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_mutex_destroy(&s->rlock);
+	pthread_cond_destroy(&s->qcond);
+	free(s);
+}
+
+int store_submit(struct store *s, const struct status_info *info, const char *doc, size_t len,
+		 int64_t received_us, store_done_fn done, void *arg)
+{
+	struct pending *p = malloc(sizeof(*p));
+
+	if (!p || !(p->doc = malloc(len + 1))) {
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->doc, doc, len);
+	p->doc[len] = '\0';
+	p->len = len;
+	p->info = *info;
+	p->received_us = received_us;
+	p->done = done;
+	p->arg = arg;
+	p->next = NULL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->qlock);
+		free(p->doc);
+		free(p);
+		return -ESHUTDOWN;
+	}
+	*s->tail = p;
+	s->tail = &p->next;
+	s->queued++;
+	pthread_cond_signal(&s->qcond);
+	pthread_mutex_unlock(&s->qlock);
+	return 0;
+}
+
+static void column_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+static double column_double_or_nan(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+}
+
+static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
+{
+	struct status_info *i = &r->info;
+
+	memset(r, 0, sizeof(*r));
+	column_text(st, 0, i->host, sizeof(i->host));
+	i->sent_at_us = sqlite3_column_int64(st, 1);
+	r->received_us = sqlite3_column_int64(st, 2);
+	column_text(st, 3, i->role, sizeof(i->role));
+	column_text(st, 4, i->agent_version, sizeof(i->agent_version));
+	i->have_tracking = sqlite3_column_int(st, 5);
+	i->synchronised = sqlite3_column_int(st, 6);
+	i->stratum = sqlite3_column_int(st, 7);
+	column_text(st, 8, i->leap, sizeof(i->leap));
+	i->offset_s = column_double_or_nan(st, 9);
+	i->root_delay_s = column_double_or_nan(st, 10);
+	i->root_dispersion_s = column_double_or_nan(st, 11);
+	i->max_error_s = i->have_tracking ?
+		fabs(i->offset_s) + i->root_delay_s / 2 + i->root_dispersion_s : NAN;
+	i->rtc_present = sqlite3_column_int(st, 12);
+	i->rtc_valid = sqlite3_column_int(st, 13);
+	i->rtc_have_offset = sqlite3_column_type(st, 14) != SQLITE_NULL;
+	i->rtc_offset_s = column_double_or_nan(st, 14);
+	i->check_ready = sqlite3_column_int(st, 15);
+}
+
+int store_latest_all(struct store *s, struct store_latest **rows, size_t *n)
+{
+	struct store_latest *r = NULL, *tmp;
+	size_t cap = 0, cnt = 0;
+	int step, rc = 0;
+
+	pthread_mutex_lock(&s->rlock);
+	while ((step = sqlite3_step(s->sel_latest)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(r, cap * sizeof(*r));
+			if (!tmp) {
+				rc = -ENOMEM;
+				break;
+			}
+			r = tmp;
+		}
+		read_latest_row(s->sel_latest, &r[cnt++]);
+	}
+	if (!rc && step != SQLITE_DONE) {
+		log_err("%s: read latest reports: %s", s->path, sqlite3_errmsg(s->rdb));
+		rc = -EIO;
+	}
+	sqlite3_reset(s->sel_latest);
+	pthread_mutex_unlock(&s->rlock);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	*rows = r;
+	*n = cnt;
+	return 0;
+}
+
+int store_history(struct store *s, const char *host, int64_t since_us, int64_t until_us,
+		  size_t max, struct store_point **points, size_t *n)
+{
+	sqlite3_stmt *st = s->sel_history;
+	struct store_point *p = calloc(max ? max : 1, sizeof(*p));
+	size_t cnt = 0;
+	int step, rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->rlock);
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, since_us);
+	sqlite3_bind_int64(st, 3, until_us);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && cnt < max) {
+		struct store_point *q = &p[cnt++];
+
+		q->sent_at_us = sqlite3_column_int64(st, 0);
+		q->received_us = sqlite3_column_int64(st, 1);
+		q->have_tracking = sqlite3_column_int(st, 2);
+		q->synchronised = sqlite3_column_int(st, 3);
+		q->offset_s = column_double_or_nan(st, 4);
+		q->max_error_s = column_double_or_nan(st, 5);
+		q->rtc_have_offset = sqlite3_column_type(st, 6) != SQLITE_NULL;
+		q->rtc_offset_s = column_double_or_nan(st, 6);
+	}
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		log_err("%s: read history of %s: %s", s->path, host, sqlite3_errmsg(s->rdb));
+		rc = -EIO;
+	}
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->rlock);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*points = p;
+	*n = cnt;
+	return 0;
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+	pthread_mutex_lock(&s->qlock);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->qlock);
+}

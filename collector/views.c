@@ -1,0 +1,381 @@
+/* views.c - see views.h. */
+#include "views.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet_summary.h"
+#include "json_arena.h"
+
+static json_t *real_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *time_json(int64_t us)
+{
+	char buf[40];
+
+	return status_format_time(us, buf, sizeof(buf)) ? json_string(buf) : json_null();
+}
+
+/* What the fleet view says about a host that changes only with a new report:
+ * everything but age_s, stale and ready (appended at each render). */
+static json_t *host_static_json(const struct store_latest *r, const struct fleet_host_eval *e)
+{
+	const struct status_info *i = &r->info;
+	json_t *rtc = json_null();
+
+	if (i->rtc_present)
+		rtc = json_pack("{s:b, s:o}", "valid", i->rtc_valid,
+				"offset_s", i->rtc_have_offset ? real_or_null(i->rtc_offset_s)
+							       : json_null());
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
+			 " s:o, s:b, s:o, s:o}",
+			 "host", i->host, "role", i->role, "agent_version", i->agent_version,
+			 "sent_at", time_json(i->sent_at_us),
+			 "received_at", time_json(r->received_us), "have_tracking", i->have_tracking,
+			 "synchronised", i->synchronised, "stratum", i->stratum, "leap", i->leap,
+			 "offset_s", real_or_null(i->have_tracking ? i->offset_s : NAN),
+			 "root_delay_s", real_or_null(i->have_tracking ? i->root_delay_s : NAN),
+			 "root_dispersion_s",
+			 real_or_null(i->have_tracking ? i->root_dispersion_s : NAN),
+			 "error_bound_s", real_or_null(e->error_bound_s),
+			 "over_budget", e->over_budget, "rtc", rtc,
+			 "check_ready", i->check_ready < 0 ? json_null()
+							    : json_boolean(i->check_ready));
+}
+
+static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fleet_host *h)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct status_info *i = &rows[k].info;
+
+		h[k] = (struct fleet_host){ i->host, i->have_tracking, i->synchronised, i->offset_s,
+					    i->root_delay_s, i->root_dispersion_s,
+					    rows[k].received_us / 1e6 };
+	}
+}
+
+static json_t *summary_json(const struct fleet_summary *s, const struct store_latest *rows)
+{
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s}",
+			 "hosts", (json_int_t)s->hosts, "stale", (json_int_t)s->stale,
+			 "ready", (json_int_t)s->ready, "unsynchronised",
+			 (json_int_t)s->unsynchronised, "over_budget", (json_int_t)s->over_budget,
+			 "worst_host", s->worst >= 0 ? json_string(rows[s->worst].info.host)
+						     : json_null(),
+			 "worst_error_bound_s", s->worst_bound_s,
+			 "spread_bound_s", s->spread_bound_s,
+			 "verdict", fleet_verdict_name(s->verdict));
+}
+
+/* Append a compact dump of j (which is consumed) to f: dumped into a
+ * buffer first, as json_dumpf writes token by token. */
+static int dump_to(FILE *f, json_t *j)
+{
+	char small[2048], *big = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (!j)
+		return -1;
+	n = json_dumpb(j, small, sizeof(small), JSON_COMPACT | JSON_REAL_PRECISION(9));
+	if (n > 0 && n <= sizeof(small))
+		rc = fwrite_unlocked(small, 1, n, f) == n ? 0 : -1;
+	else if (n > 0 && (big = malloc(n)) &&	/* not json_dumps: may be in an arena */
+		 json_dumpb(j, big, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) == n)
+		rc = fwrite_unlocked(big, 1, n, f) == n ? 0 : -1;
+	free(big);
+	json_decref(j);
+	return rc;
+}
+
+/* A host's static part, rendered: "{...fields" without the closing brace. */
+struct views_frag {
+	char host[STATUS_HOST_MAX];
+	int64_t sent_at_us;
+	char *text;
+	size_t len;
+};
+
+void views_cache_free(struct views_cache *c)
+{
+	for (size_t k = 0; k < c->n; k++)
+		free(c->frags[k].text);
+	free(c->frags);
+	c->frags = NULL;
+	c->n = 0;
+}
+
+/* Render the static part of one host into frag (text malloc'ed). */
+static int render_frag(const struct store_latest *r, const struct fleet_host_eval *e,
+		       struct views_frag *frag)
+{
+	size_t n;
+	json_t *j;
+
+	json_arena_begin();
+	j = host_static_json(r, e);
+	n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(9)) : 0;
+	frag->text = n > 1 ? malloc(n) : NULL;
+	if (frag->text && json_dumpb(j, frag->text, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) != n) {
+		free(frag->text);
+		frag->text = NULL;
+	}
+	json_decref(j);
+	json_arena_end();
+	if (!frag->text)
+		return -1;
+	frag->len = n - 1;	/* without the closing brace */
+	snprintf(frag->host, sizeof(frag->host), "%s", r->info.host);
+	frag->sent_at_us = r->info.sent_at_us;
+	return 0;
+}
+
+/* The host fragments for rows (sorted by host, as the store returns them),
+ * taking unchanged ones from the previous render (a merge by host name):
+ * only hosts with a new report are rendered again. */
+static struct views_frag *fragments(const struct store_latest *rows, size_t n,
+				    const struct fleet_host_eval *e, struct views_cache *cache)
+{
+	struct views_frag *out = calloc(n ? n : 1, sizeof(*out));
+	size_t j = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t k = 0; k < n; k++) {
+		int c = 1;
+
+		while (cache && j < cache->n && (c = strcmp(cache->frags[j].host, rows[k].info.host)) < 0)
+			j++;
+		if (c == 0 && cache->frags[j].sent_at_us == rows[k].info.sent_at_us) {
+			out[k] = cache->frags[j];
+			cache->frags[j].text = NULL;	/* moved */
+		} else if (render_frag(&rows[k], &e[k], &out[k]) < 0) {
+			for (size_t i = 0; i < k; i++)
+				free(out[i].text);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* The fleet document: a head rendered with jansson, then each host's cached
+ * fragment with its age_s, stale and ready appended. */
+char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p,
+		       struct views_cache *cache)
+{
+	struct fleet_host *h = calloc(n ? n : 1, sizeof(*h));
+	struct fleet_host_eval *e = calloc(n ? n : 1, sizeof(*e));
+	struct views_frag *frags = NULL;
+	struct fleet_summary s;
+	json_t *head;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int rc = -1;
+
+	if (!h || !e || !(f = open_memstream(&buf, &len)))
+		goto out;
+	to_fleet_hosts(rows, n, h);
+	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
+	if (!(frags = fragments(rows, n, e, cache)))
+		goto out;
+	head = json_pack("{s:s, s:o, s:f, s:f, s:o}", "schema", "fleetclock.fleet/1",
+			 "generated_at", time_json((int64_t)(p->now * 1e6)),
+			 "budget_s", p->budget_s, "stale_after_s", p->stale_after_s,
+			 "summary", summary_json(&s, rows));
+	rc = dump_to(f, head);
+	if (rc == 0 && fseek(f, -1, SEEK_CUR) == 0)	/* drop the closing brace */
+		fputs(",\"hosts\":[", f);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		fwrite_unlocked(frags[k].text, 1, frags[k].len, f);
+		fprintf(f, ",\"age_s\":%.6f,\"stale\":%s,\"ready\":%s}%s", e[k].age_s,
+			e[k].stale ? "true" : "false", e[k].ready ? "true" : "false",
+			k + 1 < n ? "," : "");
+	}
+	fputs("]}", f);
+out:
+	if (f && fclose(f) != 0)
+		rc = -1;
+	if (rc) {
+		free(buf);
+		buf = NULL;
+	}
+	if (cache && frags) {
+		views_cache_free(cache);
+		cache->frags = frags;
+		cache->n = n;
+	} else if (frags) {
+		for (size_t k = 0; k < n; k++)
+			free(frags[k].text);
+		free(frags);
+	}
+	free(h);
+	free(e);
+	return buf;
+}
+
+char *views_history_json(const char *host, const struct store_point *pts, size_t n,
+			 int64_t since_us, int64_t until_us)
+{
+	json_t *arr = json_array(), *doc;
+	char *text = NULL;
+
+	if (!arr)
+		return NULL;
+	for (size_t k = 0; k < n; k++) {
+		const struct store_point *q = &pts[k];
+
+		json_array_append_new(arr, json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}",
+			"sent_at", time_json(q->sent_at_us), "received_at", time_json(q->received_us),
+			"synchronised", q->synchronised,
+			"offset_s", q->have_tracking ? real_or_null(q->offset_s) : json_null(),
+			"error_bound_s", q->have_tracking ? real_or_null(q->max_error_s) : json_null(),
+			"rtc_offset_s", q->rtc_have_offset ? real_or_null(q->rtc_offset_s)
+							   : json_null()));
+	}
+	doc = json_pack("{s:s, s:o, s:o, s:i, s:o}", "host", host, "since", time_json(since_us),
+			"until", time_json(until_us), "count", (json_int_t)n, "points", arr);
+	if (doc)
+		text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	json_decref(doc);
+	return text;
+}
+
+/* ---- Prometheus text exposition ---- */
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample per host; get returns false to skip the host. */
+static void per_host(FILE *f, const char *name, const char *help, const struct store_latest *rows,
+		     const struct fleet_host_eval *e, size_t n,
+		     bool (*get)(const struct store_latest *, const struct fleet_host_eval *, double *))
+{
+	double v;
+
+	family(f, name, "gauge", help);
+	for (size_t k = 0; k < n; k++)
+		if (get(&rows[k], &e[k], &v))
+			fprintf(f, "%s{host=\"%s\"} %.9g\n", name, rows[k].info.host, v);
+}
+
+static bool get_offset(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = r->info.offset_s;
+	return r->info.have_tracking && isfinite(*v);
+}
+
+static bool get_bound(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = e->error_bound_s;
+	return isfinite(*v);
+}
+
+static bool get_stratum(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = r->info.stratum;
+	return r->info.have_tracking;
+}
+
+static bool get_leap(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	static const char *const names[] = { "normal", "insert", "delete", "unsync" };
+
+	*v = 3;
+
+	for (int k = 0; k < 4; k++)
+		if (!strcmp(r->info.leap, names[k]))
+			*v = k;
+	return r->info.have_tracking;
+}
+
+static bool get_synced(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = r->info.synchronised;
+	return true;
+}
+
+static bool get_rtc(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = r->info.rtc_offset_s;
+	return r->info.rtc_present && r->info.rtc_have_offset && isfinite(*v);
+}
+
+static bool get_age(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = e->age_s;
+	return true;
+}
+
+static void ingest_counters(FILE *f, const struct views_counters *c)
+{
+	static const char *name = "fleetclock_collector_reports_total";
+
+	family(f, name, "counter", "Status reports received, by result.");
+	fprintf(f, "%s{result=\"stored\"} %llu\n", name, (unsigned long long)c->accepted);
+	fprintf(f, "%s{result=\"duplicate\"} %llu\n", name, (unsigned long long)c->duplicates);
+	fprintf(f, "%s{result=\"invalid_json\"} %llu\n", name, (unsigned long long)c->bad_json);
+	fprintf(f, "%s{result=\"schema_violation\"} %llu\n", name, (unsigned long long)c->bad_schema);
+	fprintf(f, "%s{result=\"unauthorized\"} %llu\n", name, (unsigned long long)c->unauthorized);
+	fprintf(f, "%s{result=\"too_large\"} %llu\n", name, (unsigned long long)c->too_large);
+	fprintf(f, "%s{result=\"store_failed\"} %llu\n", name, (unsigned long long)c->store_failed);
+	family(f, "fleetclock_collector_commits_total", "counter",
+	       "SQLite transactions committed (each holds a batch of reports).");
+	fprintf(f, "fleetclock_collector_commits_total %llu\n", (unsigned long long)c->batches);
+}
+
+char *views_metrics(const struct store_latest *rows, size_t n, const struct views_params *p,
+		    const struct views_counters *c)
+{
+	struct fleet_host *h = calloc(n ? n : 1, sizeof(*h));
+	struct fleet_host_eval *e = calloc(n ? n : 1, sizeof(*e));
+	struct fleet_summary s;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+
+	if (!h || !e || !(f = open_memstream(&buf, &len)))
+		goto out;
+	to_fleet_hosts(rows, n, h);
+	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
+	per_host(f, "fleetclock_host_offset_seconds",
+		 "System clock minus true time, as chronyd estimates it.", rows, e, n, get_offset);
+	per_host(f, "fleetclock_host_error_bound_seconds",
+		 "|offset| + root delay / 2 + root dispersion.", rows, e, n, get_bound);
+	per_host(f, "fleetclock_host_stratum", "NTP stratum.", rows, e, n, get_stratum);
+	per_host(f, "fleetclock_host_leap_status",
+		 "0 normal, 1 insert, 2 delete, 3 unsynchronised.", rows, e, n, get_leap);
+	per_host(f, "fleetclock_host_synchronised", "1 when chronyd is synchronised.", rows, e, n,
+		 get_synced);
+	per_host(f, "fleetclock_host_rtc_offset_seconds", "RTC minus system time.", rows, e, n,
+		 get_rtc);
+	per_host(f, "fleetclock_host_last_report_age_seconds",
+		 "Seconds since the host's latest report was stored.", rows, e, n, get_age);
+	family(f, "fleetclock_fleet_hosts", "gauge", "Hosts that have reported.");
+	fprintf(f, "fleetclock_fleet_hosts %zu\n", s.hosts);
+	family(f, "fleetclock_fleet_stale_hosts", "gauge", "Hosts whose latest report is stale.");
+	fprintf(f, "fleetclock_fleet_stale_hosts %zu\n", s.stale);
+	family(f, "fleetclock_fleet_spread_bound_seconds", "gauge",
+	       "Sum of the two largest error bounds of fresh hosts.");
+	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);
+	family(f, "fleetclock_fleet_budget_seconds", "gauge", "The configured error budget.");
+	fprintf(f, "fleetclock_fleet_budget_seconds %.9g\n", p->budget_s);
+	ingest_counters(f, c);
+out:
+	if (f && fclose(f) != 0) {
+		free(buf);
+		buf = NULL;
+	}
+	free(h);
+	free(e);
+	return buf;
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# election-agent.sh DIR SOCK NAME ADDR BUILD PRIORITY1 PEERS REVERTIVE HOLDOFF
+# A simulated master candidate's agent: writes DIR/agent.conf and the
+# fleet key, then runs the election in the foreground on the node's clock.
+# PEERS: the other candidates' last address octets ("2" or "1 3"), on
+# this node's /24; each becomes an announce peer and a chronyd source
+# (added at run time, direct: candidates talk over the lan).
+# The first start of a node trusts its clock (the operator set it); a
+# restart does not (a Pi without a working RTC), so it must rejoin.
+# SAFETY: CAP_SYS_TIME is dropped from the bounding set, so if the clock
+# preload were missing the rejoin step would fail with EPERM instead of
+# stepping the machine's real clock.
+set -eu
+dir=$1 sock=$2 name=$3 addr=$4 build=$5 prio=$6 octets=$7 revertive=$8 holdoff=$9
+net=${addr%.*}
+peers=
+for o in $octets; do
+	peers="$peers${peers:+,}$net.$o:3191"
+	chronyc -h "$sock" add server "$net.$o" iburst minpoll -1 maxpoll -1 >/dev/null
+done
+chronyc -h "$sock" allow "$net.0/24" >/dev/null
+[ -n "${FLEETCLOCK_VCLOCK_STATE:-}" ] || { echo "election-agent.sh: not on a virtual clock" >&2; exit 1; }
+assume=yes
+[ -e "$dir/agent.started" ] && assume=no
+: > "$dir/agent.started"
+umask 077
+echo "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" > "$dir/fleet.key"
+cat > "$dir/agent.conf" <<CONF
+[chrony]
+socket = $sock
+[agent]
+host = $name
+role = failover
+budget_ms = 5
+[election]
+enabled = yes
+assume_valid = $assume
+priority1 = $prio
+interval = 1
+key_file = $dir/fleet.key
+group =
+port = 3191
+bind = $addr
+peers = $peers
+revertive = $revertive
+holdoff = $holdoff
+holdoff_valid = 5
+state_file = $dir/election.json
+CONF
+exec setpriv --bounding-set -sys_time "$build/agent/fleetclock-agent" \
+	-c "$dir/agent.conf" -v --elect

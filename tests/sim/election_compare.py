@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Issue 7's scenarios with fleetclock's election and with the plain-chrony
+configuration, side by side.
+
+    sudo FLEETCLOCK_SIM_PREFIX=127.7 python3 tests/sim/election_compare.py \\
+        [--out DIR] [SCENARIO BASELINE]
+
+Defaults: scenarios/election-field-report-ci.toml and
+scenarios/election-field-report-baseline-ci.toml. Per phase: the worst
+|true error| of any headset and of the failover, the fleet spread, the
+worst |true error| of a candidate while it served valid-looking time
+(leap normal), and the seconds without any candidate serving (no alive
+master/failover with a normal leap status). Also the election's failover
+times, read from the agents' logs. Prints a Markdown table (for docs).
+
+The candidates' figure is their *system clock's* true error while their
+chronyd answers with a normal leap status; chronyd serves its corrected
+time (system clock + the correction still to slew), which can be closer."""
+import argparse
+import os
+import re
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fleetsim  # noqa: E402
+
+CANDIDATES = ("master", "failover")
+T0 = {}
+
+_fleet_start = fleetsim.Fleet.start
+
+
+def _start_and_note_t0(self):
+    """The runner's time origin on CLOCK_MONOTONIC, to line up the agents'
+    log lines (which carry CLOCK_MONOTONIC) with the scenario's events."""
+    _fleet_start(self)
+    T0[self.sc["name"]] = self.t0
+
+
+fleetsim.Fleet.start = _start_and_note_t0
+
+
+def phases(sc, s):
+    return [(p["start_s"], p["end_s"], p["label"]) for p in s["phases"]]
+
+
+def metrics(sc, s, rows):
+    """Per phase: dict of the figures listed in the module docstring."""
+    out = []
+    by_t = {}
+    for r in rows:
+        # rows from run_scenario hold numbers, rows read back from
+        # samples.csv strings: normalise
+        alive = str(r["alive"]) in ("1", "True")
+        r = dict(r, alive="1" if alive else "0",
+                 leap=str(int(float(r["leap"]))) if alive and r["leap"] not in ("", None) else "",
+                 true_error=float(r["true_error"]) if r["true_error"] not in ("", None) else 0.0)
+        by_t.setdefault(round(float(r["t"])), []).append(r)
+    for start, end, label in phases(sc, s):
+        m = {"label": label, "start": start, "end": end, "headset_max_ms": 0.0,
+             "failover_max_ms": 0.0, "spread_max_ms": 0.0, "served_wrong_max_ms": 0.0,
+             "no_master_s": 0, "n_headset_samples": 0}
+        for t in sorted(by_t):
+            if not start <= t < end:
+                continue
+            hs = [abs(float(r["true_error"])) for r in by_t[t]
+                  if r["role"] == "headset" and r["alive"] == "1"]
+            signed = [float(r["true_error"]) for r in by_t[t]
+                      if r["role"] == "headset" and r["alive"] == "1"]
+            m["n_headset_samples"] += len(hs)
+            if hs:
+                m["headset_max_ms"] = max(m["headset_max_ms"], max(hs) * 1e3)
+                m["spread_max_ms"] = max(m["spread_max_ms"], (max(signed) - min(signed)) * 1e3)
+            serving = False
+            for r in by_t[t]:
+                if r["node"] == "failover" and r["alive"] == "1":
+                    m["failover_max_ms"] = max(m["failover_max_ms"], abs(float(r["true_error"])) * 1e3)
+                if r["node"] in CANDIDATES and r["alive"] == "1" and r["leap"] == "0":
+                    serving = True
+                    m["served_wrong_max_ms"] = max(m["served_wrong_max_ms"],
+                                                   abs(float(r["true_error"])) * 1e3)
+            m["no_master_s"] += 0 if serving else 1
+        out.append(m)
+    return out
+
+
+def failover_times(out_dir, events, t0):
+    """Seconds from each 'kill' of the master to the failover's agent
+    logging 'serving' (agents log CLOCK_MONOTONIC, like the runner)."""
+    path = os.path.join(out_dir, "nodes", "failover", "command.out")
+    if not os.path.exists(path):
+        return []
+    serving = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            mm = re.search(r"election: serving, .*\[mono ([0-9.]+)\]", line)
+            if mm:
+                serving.append(float(mm.group(1)))
+    kills = [t0 + e["at"] for e in events if e.get("action") == "kill" and e.get("node") == "master"]
+    res = []
+    for k in kills:
+        after = [t - k for t in serving if t >= k]
+        res.append(min(after) if after else None)
+    return res
+
+
+def fmt(v):
+    return "%.3f" % v if v < 1000 else "%.0f" % v
+
+
+def table(ours, base):
+    lines = ["| phase | headsets max abs. error (ms): election / plain | failover max (ms) | "
+             "spread max (ms) | worst candidate clock error with normal leap (ms) | s without a candidate serving |",
+             "|---|---|---|---|---|---|"]
+    for a, b in zip(ours, base):
+        lines.append("| %d-%d s %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d |" % (
+            a["start"], a["end"], a["label"], fmt(a["headset_max_ms"]), fmt(b["headset_max_ms"]),
+            fmt(a["failover_max_ms"]), fmt(b["failover_max_ms"]), fmt(a["spread_max_ms"]),
+            fmt(b["spread_max_ms"]), fmt(a["served_wrong_max_ms"]), fmt(b["served_wrong_max_ms"]),
+            a["no_master_s"], b["no_master_s"]))
+    return "\n".join(lines)
+
+
+def run(path, out, net):
+    sc = fleetsim.load_scenario(path)
+    s, rows = fleetsim.run_scenario(sc, out, net=net, quiet=True)
+    return sc, s, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", nargs="?",
+                    default=os.path.join(HERE, "scenarios", "election-field-report-ci.toml"))
+    ap.add_argument("baseline", nargs="?",
+                    default=os.path.join(HERE, "scenarios", "election-field-report-baseline-ci.toml"))
+    ap.add_argument("--out", default=tempfile.mkdtemp(prefix="fleetclock-election-"))
+    ap.add_argument("--net", type=int, default=20)
+    a = ap.parse_args()
+    res = {}
+    for key, path in (("ours", a.scenario), ("base", a.baseline)):
+        out = os.path.join(a.out, key)
+        sc, s, rows = run(path, out, a.net)
+        res[key] = (sc, s, rows, out)
+        print("%s: %s (%s)" % (key, sc["name"], out), flush=True)
+    ours = metrics(*res["ours"][:3])
+    base = metrics(*res["base"][:3])
+    print(table(ours, base))
+    ft = failover_times(res["ours"][3], res["ours"][1].get("events", []), T0[res["ours"][0]["name"]])
+    print("\nelection: failover serving %s s after each master kill (announce timeout 3 s)"
+          % ", ".join("%.1f" % t if t is not None else "never" for t in ft))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+/* Unit tests for the collector's parts: the SQLite store (a real database
+ * in /tmp, concurrent submitters), the views (fleet JSON, Prometheus text)
+ * and the constant-time token comparison. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "store.h"
+#include "views.h"
+
+#define THREADS 4
+#define PER_THREAD 300
+
+static struct status_info make_info(const char *host, int64_t sent_us, double offset)
+{
+	struct status_info i = { .sent_at_us = sent_us, .have_tracking = true, .synchronised = true,
+				 .stratum = 3, .offset_s = offset, .root_delay_s = 0.002,
+				 .root_dispersion_s = 0.0005, .check_ready = -1 };
+
+	snprintf(i.host, sizeof(i.host), "%s", host);
+	snprintf(i.role, sizeof(i.role), "headset");
+	snprintf(i.agent_version, sizeof(i.agent_version), "0.1.0");
+	snprintf(i.leap, sizeof(i.leap), "normal");
+	i.max_error_s = fabs(offset) + 0.001 + 0.0005;
+	return i;
+}
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, stored, dup, failed;
+};
+
+static void on_done(void *arg, int rc)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->done++;
+	w->stored += rc == 0;
+	w->dup += rc == 1;
+	w->failed += rc < 0;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+struct submitter {
+	struct store *s;
+	struct waiter *w;
+	int id;
+};
+
+/* Thread k sends host "h<k>" reports 0..PER_THREAD-1, every tenth twice. */
+static void *submit_main(void *arg)
+{
+	struct submitter *sub = arg;
+	int64_t now_us = (int64_t)time(NULL) * 1000000;
+	char host[16];
+
+	snprintf(host, sizeof(host), "h%d", sub->id);
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct status_info info = make_info(host, 1000000LL * i, 0.001 * i);
+
+		/* h3 was received 40 days ago: retention (30 days) removes it */
+		int64_t received = now_us - (sub->id == 3 ? 40LL * 86400 * 1000000 : 0) + i;
+
+		ck_assert_int_eq(store_submit(sub->s, &info, "{}", 2, received, on_done, sub->w), 0);
+		if (i % 10 == 0)
+			ck_assert_int_eq(store_submit(sub->s, &info, "{}", 2, received, on_done,
+						      sub->w), 0);
+	}
+	return NULL;
+}
+
+START_TEST(test_store_concurrent)
+{
+	char path[] = "/tmp/fc-test-store-XXXXXX", db[64], err[256];
+	struct store_opts o = { db, 30, false, 64 };
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+	struct submitter subs[THREADS];
+	pthread_t th[THREADS];
+	const int total = THREADS * (PER_THREAD + PER_THREAD / 10);
+	struct store_latest *rows;
+	struct store_point *pts;
+	struct store_stats st;
+	struct store *s;
+	size_t n;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	for (int k = 0; k < THREADS; k++) {
+		subs[k] = (struct submitter){ s, &w, k };
+		pthread_create(&th[k], NULL, submit_main, &subs[k]);
+	}
+	for (int k = 0; k < THREADS; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_lock(&w.lock);
+	while (w.done < total)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	ck_assert_int_eq(w.stored, THREADS * PER_THREAD);
+	ck_assert_int_eq(w.dup, THREADS * PER_THREAD / 10);
+	ck_assert_int_eq(w.failed, 0);
+	store_get_stats(s, &st);
+	ck_assert_uint_eq(st.stored, THREADS * PER_THREAD);
+	ck_assert_uint_le(st.batches, (uint64_t)total);
+	/* latest: one row per host, the last report */
+	ck_assert_int_eq(store_latest_all(s, &rows, &n), 0);
+	ck_assert_uint_eq(n, THREADS);
+	ck_assert_str_eq(rows[0].info.host, "h0");
+	ck_assert(rows[2].info.sent_at_us == 1000000LL * (PER_THREAD - 1));
+	ck_assert_double_eq_tol(rows[2].info.offset_s, 0.001 * (PER_THREAD - 1), 1e-12);
+	free(rows);
+	/* history: inclusive range, oldest first, limited */
+	ck_assert_int_eq(store_history(s, "h1", 10000000LL, 14000000LL, 100, &pts, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert(pts[0].sent_at_us == 10000000LL && pts[4].sent_at_us == 14000000LL);
+	free(pts);
+	ck_assert_int_eq(store_history(s, "h1", 0, INT64_MAX, 7, &pts, &n), 0);
+	ck_assert_uint_eq(n, 7);
+	free(pts);
+	store_close(s);
+	/* reopened: everything is there but what is past the retention */
+	ck_assert_int_eq(store_open(&o, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_history(s, "h2", 0, INT64_MAX, 10000, &pts, &n), 0);
+	ck_assert_uint_eq(n, PER_THREAD);
+	free(pts);
+	ck_assert_int_eq(store_history(s, "h3", 0, INT64_MAX, 10000, &pts, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(pts);
+	store_close(s);
+	snprintf(err, sizeof(err), "rm -rf '%s'", path);
+	ck_assert_int_eq(system(err), 0);
+}
+END_TEST
+
+START_TEST(test_store_bad_path)
+{
+	struct store_opts o = { "/proc/nonexistent/dir/c.db", 30, false, 64 };
+	struct store *s;
+	char err[256];
+
+	ck_assert_int_lt(store_open(&o, &s, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "/proc/nonexistent/dir/c.db"), "%s", err);
+}
+END_TEST
+
+static struct store_latest latest_row(const char *host, double offset, double received)
+{
+	struct store_latest r = { .info = make_info(host, 1000, offset),
+				  .received_us = (int64_t)(received * 1e6) };
+
+	return r;
+}
+
+START_TEST(test_views_fleet)
+{
+	/* bounds: a 1 + 1 + 0.5 = 2.5 ms; b 8 + 1.5 = 9.5 ms (over 5 ms); old stale */
+	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
+					latest_row("old", 0.0, 10.0) };
+	struct views_params p = { 100.0, 0.005, 15 };
+	char *text = views_fleet_json(rows, 3, &p, NULL);
+	json_t *d = json_loads(text, 0, NULL), *s, *h;
+
+	ck_assert_ptr_nonnull(d);
+	s = json_object_get(d, "summary");
+	ck_assert_str_eq(json_string_value(json_object_get(s, "verdict")), "over_budget");
+	ck_assert_str_eq(json_string_value(json_object_get(s, "worst_host")), "b");
+	ck_assert_double_eq_tol(json_real_value(json_object_get(s, "spread_bound_s")), 0.012, 1e-9);
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "stale")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "hosts")), 3);
+	h = json_array_get(json_object_get(d, "hosts"), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "host")), "b");
+	ck_assert(json_is_true(json_object_get(h, "over_budget")));
+	ck_assert_double_eq_tol(json_real_value(json_object_get(h, "age_s")), 0.5, 1e-6);
+	h = json_array_get(json_object_get(d, "hosts"), 2);
+	ck_assert(json_is_true(json_object_get(h, "stale")));
+	ck_assert(json_is_null(json_object_get(h, "rtc")));
+	ck_assert(json_is_null(json_object_get(h, "check_ready")));
+	json_decref(d);
+	free(text);
+	/* no host at all: still a document */
+	text = views_fleet_json(NULL, 0, &p, NULL);
+	d = json_loads(text, 0, NULL);
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "hosts")), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(d, "summary"), "verdict")),
+			 "empty");
+	json_decref(d);
+	free(text);
+}
+END_TEST
+
+/* Rendering through the host cache gives the same text as without, also
+ * after hosts changed, appeared and disappeared. */
+START_TEST(test_views_fleet_cache)
+{
+	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
+					latest_row("c", 0.002, 98.0) };
+	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_cache cache = { NULL, 0 };
+	char *plain, *cached;
+
+	for (int round = 0; round < 4; round++) {
+		size_t n = round == 2 ? 2 : 3;		/* "c" missing in round 2 */
+
+		if (round == 1) {			/* "b" has a new report */
+			rows[1] = latest_row("b", 0.0042, 99.9);
+			rows[1].info.sent_at_us = 2000;
+		}
+		p.now += 1;
+		plain = views_fleet_json(rows, n, &p, NULL);
+		cached = views_fleet_json(rows, n, &p, &cache);
+		ck_assert_ptr_nonnull(cached);
+		ck_assert_str_eq(cached, plain);
+		free(plain);
+		free(cached);
+	}
+	cached = views_fleet_json(rows, 3, &p, &cache);
+	ck_assert_ptr_nonnull(strstr(cached, "\"offset_s\":0.0042"));
+	free(cached);
+	views_cache_free(&cache);
+}
+END_TEST
+
+START_TEST(test_views_metrics)
+{
+	struct store_latest rows[2] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5) };
+	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_counters c = { .accepted = 7, .bad_json = 2, .batches = 3 };
+	char *text = views_metrics(rows, 2, &p, &c);
+
+	ck_assert_ptr_nonnull(strstr(text, "# TYPE fleetclock_host_offset_seconds gauge\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_host_offset_seconds{host=\"b\"} -0.008\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_host_error_bound_seconds{host=\"a\"} 0.0025\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_host_last_report_age_seconds{host=\"a\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_fleet_hosts 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_collector_reports_total{result=\"stored\"} 7\n"));
+	ck_assert_ptr_nonnull(strstr(text, "{result=\"invalid_json\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_collector_commits_total 3\n"));
+	/* no RTC in these rows: no RTC samples */
+	ck_assert_ptr_null(strstr(text, "fleetclock_host_rtc_offset_seconds{"));
+	free(text);
+}
+END_TEST
+
+START_TEST(test_token_equal)
+{
+	ck_assert(http_token_equal("s3cret", 6, "s3cret"));
+	ck_assert(!http_token_equal("s3cre", 5, "s3cret"));
+	ck_assert(!http_token_equal("s3cret!", 7, "s3cret"));
+	ck_assert(!http_token_equal("s3creT", 6, "s3cret"));
+	ck_assert(!http_token_equal("", 0, "s3cret"));
+	/* a given token whose first bytes match but is longer */
+	ck_assert(!http_token_equal("s3cret\0x", 8, "s3cret"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("collector");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_store_concurrent);
+	tcase_add_test(tc, test_store_bad_path);
+	tcase_add_test(tc, test_views_fleet);
+	tcase_add_test(tc, test_views_fleet_cache);
+	tcase_add_test(tc, test_views_metrics);
+	tcase_add_test(tc, test_token_equal);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,383 @@
+/* Unit tests for agent/election: one row per transition of the state
+ * machine, then the rejoin measurement/step paths and the quarantine. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "election.h"
+#include "check_run.h"
+
+#define LOCK BMCA_CLASS_LOCKED
+#define FREE BMCA_CLASS_FREERUN
+#define INV BMCA_CLASS_INVALID
+
+struct cand_spec {
+	int p1;		/* 0: no candidate */
+	int cls;
+	bool serving, eligible;
+	double age;
+	bool listening;
+};
+
+#define L ELECTION_LISTENING
+#define RM ELECTION_REJOIN_MEASURE
+#define RH ELECTION_REJOIN_HOLDOFF
+#define FO ELECTION_FOLLOWING
+#define SV ELECTION_SERVING
+#define SELF ELECTION_SELF
+#define NONE ELECTION_NONE
+#define MEAS ELECTION_ACT_MEASURE
+#define NOACT ELECTION_ACT_NONE
+
+/* Time starts at 100; "dt" is the time of the tick after the start. The
+ * announce timeout is 3 s (1 s x 3). */
+static const struct row {
+	const char *what;
+	enum election_state from;
+	int self_p1, self_cls;
+	bool revertive, upstream;
+	struct cand_spec c[2];
+	double dt;
+	enum election_state to;
+	int master;
+	bool serve, local_on;
+	enum election_action act;
+} rows[] = {
+	{ "listening: waits one announce timeout", L, 1, FREE, false, false,
+	  { { 2, FREE, true, true, 0.5, false } }, 2.9, L, 0, false, false, NOACT },
+	{ "listening -> serving: nobody serves, own clock valid and best", L, 1, FREE, false, false,
+	  { { 2, FREE, false, true, 0.5, false } }, 3.0, SV, SELF, true, true, NOACT },
+	{ "listening -> following: nobody serves, a better one is valid", L, 2, FREE, false, false,
+	  { { 1, FREE, false, true, 0.5, false } }, 3.0, FO, 0, false, false, NOACT },
+	{ "listening -> rejoin: someone serves, prove own clock first", L, 1, FREE, false, false,
+	  { { 2, FREE, true, true, 0.5, false } }, 3.0, RM, 0, false, false, MEAS },
+	{ "listening -> rejoin: own clock invalid, nobody to measure", L, 1, INV, false, false,
+	  { { 0 } }, 3.0, RM, NONE, false, false, NOACT },
+	{ "rejoin: invalid, measures a serving candidate", RM, 1, INV, false, false,
+	  { { 2, FREE, true, true, 0.5, false } }, 10, RM, 0, false, false, MEAS },
+	{ "rejoin: invalid and the only serving one is stale: wait", RM, 1, INV, false, false,
+	  { { 2, FREE, true, true, 3.5, false } }, 10, RM, NONE, false, false, NOACT },
+	{ "rejoin: valid and nobody to measure -> serve", RM, 1, FREE, false, false,
+	  { { 2, FREE, true, true, 4, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "rejoin: forged p1=0 invalid class is not measured", RM, 1, INV, false, false,
+	  { { 0 + 1, INV, true, true, 0.1, false }, { 2, FREE, true, true, 0.1, false } }, 10, RM, 1, false, false, MEAS },
+	{ "following -> serving: master lost after the timeout", FO, 2, FREE, false, false,
+	  { { 1, FREE, true, true, 3.01, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "following: master still alive at exactly the timeout", FO, 2, FREE, false, false,
+	  { { 1, FREE, true, true, 3.0, false } }, 10, FO, 0, false, false, NOACT },
+	{ "following: non-revertive, better priority keeps following", FO, 1, FREE, false, false,
+	  { { 2, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
+	{ "following -> serving: revertive, better priority takes over", FO, 1, FREE, true, false,
+	  { { 2, FREE, true, true, 0.5, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "following -> serving: better class preempts even non-revertive", FO, 1, LOCK, false, true,
+	  { { 1, FREE, true, true, 0.5, false } }, 10, SV, SELF, true, false, NOACT },
+	{ "following: non-revertive, RTC class does not preempt free-running", FO, 1, BMCA_CLASS_RTC,
+	  false, false, { { 1, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
+	{ "following: priority1 comes before class", FO, 2, LOCK, false, true,
+	  { { 1, FREE, true, true, 0.5, false } }, 10, FO, 0, false, false, NOACT },
+	{ "serving -> following: two serve after a partition, worse yields", SV, 2, FREE, false, false,
+	  { { 1, FREE, true, true, 0.2, false } }, 10, FO, 0, false, false, NOACT },
+	{ "serving: two serve, better keeps serving", SV, 1, FREE, false, false,
+	  { { 2, FREE, true, true, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "serving -> rejoin: own clock became invalid, stop serving", SV, 1, INV, false, false,
+	  { { 2, FREE, false, true, 0.2, false } }, 10, RM, 0, false, false, MEAS },
+	{ "following -> rejoin: own clock invalid, nobody: not serving", FO, 1, INV, false, false,
+	  { { 0 } }, 10, RM, NONE, false, false, NOACT },
+	{ "serving: ineligible better candidate ignored", SV, 2, FREE, true, false,
+	  { { 1, FREE, true, false, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "serving: invalid candidate claiming priority 1 ignored", SV, 2, FREE, true, false,
+	  { { 1, INV, true, true, 0.2, false } }, 10, SV, SELF, true, true, NOACT },
+	{ "serving with an upstream: local reference stays off", SV, 1, LOCK, false, true,
+	  { { 0 } }, 10, SV, SELF, true, false, NOACT },
+	{ "following: cold start, wait for a better candidate still listening", FO, 2, FREE, false,
+	  false, { { 1, FREE, false, false, 0.3, true } }, 10, FO, 0, false, false, NOACT },
+	{ "serving: a listening better candidate does not displace it (revertive)", SV, 2, FREE, true,
+	  false, { { 1, FREE, false, false, 0.3, true } }, 10, SV, SELF, true, true, NOACT },
+	{ "following -> serving: a listening candidate with an invalid clock is no reason to wait",
+	  FO, 2, FREE, false, false, { { 1, INV, false, false, 0.3, true } }, 10, SV, SELF, true, true, NOACT },
+	{ "following -> serving: a stale listener is no reason to wait", FO, 2, FREE, false, false,
+	  { { 1, FREE, false, false, 3.5, true } }, 10, SV, SELF, true, true, NOACT },
+	{ "following: no candidate valid at all and own invalid", FO, 1, INV, false, false,
+	  { { 2, INV, true, true, 0.2, false } }, 10, RM, NONE, false, false, NOACT },
+};
+
+static void setup_row(const struct row *r, struct election *e, struct election_candidate *c,
+		      size_t *n, struct election_input *in)
+{
+	struct election_policy pol;
+
+	election_policy_defaults(&pol);
+	pol.revertive = r->revertive;
+	election_init(e, &pol, 100);
+	e->state = r->from;
+	*n = 0;
+	for (size_t i = 0; i < 2 && r->c[i].p1; i++) {
+		c[i] = (struct election_candidate){
+			.ds = { .priority1 = (uint8_t)r->c[i].p1, .clock_class = (uint8_t)r->c[i].cls,
+				.accuracy = 0x29, .priority2 = 128, .identity = { (uint8_t)(i + 2) } },
+			.serving = r->c[i].serving, .eligible = r->c[i].eligible, .age_s = r->c[i].age,
+			.listening = r->c[i].listening,
+		};
+		(*n)++;
+	}
+	*in = (struct election_input){
+		.now = 100 + r->dt,
+		.self = { .priority1 = (uint8_t)r->self_p1, .clock_class = (uint8_t)r->self_cls,
+			  .accuracy = 0x29, .priority2 = 128, .identity = { 1 } },
+		.cands = c, .n_cands = *n, .upstream_synced = r->upstream,
+	};
+}
+
+START_TEST(test_transitions)
+{
+	const struct row *r = &rows[_i];
+	struct election e;
+	struct election_candidate c[2];
+	struct election_input in;
+	struct election_output out;
+	size_t n;
+
+	setup_row(r, &e, c, &n, &in);
+	election_tick(&e, &in, &out);
+	ck_assert_msg(out.state == r->to, "%s: state %s, want %s", r->what,
+		      election_state_name(out.state), election_state_name(r->to));
+	ck_assert_msg(out.master == r->master, "%s: master %d, want %d", r->what, out.master, r->master);
+	ck_assert_msg(out.serve == r->serve, "%s: serve %d", r->what, out.serve);
+	ck_assert_msg(out.local_on == r->local_on, "%s: local_on %d", r->what, out.local_on);
+	ck_assert_msg(out.action == r->act, "%s: action %d, want %d", r->what, out.action, r->act);
+	ck_assert_msg(out.eligible == (r->to == FO || r->to == SV), "%s: eligible", r->what);
+	ck_assert_msg(out.listening == (r->to == L), "%s: listening", r->what);
+	ck_assert_msg(out.reason && out.reason[0], "%s: no reason", r->what);
+	/* An invalid clock never serves. */
+	if (r->self_cls == INV)
+		ck_assert(!out.serve && !out.local_on);
+}
+END_TEST
+
+/* The rejoin of the field report: back 17 minutes ahead, step, hold-off. */
+struct fixture {
+	struct election e;
+	struct election_candidate f;
+	struct election_input in;
+	struct election_output out;
+};
+
+static void fixture_init(struct fixture *x, uint8_t self_class)
+{
+	struct election_policy pol;
+
+	election_policy_defaults(&pol);
+	election_init(&x->e, &pol, 0);
+	x->f = (struct election_candidate){
+		.ds = { .priority1 = 2, .clock_class = FREE, .identity = { 2 } },
+		.serving = true, .eligible = true, .age_s = 0.3,
+	};
+	x->in = (struct election_input){
+		.self = { .priority1 = 1, .clock_class = self_class, .identity = { 1 } },
+		.cands = &x->f, .n_cands = 1,
+	};
+}
+
+static void tick_at(struct fixture *x, double now)
+{
+	x->in.now = now;
+	election_tick(&x->e, &x->in, &x->out);
+}
+
+START_TEST(test_rejoin_step_and_holdoff)
+{
+	struct fixture x;
+
+	fixture_init(&x, INV);
+	tick_at(&x, 3.0);
+	ck_assert_int_eq(x.out.action, MEAS);
+	ck_assert_int_eq(x.out.target, 0);
+	/* 17 minutes ahead: step. */
+	ck_assert_int_eq(election_measured(&x.e, 3.2, true, 1020.0), ELECTION_ACT_STEP);
+	ck_assert_int_eq(x.e.state, RM);
+	election_stepped(&x.e, 3.3, true);
+	ck_assert_int_eq(x.e.state, RH);
+	ck_assert_int_eq(x.e.steps, 1);
+	/* The agent now counts the step as a synchronisation: class valid. */
+	x.in.self.clock_class = FREE;
+	tick_at(&x, 4.0);
+	ck_assert_int_eq(x.out.state, RH);
+	ck_assert_int_eq(x.out.action, MEAS);
+	ck_assert(!x.out.serve && !x.out.eligible);
+	ck_assert_int_eq(election_measured(&x.e, 4.1, true, 0.0004), NOACT);
+	/* The same second: no second measurement. */
+	tick_at(&x, 4.5);
+	ck_assert_int_eq(x.out.action, NOACT);
+	/* 60 s after the step, still measuring in budget: eligible, and
+	 * (non-revertive) following F. */
+	for (double t = 5; t < 63.3; t += 1) {
+		tick_at(&x, t);
+		ck_assert_int_eq(x.out.state, RH);
+		if (x.out.action == MEAS)
+			election_measured(&x.e, t + 0.1, true, -0.0002);
+	}
+	tick_at(&x, 63.4);
+	ck_assert_int_eq(x.out.state, FO);
+	ck_assert_int_eq(x.out.master, 0);
+	ck_assert(x.out.eligible && !x.out.serve);
+	/* F dies: M serves after the timeout. */
+	x.f.age_s = 3.5;
+	tick_at(&x, 70);
+	ck_assert_int_eq(x.out.state, SV);
+	ck_assert(x.out.local_on);
+}
+END_TEST
+
+START_TEST(test_holdoff_out_of_budget_restarts)
+{
+	struct fixture x;
+
+	fixture_init(&x, INV);
+	tick_at(&x, 3.0);
+	election_measured(&x.e, 3.1, true, 2.0);
+	election_stepped(&x.e, 3.2, true);
+	x.in.self.clock_class = FREE;
+	tick_at(&x, 5);
+	/* Drifted beyond the 5 ms budget during the hold-off: step again. */
+	ck_assert_int_eq(election_measured(&x.e, 5.1, true, 0.006), ELECTION_ACT_STEP);
+	ck_assert_int_eq(x.e.state, RM);
+	election_stepped(&x.e, 5.2, true);
+	ck_assert_int_eq(x.e.steps, 2);
+	ck_assert_double_eq(x.e.holdoff_start, 5.2);
+	/* A failed step goes back to measuring. */
+	election_stepped(&x.e, 6, false);
+	ck_assert_int_eq(x.e.state, RM);
+}
+END_TEST
+
+START_TEST(test_holdoff_needs_a_good_measurement)
+{
+	struct fixture x;
+
+	fixture_init(&x, INV);
+	tick_at(&x, 3.0);
+	election_measured(&x.e, 3.1, true, 2.0);
+	election_stepped(&x.e, 3.2, true);
+	x.in.self.clock_class = FREE;
+	/* Every measurement fails (loss): never eligible. */
+	for (double t = 4; t < 100; t += 1) {
+		tick_at(&x, t);
+		ck_assert_int_eq(x.out.state, RH);
+		if (x.out.action == MEAS)
+			ck_assert_int_eq(election_measured(&x.e, t, false, 0), NOACT);
+	}
+	election_measured(&x.e, 100, true, 0.001);
+	tick_at(&x, 100.5);
+	ck_assert_int_eq(x.out.state, FO);
+}
+END_TEST
+
+START_TEST(test_valid_clock_rejoins_sooner)
+{
+	struct fixture x;
+
+	/* RTC-restored M: in budget at the first measurement, no step. */
+	fixture_init(&x, BMCA_CLASS_RTC);
+	tick_at(&x, 3.0);
+	ck_assert_int_eq(x.out.action, MEAS);
+	ck_assert_int_eq(election_measured(&x.e, 3.1, true, 0.0015), NOACT);
+	ck_assert_int_eq(x.e.state, RH);
+	ck_assert_int_eq(x.e.steps, 0);
+	for (double t = 4; t < 13.1; t += 1) {
+		tick_at(&x, t);
+		ck_assert_int_eq(x.out.state, RH);
+		if (x.out.action == MEAS)
+			election_measured(&x.e, t, true, 0.001);
+	}
+	tick_at(&x, 13.2);
+	ck_assert_int_eq(x.out.state, FO);
+}
+END_TEST
+
+START_TEST(test_holdoff_master_lost)
+{
+	struct fixture x;
+
+	fixture_init(&x, INV);
+	tick_at(&x, 3.0);
+	election_measured(&x.e, 3.1, true, 1020);
+	election_stepped(&x.e, 3.2, true);
+	x.in.self.clock_class = FREE;
+	tick_at(&x, 4.0);
+	/* Lost before any confirming measurement: keep waiting. */
+	x.f.age_s = 10;
+	tick_at(&x, 8.0);
+	ck_assert_int_eq(x.out.state, RH);
+	ck_assert(!x.out.serve);
+	/* Back, confirmed, lost again: the stepped clock may serve. */
+	x.f.age_s = 0.1;
+	tick_at(&x, 9.0);
+	election_measured(&x.e, 9.1, true, 0.0001);
+	x.f.age_s = 10;
+	tick_at(&x, 15.0);
+	ck_assert_int_eq(x.out.state, SV);
+}
+END_TEST
+
+START_TEST(test_measured_outside_rejoin_is_ignored)
+{
+	struct fixture x;
+
+	fixture_init(&x, FREE);
+	x.e.state = FO;
+	ck_assert_int_eq(election_measured(&x.e, 1, true, 100), NOACT);
+	ck_assert_int_eq(x.e.state, FO);
+}
+END_TEST
+
+START_TEST(test_quarantine)
+{
+	struct election_quarantine q = { 0 };
+	const double now = 1800000000.0;
+	const int64_t build = 1790000000;
+
+	/* Sane. */
+	ck_assert_int_eq(election_quarantine_check(&q, 0.002, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	/* The router reset to 1970: offline even when this clock is invalid. */
+	ck_assert_int_eq(election_quarantine_check(&q, -now + 10, now, false, 1.0, build, 3),
+			 ELECTION_Q_OFFLINE);
+	ck_assert(q.offline);
+	ck_assert_int_eq(election_quarantine_check(&q, -now + 10, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	/* Agrees again: back after 3 checks, a disagreement restarts the count. */
+	ck_assert_int_eq(election_quarantine_check(&q, 0.01, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 0.01, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 10800, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 0.01, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 0.01, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 0.01, now, true, 1.0, build, 3), ELECTION_Q_ONLINE);
+	ck_assert(!q.offline);
+	/* +3 h against a valid clock: offline; against an invalid one it
+	 * cannot be judged (it is after the build date). */
+	ck_assert_int_eq(election_quarantine_check(&q, 10800, now, false, 1.0, build, 3), ELECTION_Q_KEEP);
+	ck_assert_int_eq(election_quarantine_check(&q, 10800, now, true, 1.0, build, 3), ELECTION_Q_OFFLINE);
+	/* No data: no change. */
+	ck_assert_int_eq(election_quarantine_check(&q, NAN, now, true, 1.0, build, 1), ELECTION_Q_KEEP);
+	ck_assert(q.offline);
+	/* Exactly the limit is sane. */
+	q = (struct election_quarantine){ 0 };
+	ck_assert_int_eq(election_quarantine_check(&q, -1.0, now, true, 1.0, build, 3), ELECTION_Q_KEEP);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("election");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_transitions, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_test(tc, test_rejoin_step_and_holdoff);
+	tcase_add_test(tc, test_holdoff_out_of_budget_restarts);
+	tcase_add_test(tc, test_holdoff_needs_a_good_measurement);
+	tcase_add_test(tc, test_valid_clock_rejoins_sooner);
+	tcase_add_test(tc, test_holdoff_master_lost);
+	tcase_add_test(tc, test_measured_outside_rejoin_is_ignored);
+	tcase_add_test(tc, test_quarantine);
+	suite_add_tcase(s, tc);
+	return check_run(s);
+}

@@ -1,0 +1,276 @@
+/* Unit tests for common/status: build, parse, validate. Expected values
+ * are worked out by hand from the inputs, not taken from the code. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+static void fill_snapshot(struct chrony_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->tracking.ref_id = 0xC0A80001;
+	s->tracking.ip.family = CHRONY_AF_INET4;
+	s->tracking.ip.addr.in4 = 0x7F000401;	/* 127.0.4.1 */
+	s->tracking.stratum = 3;
+	s->tracking.leap_status = CHRONY_LEAP_NORMAL;
+	s->tracking.ref_time = (struct timespec){ 1795291200, 0 };
+	s->tracking.current_correction = 0.001;	/* system clock 1 ms slow */
+	s->tracking.root_delay = 0.004;
+	s->tracking.root_dispersion = 0.0005;
+	s->tracking.freq_ppm = -12.5;
+	s->tracking.last_update_interval = 64;
+	s->n_sources = 2;
+	s->sources[0].data.ip = s->tracking.ip;
+	s->sources[0].data.stratum = 2;
+	s->sources[0].data.state = CHRONY_SRC_SELECTED;
+	s->sources[0].data.reachability = 0377;
+	s->sources[0].data.since_sample = 12;
+	s->sources[0].data.latest_meas = -0.0002;
+	s->sources[0].data.latest_meas_err = 0.0001;
+	s->sources[0].have_stats = true;
+	s->sources[0].stats.n_samples = 8;
+	s->sources[0].stats.sd = 0.00003;
+	snprintf(s->sources[0].name, sizeof(s->sources[0].name), "master.lan");
+	s->sources[1].data.ip.family = CHRONY_AF_INET4;
+	s->sources[1].data.ip.addr.in4 = 0x7F000402;
+	s->sources[1].data.state = CHRONY_SRC_NONSELECTABLE;
+	s->sources[1].data.since_sample = CHRONY_NO_SAMPLE;
+}
+
+static const struct status_meta meta = {
+	"pi-07", "headset", "0.1.0", { 1795291210, 250000000 }
+};
+
+static json_t *good_doc(void)
+{
+	static struct chrony_snapshot snap;
+	struct status_rtc rtc = { .present = true, .backend = "ds1307", .device = "/dev/i2c-1",
+				  .valid = true, .have_offset = true, .offset_s = 0.003 };
+	struct status_check check = { .ready = false, .budget_s = 0.005, .n_problems = 1,
+				      .problems = { "offset too large" } };
+
+	fill_snapshot(&snap);
+	return status_build(&meta, &snap, NULL, &rtc, &check);
+}
+
+START_TEST(test_build_fields)
+{
+	json_t *d = good_doc(), *t, *src;
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "schema")), "fleetclock.status/1");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "host")), "pi-07");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "sent_at")),
+			 "2026-11-21T20:00:10.250000Z");
+	t = json_object_get(json_object_get(d, "chrony"), "tracking");
+	ck_assert_str_eq(json_string_value(json_object_get(t, "ref_id")), "C0A80001");
+	ck_assert_str_eq(json_string_value(json_object_get(t, "ref_address")), "127.0.4.1");
+	ck_assert_str_eq(json_string_value(json_object_get(t, "leap")), "normal");
+	/* a slow clock (positive correction) has a negative offset */
+	ck_assert_double_eq_tol(json_real_value(json_object_get(t, "offset_s")), -0.001, 1e-12);
+	ck_assert(json_is_true(json_object_get(t, "synchronised")));
+	/* 1 ms + 4 ms / 2 + 0.5 ms */
+	ck_assert_double_eq_tol(json_real_value(json_object_get(d, "max_error_s")), 0.0035, 1e-12);
+	src = json_array_get(json_object_get(json_object_get(d, "chrony"), "sources"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(src, "name")), "master.lan");
+	ck_assert_str_eq(json_string_value(json_object_get(src, "state")), "selected");
+	ck_assert_int_eq(json_integer_value(json_object_get(src, "reach")), 255);
+	src = json_array_get(json_object_get(json_object_get(d, "chrony"), "sources"), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(src, "name")), "127.0.4.2");
+	ck_assert(json_is_null(json_object_get(src, "last_rx_s")));
+	ck_assert(json_is_null(json_object_get(src, "stats")));
+	ck_assert(json_is_null(json_object_get(d, "election")));
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_round_trip)
+{
+	json_t *d = good_doc(), *back = NULL;
+	char *text = json_dumps(d, JSON_COMPACT), err[256] = "";
+	struct status_info info;
+
+	ck_assert_int_eq(status_parse(text, strlen(text), &info, &back, err, sizeof(err)), STATUS_OK);
+	ck_assert_str_eq(info.host, "pi-07");
+	ck_assert_str_eq(info.role, "headset");
+	ck_assert(info.sent_at_us == 1795291210250000LL);
+	ck_assert(info.have_tracking && info.synchronised);
+	ck_assert_int_eq(info.stratum, 3);
+	ck_assert_double_eq_tol(info.max_error_s, 0.0035, 1e-12);
+	ck_assert(info.rtc_present && info.rtc_valid && info.rtc_have_offset);
+	ck_assert_double_eq_tol(info.rtc_offset_s, 0.003, 1e-12);
+	ck_assert_int_eq(info.check_ready, 0);
+	ck_assert(json_equal(d, back));
+	json_decref(back);
+	json_decref(d);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_no_chrony)
+{
+	json_t *d = status_build(&meta, NULL, "chronyd socket /run/x: connection refused", NULL, NULL);
+	char *text = json_dumps(d, 0), err[256];
+	struct status_info info;
+
+	ck_assert(json_is_null(json_object_get(d, "chrony")));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "chrony_error")),
+			 "chronyd socket /run/x: connection refused");
+	ck_assert_int_eq(status_parse(text, strlen(text), &info, NULL, err, sizeof(err)), STATUS_OK);
+	ck_assert(!info.have_tracking);
+	ck_assert(isnan(info.max_error_s));
+	ck_assert(!info.rtc_present);
+	ck_assert_int_eq(info.check_ready, -1);
+	json_decref(d);
+	free(text);
+}
+END_TEST
+
+/* Set (or delete when v is NULL) the member at a dotted path of objects. */
+static void mutate(json_t *d, const char *path, json_t *v)
+{
+	char buf[128], *dot, *p = buf;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	while ((dot = strchr(p, '.'))) {
+		*dot = '\0';
+		d = json_object_get(d, p);
+		p = dot + 1;
+	}
+	if (v)
+		json_object_set_new(d, p, v);
+	else
+		json_object_del(d, p);
+}
+
+static const struct bad_case {
+	const char *path;
+	const char *value;	/* JSON text, NULL: delete the member */
+	const char *err_prefix;
+} bad_cases[] = {
+	{ "schema", "\"fleetclock.status/2\"", "schema: 'fleetclock.status/2' is not supported" },
+	{ "schema", NULL, "schema: missing" },
+	{ "schema", "1", "schema: expected a string" },
+	{ "host", NULL, "host: missing" },
+	{ "host", "\"\"", "host: expected a string of 1 to 63" },
+	{ "host", "\"pi 07\"", "host: only letters" },
+	{ "role", "\"boss\"", "role: 'boss' is not an allowed value" },
+	{ "sent_at", "\"yesterday\"", "sent_at: expected an RFC 3339" },
+	{ "sent_at", "1795291210", "sent_at: expected an RFC 3339" },
+	{ "chrony.tracking.stratum", "\"3\"", "chrony.tracking.stratum: expected an integer" },
+	{ "chrony.tracking.stratum", "17", "chrony.tracking.stratum: 17 is outside [0, 16]" },
+	{ "chrony.tracking.root_delay_s", "-1.0", "chrony.tracking.root_delay_s: -1 is outside" },
+	{ "chrony.tracking.offset_s", "null", "chrony.tracking.offset_s: expected a number, not null" },
+	{ "chrony.tracking.leap", "\"maybe\"", "chrony.tracking.leap: 'maybe' is not" },
+	{ "chrony.tracking.synchronised", "1", "chrony.tracking.synchronised: expected true or false" },
+	{ "chrony.tracking", NULL, "chrony.tracking: missing" },
+	{ "chrony.sources", "{}", "chrony.sources: expected an array" },
+	{ "chrony.sources", "[1]", "chrony.sources[0]: expected an object" },
+	{ "rtc.valid", NULL, "rtc.valid: missing" },
+	{ "check.problems", "[1]", "check.problems[0]: expected a string" },
+	{ "election", "[]", "election: expected an object" },
+	{ "election", "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":"
+		      "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}}}}}}}}}}}", "(document): nested deeper" },
+};
+
+START_TEST(test_bad_documents)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	json_t *d = good_doc();
+	char *text, err[256] = "";
+	struct status_info info;
+
+	mutate(d, c->path, c->value ? json_loads(c->value, JSON_DECODE_ANY, NULL) : NULL);
+	text = json_dumps(d, JSON_COMPACT);
+	ck_assert_int_eq(status_parse(text, strlen(text), &info, NULL, err, sizeof(err)),
+			 STATUS_ESCHEMA);
+	ck_assert_msg(!strncmp(err, c->err_prefix, strlen(c->err_prefix)),
+		      "case %d: got '%s', want prefix '%s'", _i, err, c->err_prefix);
+	json_decref(d);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_not_json)
+{
+	json_t *d = good_doc();
+	char *text = json_dumps(d, JSON_COMPACT), err[256];
+	struct status_info info;
+	static const char big_prefix[] = "{\"pad\":\"";
+	char *big;
+
+	/* truncated */
+	ck_assert_int_eq(status_parse(text, strlen(text) / 2, &info, NULL, err, sizeof(err)),
+			 STATUS_EJSON);
+	ck_assert_msg(strstr(err, "line 1, column"), "%s", err);
+	ck_assert_int_eq(status_parse("{\n\"a\": tru }", 12, &info, NULL, err, sizeof(err)),
+			 STATUS_EJSON);
+	ck_assert_msg(strstr(err, "line 2"), "%s", err);
+	ck_assert_int_eq(status_parse("", 0, &info, NULL, err, sizeof(err)), STATUS_EJSON);
+	/* a bare value is JSON but not a document */
+	ck_assert_int_eq(status_parse("[1,2]", 5, &info, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	/* an embedded NUL is refused */
+	ck_assert_int_eq(status_parse("{\"a\":\"\\u0000\"}", 14, &info, NULL, err, sizeof(err)),
+			 STATUS_EJSON);
+	/* over 64 KiB */
+	big = malloc(70000);
+	memset(big, 'x', 70000);
+	memcpy(big, big_prefix, strlen(big_prefix));
+	memcpy(big + 70000 - 2, "\"}", 2);
+	ck_assert_int_eq(status_parse(big, 70000, &info, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_msg(strstr(err, "70000 bytes"), "%s", err);
+	free(big);
+	json_decref(d);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_time)
+{
+	int64_t us;
+	char buf[40];
+
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10.250Z", &us), 0);
+	ck_assert(us == 1795291210250000LL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10+00:00", &us), 0);
+	ck_assert(us == 1795291210000000LL);
+	ck_assert_int_eq(status_parse_time("1970-01-01T00:00:00.000001Z", &us), 0);
+	ck_assert(us == 1);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10.Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-13-21T20:00:10Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10.1234567890Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21 20:00:10Z", &us), -EINVAL);
+	ck_assert_str_eq(status_format_time(1795291210250000LL, buf, sizeof(buf)),
+			 "2026-11-21T20:00:10.250000Z");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("status");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_build_fields);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_no_chrony);
+	tcase_add_loop_test(tc, test_bad_documents, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	tcase_add_test(tc, test_not_json);
+	tcase_add_test(tc, test_time);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
