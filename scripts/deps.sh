@@ -8,6 +8,8 @@ FLEETCLOCK_BUILD_PACKAGES="meson ninja-build pkg-config gcc check libjansson-dev
 FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev python3 iproute2
  procps util-linux
  python3-matplotlib"
+# Deployment tests (tests/ansible): linters, and sshd for the namespace hosts.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES ansible-core ansible-lint yamllint openssh-server openssh-client"
 # i2c-tools: an independent I2C client to cross-check the DS1307 emulator.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES i2c-tools"
 # Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""etc/ is what the roles render for the example inventory (no drift between the
+examples and what is deployed); the systemd units pass systemd-analyze verify without
+a single warning; the chrony configurations parse (chronyd -p) and follow the policy."""
+
+import filecmp
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SOURCE = os.path.abspath(os.environ.get("FLEETCLOCK_SOURCE", os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.path.abspath(os.environ.get("FLEETCLOCK_BUILD", os.path.join(SOURCE, "build")))
+ANSIBLE = os.path.join(SOURCE, "ansible")
+ETC = os.path.join(SOURCE, "etc")
+
+
+def render(outdir, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ANSIBLE, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=outdir + "/.ansible-tmp")
+    r = subprocess.run(["ansible-playbook", "-i", "inventory/hosts.yml", "render-examples.yml",
+                        "-e", "fleetclock_example_dir=" + outdir] + list(extra),
+                       cwd=ANSIBLE, capture_output=True, text=True, env=env, timeout=300)
+    shutil.rmtree(outdir + "/.ansible-tmp", ignore_errors=True)
+    return r
+
+
+class TestEtc(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fcdeploy-etc-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_examples_match_the_roles(self):
+        r = render(self.tmp)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rendered = sorted(os.path.relpath(p, self.tmp) for p in glob.glob(self.tmp + "/**", recursive=True)
+                          if os.path.isfile(p))
+        committed = sorted(os.path.relpath(p, ETC) for p in glob.glob(ETC + "/**", recursive=True)
+                           if os.path.isfile(p))
+        self.assertEqual(rendered, committed)
+        for rel in rendered:
+            with self.subTest(file=rel):
+                self.assertTrue(filecmp.cmp(os.path.join(self.tmp, rel), os.path.join(ETC, rel), shallow=False),
+                                "etc/%s differs from what the roles render; regenerate with: cd ansible && "
+                                "ansible-playbook -i inventory/hosts.yml render-examples.yml "
+                                "-e fleetclock_example_dir=$PWD/../etc" % rel)
+
+    def test_units_verify(self):
+        # Rendered with ExecStart= on the binaries just built, so that verify also checks
+        # the commands exist; the man page is found through MANPATH.
+        agent = os.path.join(BUILD, "agent", "fleetclock-agent")
+        collector = os.path.join(BUILD, "collector", "fleetclock-collector")
+        if not os.path.exists(collector):
+            collector = agent  # the collector is not built on this branch yet
+        r = render(self.tmp, "-e", "fleetclock_agent_bin=" + agent, "-e", "fleetclock_collector_bin=" + collector)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        man = os.path.join(self.tmp, "man", "man8")
+        os.makedirs(man)
+        shutil.copy(os.path.join(SOURCE, "agent", "fleetclock-agent.8"), man)
+        units = sorted(glob.glob(self.tmp + "/systemd/*.service"))
+        self.assertEqual(len(units), 3)
+        for unit in units:
+            with self.subTest(unit=os.path.basename(unit)):
+                v = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                                   env=dict(os.environ, MANPATH=self.tmp + "/man:"), timeout=60)
+                # Unknown keys are only warnings (exit 0): any output is a failure.
+                self.assertEqual((v.returncode, v.stdout + v.stderr), (0, ""))
+
+    def test_verify_can_fail(self):
+        with open(os.path.join(ETC, "systemd", "fleetclock-agent.service")) as f:
+            text = f.read()
+        bad = os.path.join(self.tmp, "fleetclock-agent.service")
+        with open(bad, "w") as f:
+            f.write(text.replace("ProtectSystem=strict", "ProtectSystem=strict\nProtectSystm=yes"))
+        v = subprocess.run(["systemd-analyze", "verify", bad], capture_output=True, text=True, timeout=60)
+        self.assertIn("ProtectSystm", v.stdout + v.stderr)
+
+    def test_unit_policy(self):
+        def unit(name):
+            with open(os.path.join(ETC, "systemd", name)) as f:
+                return f.read()
+        agent = unit("fleetclock-agent.service")
+        for line in ("Type=notify", "User=_fleetclock", "SupplementaryGroups=_chrony i2c",
+                     "ProtectSystem=strict", "NoNewPrivileges=yes"):
+            self.assertIn("\n" + line + "\n", agent)
+        self.assertRegex(agent, r"\nWatchdogSec=\d+\n")
+        # The example RTC is a DS1307 on /dev/i2c-1: no capability at all.
+        self.assertIn("\nCapabilityBoundingSet=\n", agent)
+        rtc = unit("fleetclock-rtc-restore.service")
+        self.assertIn("\nType=oneshot\n", rtc)
+        self.assertRegex(rtc, r"\nBefore=[^\n]*\bchrony\.service\b")
+        self.assertRegex(rtc, r"\nBefore=[^\n]*\bchronyd\.service\b")
+        self.assertIn("\nCapabilityBoundingSet=CAP_SYS_TIME\n", rtc)
+        self.assertIn("--hctosys", rtc)
+        # chronyd's socket usable by the _chrony group (Debian's unit: 0700, umask 022).
+        dropin = unit("chrony.service.d/fleetclock.conf")
+        self.assertIn("\nRuntimeDirectoryMode=0770\n", dropin)
+        self.assertIn("\nUMask=0007\n", dropin)
+        collector = unit("fleetclock-collector.service")
+        self.assertIn("\nCapabilityBoundingSet=\n", collector)
+        self.assertIn("\nProtectSystem=strict\n", collector)
+
+    def test_chrony_configs(self):
+        for role in ("master", "failover", "headset"):
+            path = os.path.join(ETC, "chrony", role + ".conf")
+            with self.subTest(role=role):
+                p = subprocess.run(["chronyd", "-p", "-f", path], capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(path) as f:
+                    conf = f.read()
+                self.assertNotRegex(conf, r"(?m)^\s*(rtcsync|local)\b")   # the agent owns both
+                self.assertRegex(conf, r"(?m)^makestep 1\.0 3$")
+                servers = re.findall(r"(?m)^server (\S+)", conf)
+                if role == "headset":
+                    # Only the master candidates, best priority first; no upstream.
+                    self.assertEqual(servers, ["192.168.50.10", "192.168.50.11"])
+                    self.assertNotRegex(conf, r"(?m)^allow")
+                else:
+                    self.assertEqual(servers[0], "192.168.50.1")
+                    self.assertRegex(conf, r"(?m)^allow 192\.168\.50\.0/24$")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(SOURCE, "tests", "harness"))
+    import fctest
+    fctest.main()
