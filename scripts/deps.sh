@@ -20,6 +20,23 @@ FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
 # Optional: sd_notify/watchdog support in the agent daemon.
 FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 
+# apt_install PKG... : apt-get install, with service starts refused while it
+# runs (policy-rc.d): a system chronyd started by the chrony package would
+# discipline this machine's real clock, an sshd would listen on every address.
+apt_install() {
+	local sudo="" guard="" rc
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# fleetclock: no service starts during package installs\nexit 101\n' |
+			$sudo tee /usr/sbin/policy-rc.d >/dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d &&
+			guard=1
+	fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@"
+	rc=$?
+	[ -z "$guard" ] || $sudo rm -f /usr/sbin/policy-rc.d
+	return $rc
+}
+
 # ensure_packages PKG... : apt-get install what is not installed yet.
 ensure_packages() {
 	local missing=() p
@@ -32,14 +49,5 @@ ensure_packages() {
 	local sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	$sudo apt-get update -q >&2 || return 1
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-		"${missing[@]}" >&2 || return 1
-	# Installing chrony may start a system chronyd that would adjust this
-	# machine's real clock; fleetclock's tests run their own instances.
-	if pgrep -x chronyd >/dev/null 2>&1 && [ -z "${FLEETCLOCK_KEEP_SYSTEM_CHRONYD:-}" ]; then
-		if [ -f /run/chrony/chronyd.pid ] && [ -e /etc/init.d/chrony ]; then
-			$sudo /etc/init.d/chrony stop >/dev/null 2>&1 || true
-		fi
-	fi
-	return 0
+	apt_install "${missing[@]}" >&2
 }
