@@ -21,7 +21,12 @@
 #include "readiness.h"
 #include "timeutil.h"
 
-static void limits_from_config(const struct agent_config *cfg, struct readiness_limits *lim)
+bool agent_role_may_serve(const struct agent_config *cfg)
+{
+	return !strcmp(cfg->role, "master") || !strcmp(cfg->role, "failover");
+}
+
+void agent_check_limits(const struct agent_config *cfg, struct readiness_limits *lim)
 {
 	lim->budget = cfg->budget_ms / 1e3;
 	lim->max_update_polls = cfg->check_max_update_polls;
@@ -90,7 +95,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
-		.allow_local = !strcmp(ctx->cfg.role, "master") || !strcmp(ctx->cfg.role, "failover"),
+		.allow_local = agent_role_may_serve(&ctx->cfg),
 		.rtc = rtc ? rtc->state : READINESS_RTC_NOT_CHECKED,
 		.rtc_offset = rtc ? rtc->offset : 0.0,
 		.rtc_detail = rtc ? rtc->detail : NULL,
@@ -114,7 +119,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.chrony_error = chrony_client_error(c);
 	in.snap = snap;
 	in.now = timeutil_now(CLOCK_REALTIME);
-	limits_from_config(&ctx->cfg, &lim);
+	agent_check_limits(&ctx->cfg, &lim);
 	readiness_evaluate(&in, &lim, report);
 }
 

@@ -91,17 +91,12 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 			   const struct status_rtc *rtc, struct status_check *check)
 {
 	const struct agent_config *cfg = &d->ctx->cfg;
-	struct readiness_limits lim = {
-		.budget = cfg->budget_ms / 1e3, .max_update_polls = cfg->check_max_update_polls,
-		.max_skew_ppm = cfg->check_max_skew_ppm, .max_freq_ppm = cfg->check_max_freq_ppm,
-		.rtc_max_offset = cfg->check_rtc_max_offset_ms / 1e3,
-		.build_epoch = (double)FLEETCLOCK_BUILD_EPOCH,
-	};
+	struct readiness_limits lim;
 	struct readiness_input in = {
 		.chrony_rc = chrony_rc, .chrony_endpoint = chrony_client_endpoint(d->chrony),
 		.chrony_error = chrony_client_error(d->chrony), .snap = snap,
 		.now = timeutil_now(CLOCK_REALTIME), .expected_sources = cfg->check_expected_sources,
-		.allow_local = !strcmp(cfg->role, "master") || !strcmp(cfg->role, "failover"),
+		.allow_local = agent_role_may_serve(cfg),
 		.rtc = !d->rtc ? READINESS_RTC_NONE
 		       : !rtc->have_offset ? READINESS_RTC_NOT_CHECKED
 		       : rtc->valid ? READINESS_RTC_VALID : READINESS_RTC_INVALID,
@@ -110,6 +105,7 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 	};
 	static struct readiness_report r;
 
+	agent_check_limits(cfg, &lim);
 	readiness_evaluate(&in, &lim, &r);
 	memset(check, 0, sizeof(*check));
 	check->ready = r.verdict == READINESS_READY;

@@ -13,10 +13,26 @@
 #include "log.h"
 #include "timeutil.h"
 
+int agent_rtc_open_store(const struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *store,
+			 char *err, size_t errlen)
+{
+	int rc = rtc_open(ctx->cfg.rtc_device, d, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = rtc_store_load(store, *d, ctx->cfg.rtc_state_file);
+	if (rc < 0) {
+		/* NVRAM unreadable: go on without a record, say why. */
+		store->rec_rc = rc;
+		snprintf(store->rec_err, sizeof(store->rec_err), "%s", rtc_error(*d));
+	}
+	return 0;
+}
+
 int agent_rtc_open(struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *store)
 {
 	char err[400];
-	int rc = rtc_open(ctx->cfg.rtc_device, d, err, sizeof(err));
+	int rc = agent_rtc_open_store(ctx, d, store, err, sizeof(err));
 
 	if (rc < 0) {
 		log_err("%s", err);
@@ -24,12 +40,6 @@ int agent_rtc_open(struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *
 			agent_rtc_print_json(json_pack("{s:s, s:b, s:s}", "device", ctx->cfg.rtc_device,
 						       "valid", 0, "error", err));
 		return rc;
-	}
-	rc = rtc_store_load(store, *d, ctx->cfg.rtc_state_file);
-	if (rc < 0) {
-		/* NVRAM unreadable: go on without a record, say why. */
-		store->rec_rc = rc;
-		snprintf(store->rec_err, sizeof(store->rec_err), "%s", rtc_error(*d));
 	}
 	if (store->file_err[0])
 		log_info("%s", store->file_err);

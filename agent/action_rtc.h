@@ -18,6 +18,12 @@
  * {"valid": false, "error": ...}) and returns -errno. */
 int agent_rtc_open(struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *store);
 
+/* The same without a word on stdout/stderr: open [rtc] device and load its
+ * record and samples (an unreadable NVRAM leaves store->rec_rc/rec_err set,
+ * not an error). 0, or rtc_open's -errno with err naming device and cause. */
+int agent_rtc_open_store(const struct agent_ctx *ctx, struct rtc_dev **d, struct rtc_store *store,
+			 char *err, size_t errlen);
+
 /* The [rtc] configuration as discipline parameters. */
 void agent_rtc_params(const struct agent_ctx *ctx, struct rtc_disc_params *p);
 

@@ -55,6 +55,12 @@ int agent_action_makestep(struct agent_ctx *ctx);
 int agent_action_measure(struct agent_ctx *ctx);
 int agent_action_election(struct agent_ctx *ctx);
 int agent_action_elect(struct agent_ctx *ctx);
+/* The readiness thresholds of the [agent] and [check] configuration. */
+void agent_check_limits(const struct agent_config *cfg, struct readiness_limits *lim);
+
+/* A master candidate (master, failover) may serve its own clock. */
+bool agent_role_may_serve(const struct agent_config *cfg);
+
 /* What the RTC said, read once per run (an edge read takes up to 1.5 s). */
 struct agent_rtc_view {
 	enum readiness_rtc state;

@@ -114,18 +114,10 @@ static int validate(struct agent_config *cfg, const char *name, char *err, size_
 int agent_config_load(struct agent_config *cfg, const char *path, bool path_explicit,
 		      char *err, size_t errlen)
 {
-	int rc;
+	int rc = config_load(agent_config_options, cfg, sizeof(*cfg), path, path_explicit, NULL,
+			     err, errlen);
 
-	memset(cfg, 0, sizeof(*cfg));
-	rc = config_set_defaults(agent_config_options, cfg, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (path) {
-		rc = config_load_file(path, agent_config_options, cfg, err, errlen);
-		if (rc == -ENOENT && !path_explicit)
-			rc = 0;
-		if (rc < 0)
-			return rc;
-	}
 	return validate(cfg, path ? path : "defaults", err, errlen);
 }

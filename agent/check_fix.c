@@ -87,17 +87,12 @@ static void fix_rtc(struct agent_ctx *ctx, struct chrony_client *c, struct check
 		note(log, "rtc", false, "not written: chronyd does not call the clock synchronised");
 		return;
 	}
-	rc = rtc_open(ctx->cfg.rtc_device, &d, err, sizeof(err));
+	rc = agent_rtc_open_store(ctx, &d, &store, err, sizeof(err));
 	if (rc == -ENODEV && !strcmp(ctx->cfg.rtc_device, "auto"))
 		return;
 	if (rc < 0) {
 		note(log, "rtc", false, "%s", err);
 		return;
-	}
-	rc = rtc_store_load(&store, d, ctx->cfg.rtc_state_file);
-	if (rc < 0) {
-		store.rec_rc = rc;
-		snprintf(store.rec_err, sizeof(store.rec_err), "%s", rtc_error(d));
 	}
 	agent_rtc_params(ctx, &p);
 	rep.decision = (struct rtc_disc_decision){ RTC_DISC_REWRITE, false, "--check --fix" };

@@ -25,15 +25,11 @@ struct daemon_rtc {
 static int try_open(struct daemon_rtc *r)
 {
 	char err[400];
-	int rc = rtc_open(r->ctx->cfg.rtc_device, &r->dev, err, sizeof(err));
+	int rc = agent_rtc_open_store(r->ctx, &r->dev, &r->store, err, sizeof(err));
 
 	if (rc < 0) {
 		log_ratelimited(&r->rl, LOG_WARNING, "%s", err);
 		return rc;
-	}
-	if (rtc_store_load(&r->store, r->dev, r->ctx->cfg.rtc_state_file) < 0) {
-		r->store.rec_rc = -EIO;
-		snprintf(r->store.rec_err, sizeof(r->store.rec_err), "%s", rtc_error(r->dev));
 	}
 	log_info("RTC: %s, measured every %d min", rtc_describe(r->dev), r->ctx->cfg.rtc_interval_min);
 	return 0;

@@ -61,22 +61,12 @@ static int check_permissions(const char *path, char *err, size_t errlen)
 int collector_config_load(struct collector_config *cfg, const char *path, bool path_explicit,
 			  char *err, size_t errlen)
 {
-	int rc;
-	bool loaded = false;
+	bool loaded;
+	int rc = config_load(collector_config_options, cfg, sizeof(*cfg), path, path_explicit, &loaded,
+			     err, errlen);
 
-	memset(cfg, 0, sizeof(*cfg));
-	rc = config_set_defaults(collector_config_options, cfg, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (path) {
-		rc = config_load_file(path, collector_config_options, cfg, err, errlen);
-		if (rc == -ENOENT && !path_explicit)
-			rc = 0;
-		else
-			loaded = rc == 0;
-		if (rc < 0)
-			return rc;
-	}
 	if (strcmp(cfg->synchronous, "full") && strcmp(cfg->synchronous, "normal")) {
 		snprintf(err, errlen, "%s: [collector] synchronous: '%s' is not full or normal",
 			 path ? path : "defaults", cfg->synchronous);

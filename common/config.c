@@ -187,3 +187,22 @@ int config_load_string(const char *text, const char *name, const struct config_o
 
 	return finish(ini_parse_string(text, on_ini_entry, &ctx), &ctx, name, err, errlen);
 }
+
+int config_load(const struct config_option *table, void *target, size_t size, const char *path,
+		bool path_explicit, bool *loaded, char *err, size_t errlen)
+{
+	int rc;
+
+	if (loaded)
+		*loaded = false;
+	memset(target, 0, size);
+	rc = config_set_defaults(table, target, err, errlen);
+	if (rc < 0 || !path)
+		return rc;
+	rc = config_load_file(path, table, target, err, errlen);
+	if (rc == -ENOENT && !path_explicit)
+		return 0;
+	if (rc == 0 && loaded)
+		*loaded = true;
+	return rc;
+}

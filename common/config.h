@@ -7,6 +7,7 @@
 #ifndef FLEETCLOCK_CONFIG_H
 #define FLEETCLOCK_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum config_type {
@@ -43,6 +44,13 @@ int config_set(const struct config_option *table, void *target, const char *sect
  * opened, -EINVAL on the first bad line; err names "path:line: reason". */
 int config_load_file(const char *path, const struct config_option *table, void *target,
 		     char *err, size_t errlen);
+
+/* Zero target (size bytes), apply the table's defaults, then load path when
+ * not NULL. A missing file is an error only when path_explicit (named on
+ * the command line); a missing default file leaves the defaults. *loaded
+ * (may be NULL) says whether a file was read. 0 or -errno, err as above. */
+int config_load(const struct config_option *table, void *target, size_t size, const char *path,
+		bool path_explicit, bool *loaded, char *err, size_t errlen);
 
 /* Same for INI text in memory; name is used in messages. */
 int config_load_string(const char *text, const char *name, const struct config_option *table,
