@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 BUILD = os.environ.get("FLEETCLOCK_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
@@ -28,6 +29,20 @@ def agent_json(*args, **kw):
     if r.returncode != 0:
         raise AssertionError("fleetclock-agent %s failed (%d): %s" % (args, r.returncode, r.stderr))
     return json.loads(r.stdout)
+
+
+def wait_for(pred, timeout, step=0.1, what=None):
+    """Poll pred() until it returns a true value and return that value. On
+    timeout: raise AssertionError naming `what` when given, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    if what is not None:
+        raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+    return None
 
 
 def main():

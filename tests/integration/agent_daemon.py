@@ -16,23 +16,13 @@ import unittest
 
 from chronyd_harness import ChronyInstance
 from collector_harness import Collector
-from fctest import AGENT, BUILD, SOURCE, main
+from fctest import AGENT, BUILD, SOURCE, main, wait_for
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "emu"))
 import ds1307_state as emu  # noqa: E402
 
 SERVER = "127.0.4.20"
 CLIENT = "127.0.4.21"
-
-
-def wait_for(pred, timeout, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
 class Agent:

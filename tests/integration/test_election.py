@@ -18,7 +18,7 @@ import json
 import unittest
 
 from chronyd_harness import ChronyInstance
-from fctest import agent, main
+from fctest import agent, main, wait_for
 
 
 class Measure(unittest.TestCase):
@@ -76,17 +76,6 @@ from fctest import AGENT
 KEY = "8f3a" * 16
 M_ADDR, F_ADDR, H_ADDR, U_ADDR = "127.0.7.11", "127.0.7.12", "127.0.7.13", "127.0.7.19"
 PORT = 37191
-
-
-def wait_for(pred, timeout, step=0.1):
-    """Poll pred() until it returns a true value; that value, or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class Node:
