@@ -731,28 +731,51 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	return rc;
 }
 
-/* Rounds every interval, announces taken as they come, until stopfd
- * becomes readable. */
+/* When the next candidate heard so far times out (just past the timeout,
+ * CLOCK_MONOTONIC), or INFINITY: a round then notices the loss at once,
+ * not up to an interval later, so a failover serves within the timeout. */
+static double next_expiry(const struct agent_election *e, double now)
+{
+	double t = INFINITY, timeout = e->cfg->interval_s * e->cfg->timeout_intervals;
+
+	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++) {
+		const struct announce_peer *p = &e->table.peers[i];
+		double x = p->heard_mono + timeout + 1e-3;
+
+		if (p->used && x > now && x < t)
+			t = x;
+	}
+	return t;
+}
+
+/* Rounds every interval, and one when a candidate times out; announces
+ * taken as they come, until stopfd becomes readable. */
 static void run_loop(struct agent_election *e, struct chrony_client *c, int stopfd)
 {
-	double next = now_clock(CLOCK_MONOTONIC);
+	double next = now_clock(CLOCK_MONOTONIC), expiry = INFINITY;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = announce_sock_fd(e->sock), .events = POLLIN },
 				       { .fd = stopfd, .events = POLLIN } };
-		double now = now_clock(CLOCK_MONOTONIC);
+		double now = now_clock(CLOCK_MONOTONIC), wake;
 
-		if (now >= next) {
+		if (now >= next || now >= expiry) {
 			agent_election_tick(e, c);
-			next += e->cfg->interval_s;
-			if (next < now)
-				next = now + e->cfg->interval_s;	/* a slow round: do not race */
+			if (now >= next) {
+				next += e->cfg->interval_s;
+				if (next < now)	/* a slow round: do not race */
+					next = now + e->cfg->interval_s;
+			}
+			expiry = next_expiry(e, now_clock(CLOCK_MONOTONIC));
 			continue;
 		}
-		if (poll(p, 2, (int)ceil((next - now) * 1e3)) <= 0)
+		wake = fmin(next, expiry);
+		if (poll(p, 2, (int)ceil((wake - now) * 1e3)) <= 0)
 			continue;
-		if (p[0].revents & POLLIN)
+		if (p[0].revents & POLLIN) {
 			agent_election_receive(e);
+			expiry = next_expiry(e, now_clock(CLOCK_MONOTONIC));
+		}
 		if (p[1].revents & POLLIN)
 			return;
 	}
