@@ -38,7 +38,7 @@ from simnode import BUILD, SOURCE, SimNode, claim_slot, node_env, real_clock_sta
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
-             "start", "chronyd", "link_params"}
+             "start", "chronyd", "link_params", "driftfile_ppm"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
                  "partition", "heal", "note", "command-stop", "command-start"}
 
@@ -54,8 +54,10 @@ def _value(v, rng, what):
     raise ValueError("%s: expected a number or [lo, hi], got %r" % (what, v))
 
 
-def load_scenario(path, duration=None):
-    """Parse and expand a scenario file; raises ValueError with the cause."""
+def load_scenario(path, duration=None, profile=None):
+    """Parse and expand a scenario file; raises ValueError with the cause.
+    profile overrides the scenario's default link profile (nodes that name
+    their own link keep it)."""
     if tomllib is None:
         raise RuntimeError("Python 3.11+ (tomllib) is needed to read %s" % path)
     with open(path, "rb") as f:
@@ -69,6 +71,10 @@ def load_scenario(path, duration=None):
     sc.setdefault("poll", 0)
     if duration is not None:
         sc["duration"] = duration
+    if profile is not None:
+        linkemu.profile(profile)  # ValueError if unknown
+        sc["profile"] = profile
+        sc["name"] += "-" + profile
     rng = random.Random(sc["seed"])
     nodes = []
     for spec in sc.get("node", []):
@@ -164,7 +170,7 @@ class Fleet:
                            local_stratum=n.get("local_stratum"),
                            allow="%s.%d.0/24" % (PREFIX, self.net + 1), poll=n["poll"],
                            makestep=n.get("makestep", "1 3"), extra_conf=n.get("extra_conf", ""),
-                           chronyd=n.get("chronyd", True))
+                           chronyd=n.get("chronyd", True), driftfile_ppm=n.get("driftfile_ppm"))
             self.nodes[n["name"]] = node
             self.spec[n["name"]] = n
 
