@@ -61,7 +61,9 @@ class ElectionSim(unittest.TestCase):
         self.assertEqual(len(ft), 2, ft)
         for t in ft:
             self.assertIsNotNone(t, "the failover never served after a master kill")
-            self.assertLess(t, 3 * 1.0 + 1.5, "failover serving %.2f s after the kill" % t)
+            # the target: within 3 announce intervals (+ one round's
+            # chronyd commands, noisy here) of the master's last announce
+            self.assertLess(t, 3 * 1.0 + 0.5, "failover serving %.2f s after the kill" % t)
         print("failover serving after each master kill: %s s" % ["%.2f" % t for t in ft])
 
 
