@@ -157,8 +157,9 @@ def main():
           "%s: %s); worst clock served with a normal leap %.3f ms"
           % (worst, target, sc["profile"], "met" if worst <= target else "NOT met", wrong))
     ft = failover_times(res["ours"][3], res["ours"][1].get("events", []), T0[res["ours"][0]["name"]])
-    print("\nelection: failover serving %s s after each master kill (announce timeout 3 s)"
-          % ", ".join("%.1f" % t if t is not None else "never" for t in ft))
+    if ft:
+        print("\nelection: failover serving %s s after each master kill (announce timeout 3 s)"
+              % ", ".join("%.1f" % t if t is not None else "never" for t in ft))
     return 0
 
 
