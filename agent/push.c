@@ -167,9 +167,10 @@ int push_open(const struct push_opts *opts, struct push **out, char *err, size_t
 	if (rc == 0 && strncmp(opts->url, "https://", 8))
 		skip_openssl_strings();
 	/* Since libcurl 7.57 the flags no longer choose whether TLS is set up:
-	 * OpenSSL is initialised (config, built-in engines: ~1.5 MB of
-	 * libcrypto pages) for http URLs too; measured the same with
-	 * CURL_GLOBAL_NOTHING. Nothing in libcurl's API avoids it. */
+	 * OpenSSL is initialised (config modules, built-in engines: ~1.2 MB
+	 * even without the error strings) for http URLs too; measured the
+	 * same with CURL_GLOBAL_NOTHING. Nothing in libcurl's API avoids it
+	 * (docs/agent-memory.md). */
 	if (rc == 0 && p->api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "libcurl: global initialisation failed");
 		rc = -ENOMEM;
