@@ -21,7 +21,10 @@ struct push_opts {
 };
 
 /* Load libcurl and prepare a reusable handle (keeps the connection alive
- * between posts). Returns 0, or -ENOENT when libcurl.so.4 cannot be
+ * between posts). Call it before starting threads: it sets an environment
+ * variable around the first dlopen; the first call also decides, once per
+ * process, that OpenSSL loads no error strings when the URL is http (see
+ * push.c). Returns 0, or -ENOENT when libcurl.so.4 cannot be
  * loaded, -ENOMEM, -EINVAL; err says which. */
 int push_open(const struct push_opts *opts, struct push **out, char *err, size_t errlen);
 

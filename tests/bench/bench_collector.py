@@ -13,7 +13,14 @@ a 1 s interval against a real chronyd (chronyd itself as the baseline).
 Targets: >= 20,000 stored reports/s with p99 < 20 ms (>= 1/8 of nginx);
 fleet p99 < 50 ms; agent RSS < 8 MB and < 1 % of a core.
 Prints figures and ratios; exits 0 (figures are read, not asserted).
-Everything listens on 127.0.4.x only; every run is bounded in time."""
+Everything listens on 127.0.4.x only; every run is bounded in time.
+
+--agent-only runs just the agent part (no wrk/nginx/pushgateway needed):
+the daemon's RSS, anonymous and PSS, and a per-library breakdown from
+/proc/PID/smaps, then push_floor (the agent's own push.c POSTing the same
+document at the same interval, nothing else: the memory floor of reporting
+with this libcurl) and chronyd. FLEETCLOCK_BENCH_NET=127.0.9 moves the
+agent part's chronyd and collector to another /24 of loopback."""
 
 import json
 import os
@@ -28,10 +35,12 @@ import time
 
 from chronyd_harness import ChronyInstance
 from collector_harness import Collector, make_doc
-from fctest import AGENT, SOURCE
+from fctest import AGENT, BUILD, SOURCE
 
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 HOSTS = 10000
+NET = os.environ.get("FLEETCLOCK_BENCH_NET", "127.0.4")    # the agent part's addresses
+PUSH_FLOOR = os.path.join(BUILD, "tests", "bench", "push_floor")
 
 POST_LUA = r"""
 -- a status document per request: 10,000 hosts, a unique sent_at each
@@ -226,19 +235,64 @@ def cpu_rss(pid):
     return ticks / os.sysconf("SC_CLK_TCK"), (rss, anon, pss)
 
 
+def smaps_by_file(pid):
+    """Per mapped file (basename) or anonymous area ([heap], [stack], [anon]):
+    {"rss", "pss", "anon"} in kB, summed over its mappings."""
+    out, cur = {}, None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$", line)
+            if m:
+                name = m.group(1).rsplit("/", 1)[-1] or "[anon]"
+                cur = out.setdefault(name, {"rss": 0, "pss": 0, "anon": 0})
+                continue
+            k = line.split(":", 1)[0]
+            if k in ("Rss", "Pss", "Anonymous"):
+                cur[{"Rss": "rss", "Pss": "pss", "Anonymous": "anon"}[k]] += int(line.split()[1])
+    return out
+
+
+def linked_libraries(path):
+    """Basenames of what the dynamic linker loads for path (ldd), the binary too."""
+    out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+    names = {os.path.basename(path)}
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        names.add(os.path.basename(name))
+    return names
+
+
+def breakdown(by_file, own):
+    """Group a smaps_by_file() result: the program and its linked libraries
+    (own), anonymous memory, and everything dlopen'ed (libcurl and its tree,
+    libcrypto for the election's HMAC)."""
+    groups = {"own": [0, 0], "anon": [0, 0], "dlopen": [0, 0]}
+    for name, v in by_file.items():
+        g = "anon" if name.startswith("[") and name not in ("[vdso]", "[vvar]") else \
+            "own" if name in own or name.startswith("[") else "dlopen"
+        groups[g][0] += v["rss"]
+        groups[g][1] += v["pss"]
+    return groups
+
+
 def bench_agent(tmp, seconds=20):
-    """The daemon at a 1 s interval, reporting to a collector, chronyd beside it."""
-    c = Collector(tmp, port=8481, extra="")
+    """The daemon at a 1 s interval, reporting to a collector, chronyd beside
+    it; then push_floor (push.c alone, posting the same way) for 8 s."""
+    c = Collector(tmp, port=8481, addr=NET + ".1", extra="")
     c.start()
     try:
-        with ChronyInstance("bench-agent-srv", "127.0.4.40", local_stratum=8) as srv:
+        with ChronyInstance("bench-agent-srv", NET + ".40", local_stratum=8) as srv:
             srv.wait_ready()
+            url = "http://%s.1:8481/api/v1/status" % NET
             conf = os.path.join(tmp, "agent.conf")
             with open(conf, "w") as f:
                 f.write("[chrony]\nsocket = %s\n[agent]\nhost = bench-agent\n[collector]\n"
-                        "url = http://127.0.4.1:8481/api/v1/status\ntoken = t0ken\n"
-                        "interval_s = 1\nspool_dir = %s/spool\n" % (srv.socket, tmp))
+                        "url = %s\ntoken = t0ken\n"
+                        "interval_s = 1\nspool_dir = %s/spool\n" % (srv.socket, url, tmp))
             os.chmod(conf, 0o600)
+            doc = os.path.join(tmp, "floor.json")
+            with open(doc, "w") as f:
+                json.dump(make_doc("bench-floor", pad_sources=2), f)
             p = subprocess.Popen([AGENT, "-c", conf, "--daemon"])
             try:
                 time.sleep(3)                       # past start-up (dlopen, first POST)
@@ -250,17 +304,79 @@ def bench_agent(tmp, seconds=20):
                 a1, arss = cpu_rss(p.pid)
                 c1, crss = cpu_rss(chronyd_pid)
                 dt = time.monotonic() - t0
+                amap = smaps_by_file(p.pid)
             finally:
                 stop(p)
+            # then the floor alone (not beside the agent: PSS would split
+            # the pages they share), as long as the agent's start-up
+            floor = subprocess.Popen([PUSH_FLOOR, url, "t0ken", doc, "60"],
+                                     stdout=subprocess.PIPE, text=True)
+            try:
+                time.sleep(3)
+                f0, _ = cpu_rss(floor.pid)
+                time.sleep(5)
+                f1, frss = cpu_rss(floor.pid)
+                fmap = smaps_by_file(floor.pid)
+            finally:
+                stop(floor)
+            floor_posts = floor.stdout.read().split()
         reports = c.rows("SELECT count(*) FROM reports WHERE host = 'bench-agent'")[0][0]
     finally:
         c.stop()
     return {"cpu_pct": 100 * (a1 - a0) / dt, "rss_kb": arss[0], "anon_kb": arss[1],
             "pss_kb": arss[2], "chronyd_cpu_pct": 100 * (c1 - c0) / dt,
-            "chronyd_rss_kb": crss[0], "reports": reports, "seconds": dt}
+            "chronyd_rss_kb": crss[0], "reports": reports, "seconds": dt,
+            "floor_rss_kb": frss[0], "floor_anon_kb": frss[1], "floor_pss_kb": frss[2],
+            "floor_cpu_pct": 100 * (f1 - f0) / 5,
+            "floor_ok": floor_posts.count("204") + floor_posts.count("200"),
+            "groups": breakdown(amap, linked_libraries(AGENT)),
+            "floor_groups": breakdown(fmap, linked_libraries(PUSH_FLOOR)), "by_file": amap}
+
+
+def print_agent(agent):
+    print("\nagent --daemon at 1 s for %.0f s (%d reports): RSS %.1f MB (anonymous %.1f MB, "
+          "PSS %.1f MB: the rest is shared pages of libcurl and its dependencies), "
+          "CPU %.2f %% of a core; "
+          "chronyd beside it: RSS %.1f MB, CPU %.2f %%; agent/chronyd RSS %.2f; "
+          "targets RSS < 8 MB: %s, CPU < 1 %%: %s"
+          % (agent["seconds"], agent["reports"], agent["rss_kb"] / 1024, agent["anon_kb"] / 1024,
+             agent["pss_kb"] / 1024, agent["cpu_pct"],
+             agent["chronyd_rss_kb"] / 1024, agent["chronyd_cpu_pct"],
+             agent["rss_kb"] / max(1, agent["chronyd_rss_kb"]),
+             "met" if agent["rss_kb"] < 8192 else "NOT met",
+             "met" if agent["cpu_pct"] < 1 else "NOT met"))
+    print("push_floor after it (push.c alone, same libcurl, same document, %d POSTs "
+          "acknowledged): RSS %.1f MB (anonymous %.1f MB, PSS %.1f MB), CPU %.2f %%; "
+          "agent - floor: RSS %+.1f MB"
+          % (agent["floor_ok"], agent["floor_rss_kb"] / 1024, agent["floor_anon_kb"] / 1024,
+             agent["floor_pss_kb"] / 1024, agent["floor_cpu_pct"],
+             (agent["rss_kb"] - agent["floor_rss_kb"]) / 1024))
+    print("%-44s %9s %9s %9s %9s" % ("RSS by origin, MB (a library's relocated", "agent",
+                                     "", "floor", ""))
+    print("%-44s %9s %9s %9s %9s" % ("pages count with it)", "RSS", "PSS", "RSS", "PSS"))
+    for key, what in (("own", "program + linked libs (libc, libm, jansson..)"),
+                      ("dlopen", "dlopen'ed: libcurl and its dependency tree"),
+                      ("anon", "heap, stacks, anonymous mappings")):
+        a, f = agent["groups"][key], agent["floor_groups"][key]
+        print("%-44s %9.2f %9.2f %9.2f %9.2f" % (what, a[0] / 1024, a[1] / 1024, f[0] / 1024,
+                                                 f[1] / 1024))
+    print("agent, largest mappings (kB): " + ", ".join(
+        "%s %d/%d" % (n, v["rss"], v["pss"]) for n, v in sorted(
+            agent["by_file"].items(), key=lambda x: -x[1]["rss"])[:14]))
+
+
+def main_agent_only():
+    tmp = tempfile.mkdtemp(prefix="fc-bench-agent-")
+    try:
+        agent = bench_agent(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_agent(agent)
 
 
 def main():
+    if sys.argv[1:] == ["--agent-only"]:
+        return main_agent_only()
     ensure_packages()
     load0 = os.getloadavg()[0]
     tmp = tempfile.mkdtemp(prefix="fc-bench-collector-")
@@ -305,17 +421,7 @@ def main():
           % (col["hosts"], fleet_size / 1e6, cold["p99_ms"], cold["rps"], cached["p99_ms"],
              cached["rps"], "met" if cold["p99_ms"] < 50 else
              "met only with the cache" if cached["p99_ms"] < 50 else "NOT met"))
-    print("\nagent --daemon at 1 s for %.0f s (%d reports): RSS %.1f MB (anonymous %.1f MB, "
-          "PSS %.1f MB: the rest is shared pages of libcurl and its dependencies), "
-          "CPU %.2f %% of a core; "
-          "chronyd beside it: RSS %.1f MB, CPU %.2f %%; agent/chronyd RSS %.2f; "
-          "targets RSS < 8 MB: %s, CPU < 1 %%: %s"
-          % (agent["seconds"], agent["reports"], agent["rss_kb"] / 1024, agent["anon_kb"] / 1024,
-             agent["pss_kb"] / 1024, agent["cpu_pct"],
-             agent["chronyd_rss_kb"] / 1024, agent["chronyd_cpu_pct"],
-             agent["rss_kb"] / max(1, agent["chronyd_rss_kb"]),
-             "met" if agent["rss_kb"] < 8192 else "NOT met",
-             "met" if agent["cpu_pct"] < 1 else "NOT met"))
+    print_agent(agent)
 
 
 if __name__ == "__main__":
