@@ -183,7 +183,7 @@ def table(ours, base):
              "|---|---|---|---|---|---|"]
     for a, b in zip(ours, base):
         lines.append("| %d-%d s %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d |" % (
-            a["start"], a["end"], a["label"], fmt(a["headset_max_ms"]), fmt(b["headset_max_ms"]),
+            a["start"], a["end"], a["label"].replace("|", "\\|"), fmt(a["headset_max_ms"]), fmt(b["headset_max_ms"]),
             fmt(a["failover_max_ms"]), fmt(b["failover_max_ms"]), fmt(a["spread_max_ms"]),
             fmt(b["spread_max_ms"]), fmt(a["served_wrong_max_ms"]), fmt(b["served_wrong_max_ms"]),
             a["no_master_s"], b["no_master_s"]))
