@@ -76,6 +76,7 @@ struct agent_election {
 	/* rejoin */
 	struct ntp_query_result meas;
 	int meas_rc;			/* 1: none yet */
+	double meas_mono, meas_rt_mono;	/* at its start: monotonic, realtime - monotonic */
 	double last_step_s;
 	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state;
 	/* the view of the last round, for other threads (lock) */
@@ -378,6 +379,18 @@ static void build_candidates(struct agent_election *e, double now_mono)
 	}
 }
 
+/* True when this clock was stepped (by chronyd, its makestep racing the
+ * agent's measurement) since the measurement started: realtime moved
+ * against monotonic by more than a slew can (the kernel's tick limit,
+ * 10 %) plus the budget. The measured offset is then stale. */
+static bool stepped_since_measurement(const struct agent_election *e, double *jump)
+{
+	double mono = now_clock(CLOCK_MONOTONIC);
+
+	*jump = now_clock(CLOCK_REALTIME) - mono - e->meas_rt_mono;
+	return fabs(*jump) > 0.1 * (mono - e->meas_mono) + e->el.pol.budget_s;
+}
+
 /* Step this clock by delta seconds (positive: forward). */
 static int step_clock(struct agent_election *e, double delta)
 {
@@ -415,6 +428,7 @@ static int rejoin_step(struct agent_election *e, struct chrony_client *c, uint32
 {
 	const struct chrony_tracking *t = &e->snap.tracking;
 	char buf[32];
+	double jump;
 	int rc;
 
 	if (chrony_synced(e, now_clock(CLOCK_REALTIME)) && t->ip.family == CHRONY_AF_INET4 &&
@@ -427,6 +441,11 @@ static int rejoin_step(struct agent_election *e, struct chrony_client *c, uint32
 			return 0;
 		}
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	}
+	if (stepped_since_measurement(e, &jump)) {
+		log_warn("election: rejoin: this clock was stepped by %s during the measurement: "
+			 "measuring again", timeutil_format_duration(jump, 1, buf, sizeof(buf)));
+		return -EAGAIN;
 	}
 	if ((rc = step_clock(e, e->meas.offset_s)) < 0)
 		return rc;
@@ -451,6 +470,8 @@ static void rejoin(struct agent_election *e, struct chrony_client *c, double now
 
 	inet_ntop(AF_INET, &a, host, sizeof(host));
 	o.server = host;
+	e->meas_mono = now_clock(CLOCK_MONOTONIC);
+	e->meas_rt_mono = now_clock(CLOCK_REALTIME) - e->meas_mono;
 	e->meas_rc = ntp_query(&o, &e->meas, err, sizeof(err));
 	if (e->meas_rc < 0)
 		log_ratelimited(&e->rl_meas, LOG_WARNING, "election: rejoin: %s", err);

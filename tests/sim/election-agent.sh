@@ -1,10 +1,18 @@
 #!/bin/sh
-# election-agent.sh DIR SOCK NAME ADDR BUILD PRIORITY1 PEERS REVERTIVE HOLDOFF
+# election-agent.sh DIR SOCK NAME ADDR BUILD PRIORITY1 PEERS REVERTIVE HOLDOFF [KEY]
 # A simulated master candidate's agent: writes DIR/agent.conf and the
 # fleet key, then runs the election in the foreground on the node's clock.
-# PEERS: the other candidates' last address octets ("2" or "1 3"), on
-# this node's /24; each becomes an announce peer and a chronyd source
-# (added at run time, direct: candidates talk over the lan).
+# PEERS, either:
+#  - "{announce_peers}" from fleetsim (the node's `peers`): relay addresses
+#    "a:3191,b:3191" of the link emulator; announces go through them, and
+#    announce the packet's source as the NTP address (ntp_addr 0.0.0.0):
+#    the receiver's relay to this node. The chronyd sources of the other
+#    candidates are the scenario's `servers` (through relays too);
+#  - the other candidates' last address octets ("2" or "1 3"), on this
+#    node's /24: announce peers and chronyd sources added at run time,
+#    direct (not through the emulator: partitions do not cut them).
+# KEY: the fleet key in hex (default: the fleet's; another one makes a
+# rogue candidate whose announces the fleet must ignore).
 # The first start of a node trusts its clock (the operator set it); a
 # restart does not (a Pi without a working RTC), so it must rejoin.
 # SAFETY: CAP_SYS_TIME is dropped from the bounding set, so if the clock
@@ -12,19 +20,24 @@
 # stepping the machine's real clock.
 set -eu
 dir=$1 sock=$2 name=$3 addr=$4 build=$5 prio=$6 octets=$7 revertive=$8 holdoff=$9
+key=${10:-000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f}
 net=${addr%.*}
-peers=
-for o in $octets; do
-	peers="$peers${peers:+,}$net.$o:3191"
-	chronyc -h "$sock" add server "$net.$o" iburst minpoll -1 maxpoll -1 >/dev/null
-done
+peers= ntp_addr=
+case $octets in
+*:*) peers=$octets ntp_addr=0.0.0.0 ;;
+*)
+	for o in $octets; do
+		peers="$peers${peers:+,}$net.$o:3191"
+		chronyc -h "$sock" add server "$net.$o" iburst minpoll -1 maxpoll -1 >/dev/null
+	done ;;
+esac
 chronyc -h "$sock" allow "$net.0/24" >/dev/null
 [ -n "${FLEETCLOCK_VCLOCK_STATE:-}" ] || { echo "election-agent.sh: not on a virtual clock" >&2; exit 1; }
 assume=yes
 [ -e "$dir/agent.started" ] && assume=no
 : > "$dir/agent.started"
 umask 077
-echo "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f" > "$dir/fleet.key"
+echo "$key" > "$dir/fleet.key"
 cat > "$dir/agent.conf" <<CONF
 [chrony]
 socket = $sock
@@ -42,6 +55,7 @@ group =
 port = 3191
 bind = $addr
 peers = $peers
+ntp_addr = $ntp_addr
 revertive = $revertive
 holdoff = $holdoff
 holdoff_valid = 5

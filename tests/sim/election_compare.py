@@ -17,6 +17,7 @@ The candidates' figure is their *system clock's* true error while their
 chronyd answers with a normal leap status; chronyd serves its corrected
 time (system clock + the correction still to slew), which can be closer."""
 import argparse
+import json
 import os
 import re
 import sys
@@ -106,6 +107,72 @@ def failover_times(out_dir, events, t0):
     return res
 
 
+def serving_intervals(out_dir, node, events, t0, duration):
+    """[(start, end)] in scenario seconds during which NODE's agent was
+    serving, from its log's state changes ('election: STATE, master ...
+    [mono T]'); a kill/stop/restart of the node ends its agent."""
+    path = os.path.join(out_dir, "nodes", node, "command.out")
+    if not os.path.exists(path):
+        return []
+    ends = sorted(e["at"] for e in events if e.get("node") == node
+                  and e.get("action") in ("kill", "stop", "restart"))
+    res, since = [], None
+    with open(path, errors="replace") as f:
+        for line in f:
+            mm = re.search(r"election: ([a-z-]+), master .*\[mono ([0-9.]+)\]", line)
+            if not mm:
+                continue
+            t = float(mm.group(2)) - t0
+            if since is not None:
+                # the agent was killed in between: its serving ended then
+                cut = [x for x in ends if since < x <= t]
+                res.append((since, cut[0] if cut else t))
+                since = None
+            if mm.group(1) == "serving":
+                since = t
+    if since is not None:
+        cut = [x for x in ends if x > since]
+        res.append((since, cut[0] if cut else float(duration)))
+    return res
+
+
+def overlaps(a, b):
+    """Intersections of two lists of intervals."""
+    return [(max(x0, y0), min(x1, y1)) for x0, x1 in a for y0, y1 in b if max(x0, y0) < min(x1, y1)]
+
+
+def double_serving(out_dir, sc, s, t0, nodes=CANDIDATES):
+    """Per phase: seconds during which two candidates' agents both served,
+    and the intervals themselves."""
+    iv = {n: serving_intervals(out_dir, n, s.get("events", []), t0, sc["duration"]) for n in nodes}
+    both = []
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            both += overlaps(iv[a], iv[b])
+    per_phase = []
+    for start, end, label in phases(sc, s):
+        per_phase.append(sum(max(0.0, min(y, end) - max(x, start)) for x, y in both))
+    return per_phase, sorted(both)
+
+
+def announce_counters(out_dir, node):
+    """The announce verdict counters of NODE's last election view."""
+    try:
+        with open(os.path.join(out_dir, "nodes", node, "election.json")) as f:
+            return json.load(f)["announces"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def decided_masters(out_dir, node):
+    """Every master NODE's agent named in a decision, from its log."""
+    path = os.path.join(out_dir, "nodes", node, "command.out")
+    if not os.path.exists(path):
+        return []
+    with open(path, errors="replace") as f:
+        return sorted(set(re.findall(r"election: [a-z-]+, master (\S+) ", f.read())) - {"none"})
+
+
 def fmt(v):
     return "%.3f" % v if v < 1000 else "%.0f" % v
 
@@ -116,7 +183,7 @@ def table(ours, base):
              "|---|---|---|---|---|---|"]
     for a, b in zip(ours, base):
         lines.append("| %d-%d s %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d |" % (
-            a["start"], a["end"], a["label"], fmt(a["headset_max_ms"]), fmt(b["headset_max_ms"]),
+            a["start"], a["end"], a["label"].replace("|", "\\|"), fmt(a["headset_max_ms"]), fmt(b["headset_max_ms"]),
             fmt(a["failover_max_ms"]), fmt(b["failover_max_ms"]), fmt(a["spread_max_ms"]),
             fmt(b["spread_max_ms"]), fmt(a["served_wrong_max_ms"]), fmt(b["served_wrong_max_ms"]),
             a["no_master_s"], b["no_master_s"]))
@@ -160,6 +227,14 @@ def main():
     if ft:
         print("\nelection: failover serving %s s after each master kill (announce timeout 3 s)"
               % ", ".join("%.1f" % t if t is not None else "never" for t in ft))
+    sc, s, _, out = res["ours"]
+    per_phase, both = double_serving(out, sc, s, T0[sc["name"]])
+    print("election: seconds with two candidates serving, per phase: %s (intervals %s)"
+          % (" / ".join("%.1f" % x for x in per_phase),
+             ", ".join("%.1f-%.1f" % iv for iv in both) or "none"))
+    for node in CANDIDATES:
+        print("election: %s: announces %s; masters named in its decisions: %s"
+              % (node, announce_counters(out, node), ", ".join(decided_masters(out, node))))
     return 0
 
 

@@ -38,9 +38,14 @@ from simnode import BUILD, SOURCE, SimNode, claim_slot, node_env, real_clock_sta
 LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
-             "start", "chronyd", "link_params", "driftfile_ppm"}
+             "start", "chronyd", "link_params", "driftfile_ppm",
+             "peers"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
-                 "partition", "heal", "note", "command-stop", "command-start"}
+                 "partition", "heal", "note", "command-stop", "command-start",
+                 "link-set"}
+# Election announces (UDP) between candidates that list each other as peers.
+ANNOUNCE_PORT = 3191
+LINK_PARAMS = ("delay_ms", "jitter_ms", "jitter_max_ms", "loss", "asym")
 
 
 # --- scenario ---------------------------------------------------------------
@@ -102,6 +107,9 @@ def load_scenario(path, duration=None, profile=None):
         for s in n["servers"]:
             if s not in names:
                 raise ValueError("%s: node %s: unknown server %s" % (path, n["name"], s))
+        for s in n.get("peers", []):
+            if s not in names or s == n["name"]:
+                raise ValueError("%s: node %s: bad peer %s" % (path, n["name"], s))
     events = sorted(sc.get("event", []), key=lambda e: e["at"])
     for e in events:
         if e.get("action") not in EVENT_ACTIONS:
@@ -131,6 +139,7 @@ class Fleet:
         self.nodes = {}
         self.spec = {}
         self.links = {}  # link name -> (client, server)
+        self.announce_to = {}  # node -> "relay:port,..." its announces go to
         self.emu = linkemu.LinkEmu(seed=sc["seed"])
         self.addr_name = {}
         self.cpu = {}
@@ -173,6 +182,37 @@ class Fleet:
                            chronyd=n.get("chronyd", True), driftfile_ppm=n.get("driftfile_ppm"))
             self.nodes[n["name"]] = node
             self.spec[n["name"]] = n
+        self.build_peer_links(index, link_no)
+
+    def build_peer_links(self, index, link_no):
+        """Candidates listed as `peers`: N hears P through one relay address
+        per (N, P): P's announces to N arrive from it (relay:ANNOUNCE_PORT
+        -> N) and N's NTP to P (chronyd's source, the agent's measurement)
+        leaves through it (relay:123 -> P), so the address N's agent reads
+        from an announce (the packet's source) is the one it measures and
+        that its chronyd has as a source; partitions and loss cut both."""
+        relay = {}  # (client, server) -> relay address of its NTP link
+        for ln, (c, s) in self.links.items():
+            relay[(c, s)] = self.emu.links[ln].listen[0]
+        for n in self.sc["nodes"]:
+            for p in n.get("peers", []):
+                params = linkemu.profile(n["link"], **n.get("link_params", {}))
+                if (n["name"], p) not in relay:
+                    link_no += 1
+                    ip = "%s.%d.%d" % (PREFIX, self.net + 1, link_no)
+                    name = "%s->%s" % (n["name"], p)
+                    self.emu.add(name, (ip, 123), ("%s.%d.%d" % (PREFIX, self.net, index[p] + 1),
+                                                   123), dict(params))
+                    self.links[name] = (n["name"], p)
+                    self.addr_name[ip] = p
+                    relay[(n["name"], p)] = ip
+                ip = relay[(n["name"], p)]
+                name = "%s=>%s announce" % (p, n["name"])
+                self.emu.add(name, (ip, ANNOUNCE_PORT),
+                             ("%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1), ANNOUNCE_PORT),
+                             dict(params))
+                self.links[name] = (p, n["name"])
+                self.announce_to.setdefault(p, []).append("%s:%d" % (ip, ANNOUNCE_PORT))
 
     def start_node(self, name, fresh_clock=True):
         node = self.nodes[name]
@@ -186,7 +226,8 @@ class Fleet:
         if n.get("command"):
             fmt = {k: v for k, v in n.items() if isinstance(v, (str, int, float))}
             fmt.update(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
-                       source=SOURCE, state=node.state_path)
+                       source=SOURCE, state=node.state_path,
+                       announce_peers=",".join(self.announce_to.get(name, [])))
             argv = [str(a).format(**fmt) for a in n["command"]]
             env = node_env(node.state_path)
             for k, v in n.get("env", {}).items():
@@ -242,6 +283,16 @@ class Fleet:
         elif act in ("link-down", "link-up"):
             for ln in self.node_links(name):
                 self.emu.set_down(ln, act == "link-down")
+        elif act == "link-set":
+            # every link between two nodes of the group: down/up, impairment
+            group = set(e.get("nodes", []))
+            for ln, (c, s) in self.links.items():
+                if c in group and s in group:
+                    if "down" in e:
+                        self.emu.set_down(ln, bool(e["down"]))
+                    for k in LINK_PARAMS:
+                        if k in e:
+                            self.emu.links[ln].p[k] = float(e[k])
         elif act in ("partition", "heal"):
             group = set(e.get("nodes", []))
             for ln, (c, s) in self.links.items():

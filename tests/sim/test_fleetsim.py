@@ -14,8 +14,10 @@
     test_fleetsim.py format          scenario files are validated
     test_fleetsim.py analysis        the summary's arithmetic
     test_fleetsim.py events          link events and per-node link parameters
+    test_fleetsim.py peer-links      candidates' announces and NTP through relays
 """
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -203,6 +205,66 @@ class FleetsimTest(unittest.TestCase):
         finally:
             fleet.stop()
 
+    def test_peer_links(self):
+        """`peers`: a candidate hears each peer through one relay address,
+        for its announces and for its NTP; link-set acts between a group."""
+        d = tempfile.mkdtemp(prefix="fleetclock-peers-")
+        path = os.path.join(d, "peers.toml")
+        with open(path, "w") as f:
+            f.write('[[node]]\nname = "m"\nrole = "master"\nlink = "lan"\nservers = ["f"]\n'
+                    'peers = ["f", "r"]\n'
+                    '[[node]]\nname = "f"\nrole = "failover"\nlink = "lan"\nservers = ["m"]\n'
+                    'peers = ["m"]\n'
+                    '[[node]]\nname = "r"\nrole = "rogue"\nlink = "ideal"\npeers = ["m"]\n'
+                    '[[node]]\nname = "h"\nservers = ["m", "f"]\n')
+        sc = fleetsim.load_scenario(path)
+        fleet = fleetsim.Fleet(sc, os.path.join(d, "out"), quiet=True)
+        try:
+            fleet.build()
+            links = fleet.emu.links
+            self.assertEqual(sorted(links), ["f->m", "f=>m announce", "h->f", "h->m", "m->f",
+                                             "m->r", "m=>f announce", "m=>r announce",
+                                             "r->m", "r=>m announce"])
+            ip = {n: ln.listen[0] for n, ln in links.items()}
+            addr = {n: node.addr for n, node in fleet.nodes.items()}
+            # f's announces to m arrive from the relay m measures f through
+            self.assertEqual(links["f=>m announce"].listen, (ip["m->f"], 3191))
+            self.assertEqual(links["f=>m announce"].target, (addr["m"], 3191))
+            self.assertEqual(links["m->f"].target, (addr["f"], 123))
+            self.assertEqual(sorted(fleet.announce_to["m"]),
+                             sorted(["%s:3191" % ip["f->m"], "%s:3191" % ip["r->m"]]))
+            self.assertEqual(fleet.announce_to["r"], ["%s:3191" % ip["m->r"]])
+            self.assertEqual(fleet.announce_to["f"], ["%s:3191" % ip["m->f"]])
+            # only chronyd sources from `servers`: m has f's relay, not r's
+            self.assertEqual([a for a, _, _ in fleet.nodes["m"].servers], [ip["m->f"]])
+
+            def down():
+                return sorted(n for n, ln in links.items() if ln.down)
+            fleet.apply(dict(at=1, action="link-set", nodes=["m", "f"], down=True, loss=0.4))
+            self.assertEqual(down(), ["f->m", "f=>m announce", "m->f", "m=>f announce"])
+            self.assertEqual(links["m=>f announce"].p["loss"], 0.4)
+            self.assertEqual(links["h->m"].p["loss"], 0.01)
+            self.assertEqual(links["m=>r announce"].p["loss"], 0.0)
+            fleet.apply(dict(at=2, action="link-set", nodes=["m", "f"], down=False, loss=0.0))
+            self.assertEqual(down(), [])
+            self.assertEqual(links["f=>m announce"].p["loss"], 0.0)
+            # a packet: r -> m's relay -> m, seen from the relay m measures r through
+            fleet.emu.start()
+            rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                rx.bind((addr["m"], 3191))
+                rx.settimeout(2.0)
+                tx.bind((addr["r"], 0))
+                tx.sendto(b"announce", links["r=>m announce"].listen)
+                data, src = rx.recvfrom(100)
+                self.assertEqual((data, src[0]), (b"announce", ip["m->r"]))
+            finally:
+                rx.close()
+                tx.close()
+        finally:
+            fleet.stop()
+
     def test_format(self):
         bad = os.path.join(tempfile.mkdtemp(prefix="fleetclock-fmt-"), "bad.toml")
         for text in ('[[node]]\nname = "a"\ncolour = "red"\n',
@@ -229,6 +291,7 @@ if __name__ == "__main__":
         sys.exit(77)
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
              "format": "test_format", "command": "test_command", "analysis": "test_analysis",
-             "events": "test_events"}
+             "events": "test_events",
+             "peer-links": "test_peer_links"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
     unittest.main(argv=argv, verbosity=2)
