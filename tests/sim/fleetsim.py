@@ -645,6 +645,7 @@ def run_scenario(sc, out, net=None, table=0.0, quiet=False, keep_nodes=False):
                     chronyd_cpu_percent_of_one_core=round(100 * fleet.cpu_total / fleet.elapsed, 2),
                     runner_cpu_s=round(fleet.own_cpu, 2))
     s["events"] = [dict(at=a, action=b, node=c, label=d) for a, b, c, d in fleet.event_log]
+    s["t0_monotonic"] = fleet.t0  # the time origin, to line up logs that carry CLOCK_MONOTONIC
     write_csv(rows, os.path.join(out, "samples.csv"))
     with open(os.path.join(out, "events.csv"), "w") as f:
         f.write("t,action,node,label\n")
