@@ -29,6 +29,7 @@ device = /dev/i2c-1
 state_file = $dir/rtc.json
 CONF
 if [ ! -e "$dir/agent.started" ]; then
+	# shellcheck disable=SC2016 # the loop's arguments are its positional parameters
 	setpriv --pdeathsig KILL sh -c '
 		while sleep "$1"; do
 			setpriv --pdeathsig KILL --bounding-set -sys_time "$2" -c "$3" --rtc-step --force \
