@@ -58,6 +58,8 @@ struct agent_election {
 	bool synced_since_boot, last_sync_upstream;
 	double last_sync_boot, last_sync_error;
 	uint8_t carried;
+	/* REALTIME - MONOTONIC at the end of the last round (0: none yet) */
+	double clock_base, clock_base_mono;
 	/* the last round */
 	struct chrony_snapshot snap;
 	bool chrony_ok;
@@ -685,8 +687,9 @@ static void log_change(struct agent_election *e, const struct election_output *b
 		return;
 	/* The monotonic time lets a simulation line transitions up with its
 	 * own timeline (it is not virtualised). */
-	log_info("election: %s, master %s (%s) [mono %.3f]", election_state_name(e->out.state),
-		 m ? m : "none", e->out.reason, now_clock(CLOCK_MONOTONIC));
+	log_info("election: %s, master %s (%s), own class %s [mono %.3f]",
+		 election_state_name(e->out.state), m ? m : "none", e->out.reason,
+		 bmca_class_name(e->self.clock_class), now_clock(CLOCK_MONOTONIC));
 }
 
 /* Write the view for --election: temp file, then rename. */
@@ -718,6 +721,26 @@ static void publish(struct agent_election *e)
 	json_decref(old);
 }
 
+/* A step of this clock that this agent did not make (chronyd's makestep
+ * at start, an operator) between two rounds: REALTIME - MONOTONIC moved by
+ * more than a slew can (chronyd slews at most ~83 ms/s) plus the budget.
+ * Before the rejoin is done it makes the hold-off the long one. */
+static void clock_jump_check(struct agent_election *e, double now_mono, double now_real)
+{
+	double jump = (now_real - now_mono) - e->clock_base, dt = now_mono - e->clock_base_mono;
+	char buf[32];
+
+	if (e->clock_base_mono <= 0 || fabs(jump) <= 0.1 * dt + e->el.pol.budget_s)
+		return;
+	if (election_clock_jumped(&e->el, now_mono))
+		log_warn("election: this clock was stepped by %s since the last round, not by this agent: "
+			 "not valid by itself, the rejoin holds off %.0f s",
+			 timeutil_format_duration(jump, 1, buf, sizeof(buf)), e->el.pol.holdoff_s);
+	else
+		log_info("election: this clock was stepped by %s since the last round, not by this agent",
+			 timeutil_format_duration(jump, 1, buf, sizeof(buf)));
+}
+
 int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 {
 	double now_mono = now_clock(CLOCK_MONOTONIC), now_real = now_clock(CLOCK_REALTIME);
@@ -726,6 +749,7 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	struct election_input in;
 	int rc;
 
+	clock_jump_check(e, now_mono, now_real);
 	agent_election_receive(e);
 	rc = chrony_client_snapshot(c, &e->snap);
 	e->chrony_ok = rc == 0;
@@ -749,6 +773,9 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	/* Until this clock is proven, announces are heard whatever their
 	 * timestamps say: a node minutes off must hear the fleet to rejoin. */
 	e->table.enforce_window = e->out.eligible;
+	/* after this round's own steps, if any */
+	e->clock_base_mono = now_clock(CLOCK_MONOTONIC);
+	e->clock_base = now_clock(CLOCK_REALTIME) - e->clock_base_mono;
 	return rc;
 }
 

@@ -241,6 +241,19 @@ void election_stepped(struct election *e, double now, bool ok)
 	e->last_measure = -INFINITY;
 }
 
+bool election_clock_jumped(struct election *e, double now)
+{
+	if (e->state != ELECTION_LISTENING && e->state != ELECTION_REJOIN_MEASURE &&
+	    e->state != ELECTION_REJOIN_HOLDOFF)
+		return false;
+	e->stepped = true;
+	if (e->state == ELECTION_REJOIN_HOLDOFF) {
+		e->holdoff_start = now;
+		e->holdoff_len = e->pol.holdoff_s;
+	}
+	return true;
+}
+
 enum election_qdecision election_quarantine_check(struct election_quarantine *q, double offset_s,
 						  double now_realtime, bool clock_valid,
 						  double limit_s, int64_t build_epoch,

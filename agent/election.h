@@ -102,6 +102,12 @@ enum election_action election_measured(struct election *e, double now, bool ok, 
 /* The step asked for was done (ok) or failed. */
 void election_stepped(struct election *e, double now, bool ok);
 
+/* This clock was stepped by someone else (chronyd's makestep, an operator)
+ * at now, before this node finished its rejoin: its time was not valid by
+ * itself, so the rejoin counts as stepped (holdoff_s, from now, instead of
+ * holdoff_valid_s). True when it changed the rejoin (false when eligible). */
+bool election_clock_jumped(struct election *e, double now);
+
 /* "listening", "rejoin-measure", "rejoin-holdoff", "following", "serving". */
 const char *election_state_name(enum election_state s);
 

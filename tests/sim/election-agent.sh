@@ -61,5 +61,7 @@ holdoff = $holdoff
 holdoff_valid = 5
 state_file = $dir/election.json
 CONF
+# more sections from a wrapper (election-agent-rtc.sh: [rtc])
+[ -z "${ELECTION_AGENT_CONF_APPEND:-}" ] || cat "$ELECTION_AGENT_CONF_APPEND" >> "$dir/agent.conf"
 exec setpriv --bounding-set -sys_time "$build/agent/fleetclock-agent" \
 	-c "$dir/agent.conf" -v --elect

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -173,6 +174,104 @@ def decided_masters(out_dir, node):
         return sorted(set(re.findall(r"election: [a-z-]+, master (\S+) ", f.read())) - {"none"})
 
 
+def agent_lines(out_dir, node):
+    """(mono, state, own class, line) of the node's election transitions."""
+    path = os.path.join(out_dir, "nodes", node, "command.out")
+    res = []
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            for line in f:
+                mm = re.search(r"election: ([a-z-]+), master .*?(?:, own class (\S+))? "
+                               r"\[mono ([0-9.]+)\]", line)
+                if mm:
+                    res.append((float(mm.group(3)), mm.group(1), mm.group(2), line.strip()))
+    return res
+
+
+def rejoins(out_dir, events, t0, node="master"):
+    """Per restart of node: dict with the seconds from the restart to its
+    agent's rejoin measurement (measure_s), to serving or following again
+    (eligible_s), the hold-off between them (holdoff_s), its own class in
+    its first round (first_class), and whether anything stepped its clock
+    after the restart (stepped)."""
+    lines = agent_lines(out_dir, node)
+    path = os.path.join(out_dir, "nodes", node, "command.out")
+    text = ""
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            text = f.read()
+    starts = [t0 + e["at"] for e in events if e.get("action") == "restart" and e.get("node") == node]
+    res = []
+    for i, st in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else float("inf")
+        mine = [x for x in lines if st <= x[0] < end]
+        r = dict(first_class=mine[0][2] if mine else None, measure_s=None, eligible_s=None,
+                 holdoff_s=None)
+        meas = [x[0] for x in mine if x[1] == "rejoin-measure"]
+        done = [x[0] for x in mine if x[1] in ("following", "serving") and meas and x[0] > meas[0]]
+        if meas:
+            r["measure_s"] = meas[0] - st
+        if done:
+            r["eligible_s"] = done[0] - st
+            r["holdoff_s"] = done[0] - meas[0]
+        res.append(r)
+    steps = re.findall(r"rejoin: stepped|MAKESTEP|this clock was stepped by", text)
+    for r in res:
+        r["stepped"] = bool(steps)
+    return res
+
+
+def rtc_restore(out_dir, sc, rows, node="master", peer="failover"):
+    """What the boot restore of node from its (emulated) RTC gave, from the
+    simulator's truth: the RTC's own error at the restore (what a restore
+    without drift correction sets), the node's clock error after it and
+    the peer's then, the drift record. None without an RTC."""
+    boot = os.path.join(out_dir, "nodes", node, "boot.out")
+    emu_state = os.path.join(out_dir, "nodes", node, "ds1307.state")
+    if not (os.path.exists(boot) and os.path.exists(emu_state)):
+        return None
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "emu"))
+    import ds1307_state  # noqa: E402
+    with open(boot, errors="replace") as f:
+        text = f.read()
+    sets = re.findall(r"System clock set (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z", text)
+    corr = re.findall(r"Correction +(.*)", text)
+    if not sets:
+        return None
+    import calendar
+    day, frac = sets[-1].split(".")
+    v = calendar.timegm(time.strptime(day, "%Y-%m-%dT%H:%M:%S")) + float("0." + frac)
+    r = dict(rtc_error_ms=ds1307_state.true_offset(ds1307_state.read(emu_state), int(v * 1e9)) * 1e3,
+             correction=corr[-1].strip() if corr else "", drift_taken_out="drift taken out" in text)
+    restarts = [e["at"] for e in sc["events"] if e.get("action") == "restart" and e.get("node") == node]
+    after = sorted((x for x in rows if x["node"] in (node, peer)
+                    and str(x["alive"]) in ("1", "True") and restarts and float(x["t"]) > restarts[-1]),
+                   key=lambda x: float(x["t"]))
+    for name in (node, peer):
+        first = next((x for x in after if x["node"] == name), None)
+        r[name + "_error_ms"] = float(first["true_error"]) * 1e3 if first else None
+    st = os.path.join(out_dir, "nodes", node, "rtc.json")
+    if os.path.exists(st):
+        with open(st) as f:
+            rec = json.load(f).get("record", {})
+        r.update(drift_ppm=rec.get("drift_ppm"), drift_unc_ppm=rec.get("drift_unc_ppm"),
+                 drift_valid=bool(rec.get("flags", 0) & 2))
+    return r
+
+
+def rtc_text(label, r):
+    if not r:
+        return "%s: no RTC restore" % label
+    f = lambda v: "-" if v is None else "%+.3f" % v  # noqa: E731
+    d = ""
+    if r.get("drift_ppm") is not None:
+        d = "; drift record %+.2f +- %.2f ppm (%s)" % (r["drift_ppm"], r["drift_unc_ppm"],
+                                                   "valid" if r["drift_valid"] else "not valid")
+    return ("%s: the RTC was %s ms from true time at the restore; correction %s; master then %s ms, "
+            "failover %s ms from true time%s" % (label, f(r["rtc_error_ms"]), r["correction"] or "-",
+                                                f(r["master_error_ms"]), f(r["failover_error_ms"]), d))
+
+
 def fmt(v):
     return "%.3f" % v if v < 1000 else "%.0f" % v
 
@@ -206,11 +305,17 @@ def main():
     ap.add_argument("--net", type=int, default=20)
     ap.add_argument("--profile", help="the headsets' link profile instead of the scenario's "
                     "(lan, wifi, bad-wifi): the same timeline on another network")
+    ap.add_argument("--read", nargs=2, metavar=("OURS_DIR", "BASE_DIR"),
+                    help="only analyse two finished fleetsim runs (e.g. run at once on two nets)")
     a = ap.parse_args()
     res = {}
     for key, path in (("ours", a.scenario), ("base", a.baseline)):
-        out = os.path.join(a.out, key)
-        sc, s, rows = run(path, out, a.net, a.profile)
+        if a.read:
+            out = a.read[0 if key == "ours" else 1]
+            sc, s, rows = read_run(out)
+        else:
+            out = os.path.join(a.out, key)
+            sc, s, rows = run(path, out, a.net, a.profile)
         res[key] = (sc, s, rows, out)
         print("%s: %s (%s)" % (key, sc["name"], out), flush=True)
     ours = metrics(*res["ours"][:3])
@@ -227,7 +332,7 @@ def main():
     if ft:
         print("\nelection: failover serving %s s after each master kill (announce timeout 3 s)"
               % ", ".join("%.1f" % t if t is not None else "never" for t in ft))
-    sc, s, _, out = res["ours"]
+    sc, s, rows, out = res["ours"]
     per_phase, both = double_serving(out, sc, s, T0[sc["name"]])
     print("election: seconds with two candidates serving, per phase: %s (intervals %s)"
           % (" / ".join("%.1f" % x for x in per_phase),
@@ -235,7 +340,25 @@ def main():
     for node in CANDIDATES:
         print("election: %s: announces %s; masters named in its decisions: %s"
               % (node, announce_counters(out, node), ", ".join(decided_masters(out, node))))
+    for i, r in enumerate(rejoins(out, s.get("events", []), T0[sc["name"]])):
+        f = lambda v: "-" if v is None else "%.1f" % v  # noqa: E731
+        print("election: master restart %d: own class %s in its first round; measured the "
+              "failover %s s after the restart, serving/following again after %s s (hold-off %s s)%s"
+              % (i + 1, r["first_class"], f(r["measure_s"]), f(r["eligible_s"]), f(r["holdoff_s"]),
+                 "; its clock was stepped after the restart" if r["stepped"] else ""))
+    for key, label in (("ours", "election"), ("base", "plain")):
+        if rtc_restore(res[key][3], res[key][0], res[key][2]):
+            print(rtc_text(label, rtc_restore(res[key][3], res[key][0], res[key][2])))
     return 0
+
+
+def read_run(out):
+    """scenario, summary and rows of a finished run (its time origin into T0)."""
+    sc, rows, _ = fleetsim.read_dir(out)
+    with open(os.path.join(out, "summary.json")) as f:
+        s = json.load(f)
+    T0[sc["name"]] = s.get("t0_monotonic")
+    return sc, s, rows
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ LEAP_UNSYNC = 3
 NODE_KEYS = {"name", "count", "role", "servers", "link", "offset", "drift", "wander", "serve",
              "local_stratum", "poll", "makestep", "extra_conf", "command", "env", "priority",
              "start", "chronyd", "link_params", "driftfile_ppm",
-             "peers"}
+             "peers", "boot"}
 EVENT_ACTIONS = {"kill", "stop", "restart", "step", "set", "drift", "link-down", "link-up",
                  "partition", "heal", "note", "command-stop", "command-start",
                  "link-set"}
@@ -216,24 +216,51 @@ class Fleet:
 
     def start_node(self, name, fresh_clock=True):
         node = self.nodes[name]
+        if self.spec[name].get("boot"):
+            node.prepare(fresh_clock)  # the clock first: the boot command runs on it
+            self.run_boot(name)
+            fresh_clock = False
         node.start(fresh_clock=fresh_clock)
         node.wait_ready(15)
         self.start_command(name)
+
+    def command_argv_env(self, name, argv):
+        """argv with the placeholders filled, and the environment that puts
+        it on the node's clock (the node's env added)."""
+        node, n = self.nodes[name], self.spec[name]
+        fmt = {k: v for k, v in n.items() if isinstance(v, (str, int, float))}
+        fmt.update(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
+                   source=SOURCE, state=node.state_path,
+                   announce_peers=",".join(self.announce_to.get(name, [])))
+        env = node_env(node.state_path)
+        for k, v in n.get("env", {}).items():
+            v = str(v).format(**fmt)
+            # more preloads (e.g. the DS1307 emulator) come after the clock's
+            env[k] = env[k] + ":" + v if k == "LD_PRELOAD" else v
+        return [str(a).format(**fmt) for a in argv], env
+
+    def run_boot(self, name):
+        """The node's boot command (e.g. hctosys from its RTC), on its clock,
+        to completion before chronyd starts, at every start; output in
+        boot.out. A failure is logged there and the node starts anyway,
+        as a real one would."""
+        node = self.nodes[name]
+        argv, env = self.command_argv_env(name, self.spec[name]["boot"])
+        with open(os.path.join(node.dir, "boot.out"), "ab") as log:
+            try:
+                r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=log, timeout=30)
+                rc = r.returncode
+            except subprocess.TimeoutExpired:
+                rc = "timeout (30 s)"
+        if rc != 0:
+            self.say("%s: boot command exited with %s (see %s/boot.out)" % (name, rc, node.dir))
 
     def start_command(self, name):
         """The node's extra command (agent, collector...) on its clock."""
         node, n = self.nodes[name], self.spec[name]
         if n.get("command"):
-            fmt = {k: v for k, v in n.items() if isinstance(v, (str, int, float))}
-            fmt.update(name=name, addr=node.addr, dir=node.dir, sock=node.sock, build=BUILD,
-                       source=SOURCE, state=node.state_path,
-                       announce_peers=",".join(self.announce_to.get(name, [])))
-            argv = [str(a).format(**fmt) for a in n["command"]]
-            env = node_env(node.state_path)
-            for k, v in n.get("env", {}).items():
-                v = str(v).format(**fmt)
-                # more preloads (e.g. the DS1307 emulator) come after the clock's
-                env[k] = env[k] + ":" + v if k == "LD_PRELOAD" else v
+            argv, env = self.command_argv_env(name, n["command"])
             log = open(os.path.join(node.dir, "command.out"), "ab")
             node.run_on_clock(argv, env=env, stdin=subprocess_devnull(), stdout=log, stderr=log,
                               start_new_session=True)
@@ -675,6 +702,7 @@ def run_scenario(sc, out, net=None, table=0.0, quiet=False, keep_nodes=False):
                     chronyd_cpu_percent_of_one_core=round(100 * fleet.cpu_total / fleet.elapsed, 2),
                     runner_cpu_s=round(fleet.own_cpu, 2))
     s["events"] = [dict(at=a, action=b, node=c, label=d) for a, b, c, d in fleet.event_log]
+    s["t0_monotonic"] = fleet.t0  # the time origin, to line up logs that carry CLOCK_MONOTONIC
     write_csv(rows, os.path.join(out, "samples.csv"))
     with open(os.path.join(out, "events.csv"), "w") as f:
         f.write("t,action,node,label\n")

@@ -12,6 +12,9 @@
     test_election_sim.py forged           a rogue candidate with the wrong key
                                           claiming priority1 0
                                           (scenarios/election-forged-ci.toml)
+    test_election_sim.py rtc-master       scenario 2: the master with a DS1307,
+                                          restored from it at boot
+                                          (scenarios/election-rtc-master-ci.toml)
 
 Checks the issue's targets: headsets within the 5 ms budget in every phase
 after the start (wifi), no candidate ever serves time (normal leap) that is
@@ -19,8 +22,10 @@ minutes off, the failover serves within the announce timeout + a round of
 each master kill, no process escaped its node's clock, the real clock
 untouched. The plain-chrony baseline of the same timeline is run by
 election_compare.py (figures in docs/election.md)."""
+import configparser
 import json
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -37,6 +42,7 @@ class ElectionSim(unittest.TestCase):
         path = os.path.join(HERE, "scenarios", name + ".toml")
         out = tempfile.mkdtemp(prefix="fleetclock-election-sim-")
         sc, s, rows = ec.run(path, out, net)
+        self.rows = rows
         self.assertEqual(s["escaped"], {}, "processes escaped their node's clock")
         self.assertTrue(s["real_clock_unchanged"])
         ph = ec.metrics(sc, s, rows)
@@ -128,6 +134,56 @@ class ElectionSim(unittest.TestCase):
     def election_view(self, out, node):
         with open(os.path.join(out, "nodes", node, "election.json")) as f:
             return json.load(f)
+    def test_rtc_master(self):
+        """Scenario 2: the master keeps a DS1307 (emulated, 30 ppm); back
+        from a power loss with its clock 17 minutes wrong, it is restored
+        from the RTC with the drift taken out, is class rtc, finds the
+        failover in budget and rejoins after the SHORT hold-off."""
+        sc, s, out = self.run_checked("election-rtc-master-ci", 26, 8)
+        t0 = ec.T0[sc["name"]]
+        ft = ec.failover_times(out, s["events"], t0)
+        self.assertEqual(len(ft), 1, ft)
+        self.assertIsNotNone(ft[0], "the failover never served after the master's power loss")
+        self.assertLess(ft[0], 3 * 1.0 + 1.5, "failover serving %.2f s after the kill" % ft[0])
+        node = os.path.join(out, "nodes", "master")
+        with open(os.path.join(node, "boot.out"), errors="replace") as f:
+            boot = f.read()
+        back = next(e for e in sc["events"] if e["action"] == "restart" and e["node"] == "master")
+        self.assertIn("drift taken out", boot)
+        m = re.search(r"System clock set .*\n.*\(step ([-+][0-9.]+)s\)", boot)
+        self.assertIsNotNone(m, boot)
+        self.assertAlmostEqual(float(m.group(1)), -back["offset"], delta=0.05, msg=boot)
+        log = self.agent_log(out, "master")
+        self.assertIn("election: RTC at boot: restored (", log)
+        conf = configparser.ConfigParser()
+        conf.read(os.path.join(node, "agent.conf"))
+        holdoff = conf.getfloat("election", "holdoff")
+        holdoff_valid = conf.getfloat("election", "holdoff_valid")
+        interval = conf.getfloat("election", "interval")
+        self.assertLess(holdoff_valid + 2 * interval, holdoff, "the hold-offs cannot be told apart")
+        rj = ec.rejoins(out, s["events"], t0)
+        self.assertEqual(len(rj), 1, rj)
+        r = rj[0]
+        print("master after its restart: %s" % r)
+        self.assertEqual(r["first_class"], "rtc", log)
+        self.assertFalse(r["stepped"], "the restored clock was stepped again:\n" + log)
+        self.assertIsNotNone(r["holdoff_s"], "never eligible again:\n" + log)
+        self.assertGreaterEqual(r["holdoff_s"], holdoff_valid - interval, r)
+        self.assertLessEqual(r["holdoff_s"], holdoff_valid + 2 * interval, r)
+        # The simulator's truth: the restored clock agrees with the fleet's
+        # time (the failover's), and the drift learned is the RTC's rate
+        # against the master's clock (both rates from the scenario, not
+        # from the code under test).
+        rtc = ec.rtc_restore(out, sc, self.rows)
+        print(ec.rtc_text("election", rtc))
+        self.assertLess(abs(rtc["master_error_ms"] - rtc["failover_error_ms"]), sc["budget_ms"], rtc)
+        with open(os.path.join(node, "ds1307.state")) as f:
+            emu_ppm = float(re.search(r"^ppm=(\S+)$", f.read(), re.M).group(1))
+        drift_m = next(n["drift"] for n in sc["nodes"] if n["name"] == "master")
+        want = ((1 + emu_ppm * 1e-6) / (1 + drift_m * 1e-6) - 1) * 1e6
+        self.assertTrue(rtc["drift_valid"], rtc)
+        self.assertLess(abs(rtc["drift_ppm"] - want), 3 * rtc["drift_unc_ppm"] + 1.0,
+                        "drift %+.2f +- %.2f ppm, want %+.2f" % (rtc["drift_ppm"], rtc["drift_unc_ppm"], want))
 
 
 if __name__ == "__main__":
@@ -137,6 +193,7 @@ if __name__ == "__main__":
     os.environ.setdefault("FLEETCLOCK_SIM_PREFIX", "127.7")
     fleetsim.PREFIX = os.environ["FLEETCLOCK_SIM_PREFIX"]
     tests = {"field-report": "test_field_report", "upstream-insane": "test_upstream_insane",
-             "partition": "test_partition", "forged": "test_forged"}
+             "partition": "test_partition", "forged": "test_forged",
+             "rtc-master": "test_rtc_master"}
     argv = [sys.argv[0]] + ["ElectionSim." + tests[a] for a in sys.argv[1:] if a in tests]
     unittest.main(argv=argv, verbosity=2)

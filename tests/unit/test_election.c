@@ -295,6 +295,56 @@ START_TEST(test_valid_clock_rejoins_sooner)
 }
 END_TEST
 
+/* Back 17 minutes ahead, but chronyd (makestep) stepped the clock before
+ * the first measurement: in budget then, yet not valid by itself, so the
+ * long hold-off, as if the agent had stepped. */
+START_TEST(test_clock_stepped_by_chronyd_holds_off_long)
+{
+	struct fixture x;
+
+	fixture_init(&x, INV);
+	tick_at(&x, 1.0);
+	ck_assert_int_eq(x.out.state, L);
+	ck_assert(election_clock_jumped(&x.e, 2.0));
+	x.in.self.clock_class = FREE;	/* chronyd now follows F */
+	tick_at(&x, 3.0);
+	ck_assert_int_eq(election_measured(&x.e, 3.1, true, 0.0004), NOACT);
+	ck_assert_int_eq(x.e.state, RH);
+	ck_assert_int_eq(x.e.steps, 0);
+	for (double t = 4; t < 63.0; t += 1) {
+		tick_at(&x, t);
+		ck_assert_msg(x.out.state == RH, "eligible at %.1f s, before the 60 s hold-off", t);
+		if (x.out.action == MEAS)
+			election_measured(&x.e, t + 0.05, true, 0.0002);
+	}
+	tick_at(&x, 63.2);
+	ck_assert_int_eq(x.out.state, FO);
+}
+END_TEST
+
+/* A step during the short hold-off restarts it as the long one; a step
+ * once eligible changes nothing here. */
+START_TEST(test_clock_stepped_during_short_holdoff)
+{
+	struct fixture x;
+
+	fixture_init(&x, BMCA_CLASS_RTC);
+	tick_at(&x, 3.0);
+	election_measured(&x.e, 3.1, true, 0.001);
+	ck_assert_double_eq(x.e.holdoff_len, 10.0);
+	tick_at(&x, 5.0);
+	ck_assert(election_clock_jumped(&x.e, 5.5));
+	ck_assert_double_eq(x.e.holdoff_start, 5.5);
+	ck_assert_double_eq(x.e.holdoff_len, 60.0);
+	tick_at(&x, 14.0);
+	ck_assert_int_eq(x.out.state, RH);
+	x.e.state = FO;
+	ck_assert(!election_clock_jumped(&x.e, 20));
+	x.e.state = SV;
+	ck_assert(!election_clock_jumped(&x.e, 20));
+}
+END_TEST
+
 START_TEST(test_holdoff_master_lost)
 {
 	struct fixture x;
@@ -376,6 +426,8 @@ int main(void)
 	tcase_add_test(tc, test_holdoff_needs_a_good_measurement);
 	tcase_add_test(tc, test_valid_clock_rejoins_sooner);
 	tcase_add_test(tc, test_holdoff_master_lost);
+	tcase_add_test(tc, test_clock_stepped_by_chronyd_holds_off_long);
+	tcase_add_test(tc, test_clock_stepped_during_short_holdoff);
 	tcase_add_test(tc, test_measured_outside_rejoin_is_ignored);
 	tcase_add_test(tc, test_quarantine);
 	suite_add_tcase(s, tc);
