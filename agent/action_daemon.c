@@ -222,7 +222,7 @@ static void tick(struct daemon *d, double deadline)
 	char *doc;
 	size_t len;
 
-	daemon_rtc_tick(d->rtc, now);
+	daemon_rtc_tick(d->rtc, now, agent_election_reference(d->election));
 	if (!d->push)
 		return;
 	doc = build_report(d);

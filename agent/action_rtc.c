@@ -289,15 +289,15 @@ static void step_text(const struct rtc_disc_report *r)
 }
 
 int agent_rtc_tick(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *store,
-		   struct rtc_disc_report *rep)
+		   bool fleet_reference, struct rtc_disc_report *rep)
 {
 	struct rtc_disc_params p;
 	char why[400] = "";
 	bool sync = false;
 
 	agent_rtc_params(ctx, &p);
-	if (ctx->force)
-		sync = true;	/* --force: take the system clock as synchronised */
+	if (ctx->force || fleet_reference)
+		sync = true;	/* --force / the elected master: take it as synchronised */
 	else if (agent_rtc_synchronised(ctx, &sync, why, sizeof(why)) < 0)
 		log_warn("%s: treating the system clock as not synchronised", why);
 	return rtc_discipline_step(d, sync, &p, store, rep);
@@ -312,7 +312,7 @@ int agent_action_rtc_step(struct agent_ctx *ctx)
 
 	if (agent_rtc_open(ctx, &d, &store) < 0)
 		return AGENT_EXIT_ERROR;
-	rc = agent_rtc_tick(ctx, d, &store, &rep);
+	rc = agent_rtc_tick(ctx, d, &store, false, &rep);
 	if (ctx->json)
 		agent_rtc_print_json(step_json(&rep, &store));
 	else

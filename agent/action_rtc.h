@@ -34,11 +34,13 @@ int agent_rtc_synchronised(struct agent_ctx *ctx, bool *sync, char *why, size_t 
 
 /* One RTC discipline step as the daemon loop runs it every
  * [rtc] interval_min minutes, with d and store opened once by
- * agent_rtc_open: asks chronyd whether the clock is synchronised (--force:
- * assume so), then rtc_discipline_step. Returns its result; rep says what
- * happened. Never touches the system clock. */
+ * agent_rtc_open: asks chronyd whether the clock is synchronised (--force,
+ * or fleet_reference: this node is the elected master with a valid clock,
+ * whose time the fleet follows: assume so), then rtc_discipline_step.
+ * Returns its result; rep says what happened. Never touches the system
+ * clock. */
 int agent_rtc_tick(struct agent_ctx *ctx, struct rtc_dev *d, struct rtc_store *store,
-		   struct rtc_disc_report *rep);
+		   bool fleet_reference, struct rtc_disc_report *rep);
 
 /* The RTC's part of --check: open the configured RTC and read it at its
  * edge. NONE for rtc = none; VALID with offset (RTC minus system, s);

@@ -84,6 +84,7 @@ struct agent_election {
 	/* the view of the last round, for other threads (lock) */
 	pthread_mutex_t lock;
 	json_t *view;
+	bool reference;			/* published with view: see agent_election_reference */
 	/* agent_election_start: rounds in a thread of their own */
 	pthread_t thread;
 	bool thread_started;
@@ -717,6 +718,8 @@ static void publish(struct agent_election *e)
 	pthread_mutex_lock(&e->lock);
 	old = e->view;
 	e->view = v;
+	e->reference = e->out.serve && e->out.master == ELECTION_SELF && e->out.eligible &&
+		       bmca_class_may_serve(e->self.clock_class);
 	pthread_mutex_unlock(&e->lock);
 	json_decref(old);
 }
@@ -942,6 +945,18 @@ static json_t *rejoin_json(const struct agent_election *e)
 	return json_pack("{s:i, s:f, s:o, s:f}", "steps", e->el.steps, "last_step_s", e->last_step_s,
 			 "last_offset_s", e->meas_rc == 0 ? json_real(-e->meas.offset_s) : json_null(),
 			 "holdoff_left_s", left);
+}
+
+bool agent_election_reference(struct agent_election *e)
+{
+	bool r;
+
+	if (!e)
+		return false;
+	pthread_mutex_lock(&e->lock);
+	r = e->reference;
+	pthread_mutex_unlock(&e->lock);
+	return r;
 }
 
 json_t *agent_election_json(struct agent_election *e)

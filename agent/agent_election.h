@@ -64,4 +64,10 @@ void agent_election_stop(struct agent_election *e);
  * safe while the thread runs. */
 json_t *agent_election_json(struct agent_election *e);
 
+/* True while this node is the elected master, serving, its rejoin done and
+ * its clock class valid: its clock is then the fleet's time (chronyd's
+ * reference is LOCAL, not "synchronised"), a reference for its RTC. False
+ * for NULL. Safe while the thread runs. */
+bool agent_election_reference(struct agent_election *e);
+
 #endif

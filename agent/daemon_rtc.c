@@ -19,6 +19,7 @@ struct daemon_rtc {
 	struct rtc_disc_report last;
 	bool have_last;
 	double next;			/* CLOCK_MONOTONIC of the next step */
+	bool was_reference;		/* fleet_reference at the last call */
 	struct log_ratelimit rl;
 };
 
@@ -60,15 +61,22 @@ int daemon_rtc_open(struct agent_ctx *ctx, struct daemon_rtc **out)
 	return 0;
 }
 
-void daemon_rtc_tick(struct daemon_rtc *r, double now_mono)
+void daemon_rtc_tick(struct daemon_rtc *r, double now_mono, bool fleet_reference)
 {
-	if (!r || now_mono < r->next)
+	if (!r)
+		return;
+	/* Elected master just now: its clock is the fleet's; measure at once
+	 * (the RTC may have waited for a synchronised clock since the start). */
+	if (fleet_reference && !r->was_reference)
+		r->next = now_mono;
+	r->was_reference = fleet_reference;
+	if (now_mono < r->next)
 		return;
 	r->next = now_mono + r->ctx->cfg.rtc_interval_min * 60.0;
 	if (!r->dev && try_open(r) < 0)
 		return;
 	memset(&r->last, 0, sizeof(r->last));
-	agent_rtc_tick(r->ctx, r->dev, &r->store, &r->last);
+	agent_rtc_tick(r->ctx, r->dev, &r->store, fleet_reference, &r->last);
 	r->have_last = true;
 	if (r->last.rc)
 		log_ratelimited(&r->rl, LOG_WARNING, "RTC %s: %s", rtc_describe(r->dev), r->last.err);

@@ -15,8 +15,11 @@ struct daemon_rtc;
  * is logged and retried at every step. 0 or -ENOMEM. */
 int daemon_rtc_open(struct agent_ctx *ctx, struct daemon_rtc **out);
 
-/* One discipline step when it is due (the first at once). NULL ok. */
-void daemon_rtc_tick(struct daemon_rtc *r, double now_mono);
+/* One discipline step when it is due (the first at once, and at once when
+ * fleet_reference turns true). NULL ok. fleet_reference: this node is the
+ * elected master with a valid clock (agent_election_reference): the RTC
+ * takes its clock as synchronised. */
+void daemon_rtc_tick(struct daemon_rtc *r, double now_mono, bool fleet_reference);
 
 /* The RTC for the status document (present = false without an RTC). */
 void daemon_rtc_status(const struct daemon_rtc *r, struct status_rtc *out);

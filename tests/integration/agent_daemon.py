@@ -129,6 +129,44 @@ class AgentDaemon(unittest.TestCase):
         self.assertIn("RTC step: rewrite", a.logtext())
         self.assertEqual(a.stop(), 0)
 
+    def test_rtc_of_elected_master(self):
+        # A lone candidate with no upstream: chronyd's reference becomes LOCAL
+        # when it wins, never "synchronised"; its clock is the fleet's time,
+        # so the daemon keeps its RTC from then on (and not before).
+        lone = ChronyInstance("coll-lone", "127.0.4.22").start()
+        try:
+            state = os.path.join(self.dir, "ds1307.state")
+            emu.create(state, offset=-0.25)
+            key = os.path.join(self.dir, "fleet.key")
+            with open(key, "w") as f:
+                f.write("8f3a" * 16 + "\n")
+            os.chmod(key, 0o600)
+            self.collector = Collector(self.dir, port=8484).start()
+            a = Agent(self.dir, "daemon-lone", lone.socket, 8484,
+                      extra="[rtc]\ndevice = /dev/i2c-1\nstate_file = %s\ninterval_min = 60\n"
+                      "[election]\nenabled = yes\ninterval = 0.5\nkey_file = %s\ngroup =\n"
+                      "port = 37292\nbind = 127.0.4.22\npeers = 127.0.4.28:37292\n"
+                      "rejoin_step = none\nassume_valid = yes\nstate_file = %s\n"
+                      % (os.path.join(self.dir, "rtc.json"), key, os.path.join(self.dir, "el.json")))
+            self.agents.append(a)
+            a.start(env=dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "tests", "emu", "ds1307_emu.so"),
+                             DS1307_EMU_STATE=state))
+            try:
+                wait_for(lambda: "RTC step: keep (the system clock is not synchronised" in a.logtext(),
+                         15, what="the first RTC step")
+                # before it serves: not synchronised, the RTC is left as it is
+                self.assertGreater(abs(emu.true_offset(emu.read(state))), 0.2)
+                wait_for(lambda: "election: serving" in a.logtext(), 15, what="serving")
+                wait_for(lambda: "RTC step: rewrite" in a.logtext(), 15,
+                         what="an RTC step once it serves (interval_min is 60)")
+                self.assertLess(abs(emu.true_offset(emu.read(state))), 0.005)
+            except AssertionError:
+                print(a.logtext()[-4000:])
+                raise
+            self.assertEqual(a.stop(), 0)
+        finally:
+            lone.stop()
+
     def test_election_in_report(self):
         key = os.path.join(self.dir, "fleet.key")
         with open(key, "w") as f:
