@@ -52,7 +52,7 @@ const struct config_option agent_config_options[] = {
 	OPT("check", "expected_sources", CONFIG_STRING, check_expected_sources, "", 0, 0,
 	    "comma-separated names/addresses one of which must be the selected source (empty: any; 'local': this node's own clock)"),
 	OPT("check", "max_update_polls", CONFIG_INT, check_max_update_polls, "4", 1, 1000,
-	    "the last clock update must be at most this many polling intervals old"),
+	    "the last clock update must be at most this many polling intervals old (an interval under 1 s counts as 1 s)"),
 	OPT("check", "max_skew_ppm", CONFIG_DOUBLE, check_max_skew_ppm, "100", 0, 1e6,
 	    "largest acceptable frequency skew (ppm)"),
 	OPT("check", "max_freq_ppm", CONFIG_DOUBLE, check_max_freq_ppm, "250", 0, 1e6,

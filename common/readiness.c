@@ -96,7 +96,7 @@ static void check_update(const struct readiness_input *in, const struct readines
 	const struct chrony_source *sel = selected_source(in->snap);
 	/* chronyd's reference time is on the corrected scale: compare it with
 	 * this clock plus the correction chronyd has yet to apply. */
-	double age = in->now + t->current_correction - timeutil_ts_to_double(t->ref_time), limit;
+	double age = in->now + t->current_correction - timeutil_ts_to_double(t->ref_time), limit, interval;
 	char thr[96], d[32];
 
 	if (is_local(t)) {
@@ -118,9 +118,18 @@ static void check_update(const struct readiness_input *in, const struct readines
 		    timeutil_format_duration(-age, 0, d, sizeof(d)));
 		return;
 	}
-	limit = lim->max_update_polls * ldexp(1.0, sel->data.poll);
-	snprintf(thr, sizeof(thr), "<= %d polls of %gs = %gs", lim->max_update_polls,
-		 ldexp(1.0, sel->data.poll), limit);
+	/* A polling interval under 1 s counts as 1 s: chronyd does not update its
+	 * reference at every sub-second sample (chrony 4.3 at poll -2, in sync with
+	 * a server on loopback: updates 0.25-1.3 s apart, at poll 0 up to 2 s), so
+	 * "4 polls of 0.25 s" would fail a healthy source about one time in ten. */
+	interval = ldexp(1.0, sel->data.poll);
+	limit = lim->max_update_polls * (interval < 1.0 ? 1.0 : interval);
+	if (interval < 1.0)
+		snprintf(thr, sizeof(thr), "<= %d polls of %gs, counted as 1s = %gs",
+			 lim->max_update_polls, interval, limit);
+	else
+		snprintf(thr, sizeof(thr), "<= %d polls of %gs = %gs", lim->max_update_polls,
+			 interval, limit);
 	add(r, "last update", age <= limit ? READINESS_OK : READINESS_FAIL, thr, "%s ago",
 	    timeutil_format_duration(age, 0, d, sizeof(d)));
 }

@@ -42,7 +42,7 @@ static const struct readiness_limits limits = {
 
 enum mutation {
 	M_NONE, M_UNSYNC, M_NO_SOURCE, M_WRONG_SOURCE, M_RIGHT_SOURCE_BY_ADDR, M_LOCAL, M_LOCAL_ALLOWED,
-	M_OVER_BUDGET, M_STALE, M_AHEAD_FRESH, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
+	M_OVER_BUDGET, M_STALE, M_FAST_POLL_FRESH, M_FAST_POLL_STALE, M_AHEAD_FRESH, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
 	M_RTC_INVALID, M_RTC_ERROR, M_BEFORE_BUILD, M_CHRONY_DOWN, M_CHRONY_EACCES,
 	M_COLLECTOR_DOWN, M_COLLECTOR_UP, M_NOT_CANDIDATE, M_MASTER, M_FOLLOWER, M_REJOINING,
 	M_NO_VIEW,
@@ -64,6 +64,9 @@ static const struct {
 	{ M_LOCAL_ALLOWED, "source", READINESS_OK, "serving its own clock", READINESS_READY },
 	{ M_OVER_BUDGET, "max error", READINESS_FAIL, "1020.000s", READINESS_NOT_READY },
 	{ M_STALE, "last update", READINESS_FAIL, "9.000s ago", READINESS_NOT_READY },
+	/* Polls of 0.25 s count as 1 s: 1.5 s is within 4 polls, 4.5 s is not. */
+	{ M_FAST_POLL_FRESH, "last update", READINESS_OK, "1.500s ago", READINESS_READY },
+	{ M_FAST_POLL_STALE, "last update", READINESS_FAIL, "4.500s ago", READINESS_NOT_READY },
 	/* 17 minutes fast with a 1 s old update: the age is on chronyd's corrected scale. */
 	{ M_AHEAD_FRESH, "last update", READINESS_OK, "1.000s ago", READINESS_NOT_READY },
 	{ M_NEVER, "last update", READINESS_FAIL, "never updated", READINESS_NOT_READY },
@@ -106,6 +109,16 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 		break;
 	case M_OVER_BUDGET: s->tracking.current_correction = -1020.0 + 30e-6; break;
 	case M_STALE: s->tracking.ref_time.tv_sec = (time_t)NOW - 9; break;	/* > 4 x 2 s */
+	case M_FAST_POLL_FRESH:
+		s->sources[0].data.poll = -2;
+		s->tracking.ref_time.tv_sec = (time_t)NOW - 2;
+		s->tracking.ref_time.tv_nsec = 500000000;
+		break;
+	case M_FAST_POLL_STALE:
+		s->sources[0].data.poll = -2;
+		s->tracking.ref_time.tv_sec = (time_t)NOW - 5;
+		s->tracking.ref_time.tv_nsec = 500000000;
+		break;
 	case M_AHEAD_FRESH: in->now = NOW + 1020; s->tracking.current_correction = -1020; break;
 	case M_NEVER: s->tracking.ref_time.tv_sec = 0; break;
 	case M_FUTURE: s->tracking.ref_time.tv_sec = (time_t)NOW + 1020; break;
@@ -173,6 +186,27 @@ START_TEST(test_rows)
 }
 END_TEST
 
+/* The threshold says what the age was held against: polls under 1 s count as 1 s. */
+START_TEST(test_update_threshold)
+{
+	struct chrony_snapshot *s = calloc(1, sizeof(*s));
+	struct readiness_input in = { .now = NOW };
+	struct readiness_report r;
+	const char *thr = NULL;
+
+	healthy(s);
+	in.snap = s;
+	s->sources[0].data.poll = _i ? -2 : 1;
+	readiness_evaluate(&in, &limits, &r);
+	for (size_t i = 0; i < r.n_checks; i++)
+		if (!strcmp(r.checks[i].name, "last update"))
+			thr = r.checks[i].threshold;
+	ck_assert_ptr_nonnull(thr);
+	ck_assert_str_eq(thr, _i ? "<= 4 polls of 0.25s, counted as 1s = 4s" : "<= 4 polls of 2s = 8s");
+	free(s);
+}
+END_TEST
+
 START_TEST(test_json)
 {
 	struct chrony_snapshot *s = calloc(1, sizeof(*s));
@@ -200,6 +234,7 @@ int main(void)
 	TCase *tc = tcase_create("rows");
 
 	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_loop_test(tc, test_update_threshold, 0, 2);
 	tcase_add_test(tc, test_json);
 	suite_add_tcase(s, tc);
 	return check_run(s);
