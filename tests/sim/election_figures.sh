@@ -4,16 +4,16 @@
 # of docs/election.md. Four pairs run at a time (each fleet is light: its
 # chronyd instances use ~1 % of a core), on their own addresses
 # (127.7.NET.x). Needs root and a build (FLEETCLOCK_BUILD, default build/).
-# Takes about 30 minutes. Output: OUT/NAME-PROFILE.log (the tables) and
+# Takes about 50 minutes. Output: OUT/NAME-PROFILE.log (the tables) and
 # OUT/NAME-PROFILE/{ours,base}/ (samples.csv, summary.txt, plot.png); the
 # wifi plots are copied to docs/img/election-NAME{,-plain}.png.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 out=${1:-/tmp/fleetclock-election-figures}
-export FLEETCLOCK_SIM_PREFIX=${FLEETCLOCK_SIM_PREFIX:-127.7}
-export FLEETCLOCK_BUILD=${FLEETCLOCK_BUILD:-$src/build}
-export FLEETCLOCK_SOURCE=$src
+export FLEETCLOCK_SIM_PREFIX="${FLEETCLOCK_SIM_PREFIX:-127.7}"
+export FLEETCLOCK_BUILD="${FLEETCLOCK_BUILD:-$src/build}"
+export FLEETCLOCK_SOURCE="$src"
 mkdir -p "$out"
 sc=$here/scenarios
 pair() { # name ours base profile net
@@ -26,12 +26,14 @@ pair() { # name ours base profile net
 	echo "$1 $4: done"
 }
 net=100
-# the long ones (the rtc master is off for 10 minutes) first
+# the long ones (the rtc master is off for 10 minutes; -warm runs 21 minutes) first
 while read -r name ours base profile; do
 	pair "$name" "$ours" "$base" "$profile" "$net" &
 	net=$((net + 4))
 	while [ "$(jobs -p | wc -l)" -ge 4 ]; do sleep 5; done
 done <<RUNS
+rtc-master-warm election-rtc-master-warm election-rtc-master-warm-baseline wifi
+rtc-master-warm election-rtc-master-warm election-rtc-master-warm-baseline lan
 rtc-master election-rtc-master election-rtc-master-baseline wifi
 rtc-master election-rtc-master election-rtc-master-baseline lan
 field-report election-field-report election-field-report-baseline wifi
