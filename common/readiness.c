@@ -123,13 +123,9 @@ static void check_update(const struct readiness_input *in, const struct readines
 	 * a server on loopback: updates 0.25-1.3 s apart, at poll 0 up to 2 s), so
 	 * "4 polls of 0.25 s" would fail a healthy source about one time in ten. */
 	interval = ldexp(1.0, sel->data.poll);
-	limit = lim->max_update_polls * (interval < 1.0 ? 1.0 : interval);
-	if (interval < 1.0)
-		snprintf(thr, sizeof(thr), "<= %d polls of %gs, counted as 1s = %gs",
-			 lim->max_update_polls, interval, limit);
-	else
-		snprintf(thr, sizeof(thr), "<= %d polls of %gs = %gs", lim->max_update_polls,
-			 interval, limit);
+	limit = lim->max_update_polls * fmax(interval, 1.0);
+	snprintf(thr, sizeof(thr), "<= %d polls of %gs%s = %gs", lim->max_update_polls, interval,
+		 interval < 1.0 ? ", counted as 1s" : "", limit);
 	add(r, "last update", age <= limit ? READINESS_OK : READINESS_FAIL, thr, "%s ago",
 	    timeutil_format_duration(age, 0, d, sizeof(d)));
 }

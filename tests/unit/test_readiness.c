@@ -160,20 +160,29 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 	}
 }
 
+/* The report's line named name, or NULL. */
+static const struct readiness_check *find_check(const struct readiness_report *r, const char *name)
+{
+	const struct readiness_check *c = NULL;
+
+	for (size_t i = 0; i < r->n_checks; i++)
+		if (!strcmp(r->checks[i].name, name))
+			c = &r->checks[i];
+	return c;
+}
+
 START_TEST(test_rows)
 {
 	struct chrony_snapshot *s = calloc(1, sizeof(*s));
 	struct readiness_input in = { .chrony_endpoint = "unix:/run/chrony/chronyd.sock", .now = NOW };
 	struct readiness_report r;
-	const struct readiness_check *c = NULL;
+	const struct readiness_check *c;
 
 	healthy(s);
 	in.snap = s;
 	mutate(rows[_i].m, s, &in);
 	readiness_evaluate(&in, &limits, &r);
-	for (size_t i = 0; i < r.n_checks; i++)
-		if (!strcmp(r.checks[i].name, rows[_i].check))
-			c = &r.checks[i];
+	c = find_check(&r, rows[_i].check);
 	ck_assert_msg(c != NULL, "no '%s' line", rows[_i].check);
 	ck_assert_msg(c->status == rows[_i].status, "%s: status %s, expected %s (value '%s')", c->name,
 		      readiness_status_str(c->status), readiness_status_str(rows[_i].status), c->value);
@@ -192,17 +201,15 @@ START_TEST(test_update_threshold)
 	struct chrony_snapshot *s = calloc(1, sizeof(*s));
 	struct readiness_input in = { .now = NOW };
 	struct readiness_report r;
-	const char *thr = NULL;
+	const struct readiness_check *c;
 
 	healthy(s);
 	in.snap = s;
 	s->sources[0].data.poll = _i ? -2 : 1;
 	readiness_evaluate(&in, &limits, &r);
-	for (size_t i = 0; i < r.n_checks; i++)
-		if (!strcmp(r.checks[i].name, "last update"))
-			thr = r.checks[i].threshold;
-	ck_assert_ptr_nonnull(thr);
-	ck_assert_str_eq(thr, _i ? "<= 4 polls of 0.25s, counted as 1s = 4s" : "<= 4 polls of 2s = 8s");
+	c = find_check(&r, "last update");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->threshold, _i ? "<= 4 polls of 0.25s, counted as 1s = 4s" : "<= 4 polls of 2s = 8s");
 	free(s);
 }
 END_TEST
