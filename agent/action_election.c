@@ -16,6 +16,31 @@
 #include "log.h"
 #include "timeutil.h"
 
+static void print_holdover_freq(const json_t *h)
+{
+	const json_t *ppm = json_object_get(h, "ppm"), *a = json_object_get(h, "applied");
+
+	if (!json_is_object(h))
+		return;
+	if (!json_is_true(json_object_get(h, "enabled"))) {
+		printf("holdover frequency: off\n");
+		return;
+	}
+	printf("holdover frequency: ");
+	if (json_is_number(ppm))
+		printf("%+.3f ppm", json_number_value(ppm));
+	else
+		printf("none yet");
+	printf(" (%lld samples over %.0f s of following)", json_integer_value(json_object_get(h, "samples")),
+	       json_number_value(json_object_get(h, "span_s")));
+	if (json_is_object(a))
+		printf("; applied %.0f s ago: chronyd %+.3f -> %+.3f ppm",
+		       json_number_value(json_object_get(a, "ago_s")),
+		       json_number_value(json_object_get(a, "chronyd_ppm")),
+		       json_number_value(json_object_get(a, "ppm")));
+	printf("\n");
+}
+
 static void print_dataset(const char *name, json_t *d, const char *mark, json_t *extra)
 {
 	char acc[32] = "unknown";
@@ -66,6 +91,7 @@ static void print_view(const struct agent_ctx *ctx, json_t *v)
 		       json_real_value(json_object_get(u, "offset_s")));
 	printf("rejoin: %lld step(s), hold-off left %.0f s\n", json_integer_value(json_object_get(r, "steps")),
 	       json_real_value(json_object_get(r, "holdoff_left_s")));
+	print_holdover_freq(json_object_get(v, "holdover_freq"));
 }
 
 int agent_action_election(struct agent_ctx *ctx)

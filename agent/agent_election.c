@@ -27,6 +27,7 @@
 #include "announce_sock.h"
 #include "election.h"
 #include "fleetclock_config.h"
+#include "holdover_freq.h"
 #include "log.h"
 #include "ntp_query.h"
 #include "rtc_store.h"
@@ -80,6 +81,11 @@ struct agent_election {
 	int meas_rc;			/* 1: none yet */
 	double meas_mono, meas_rt_mono;	/* at its start: monotonic, realtime - monotonic */
 	double last_step_s;
+	/* holdover frequency */
+	struct holdover_freq hf;
+	struct timespec hf_ref_time;	/* chronyd's reference time at the last round */
+	bool hf_applied;		/* at the last start of serving */
+	double hf_mono, hf_ppm, hf_from_ppm, hf_delta_ppm;
 	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state;
 	/* the view of the last round, for other threads (lock) */
 	pthread_mutex_t lock;
@@ -202,6 +208,8 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 		e->peer_online[i] = -1;
 	e->meas_rc = 1;
 	e->carried = BMCA_CLASS_FREERUN;
+	holdover_freq_init(&e->hf, cfg->holdover_freq_window_s, cfg->holdover_freq_settle_s,
+			   fmin(cfg->holdover_freq_min_s, cfg->holdover_freq_window_s));
 	if (cfg->assume_valid) {
 		e->synced_since_boot = true;
 		e->last_sync_boot = now_clock(CLOCK_BOOTTIME);
@@ -417,6 +425,7 @@ static int step_clock(struct agent_election *e, double delta)
 		return rc;
 	}
 	e->last_step_s = delta;
+	holdover_freq_reset(&e->hf);	/* its samples were against the old time */
 	log_warn("election: rejoin: stepped this clock by %s to the master's time",
 		 timeutil_format_duration(delta, 1, buf, sizeof(buf)));
 	return 0;
@@ -492,6 +501,86 @@ static void rejoin(struct agent_election *e, struct chrony_client *c, double now
 	note_sync(e, now_boot, false, master_class, e->meas.error_s);
 }
 
+static int64_t ts_ns(struct timespec ts)
+{
+	return timeutil_ts_diff_ns(ts, (struct timespec){ 0, 0 });
+}
+
+/* This round's point for the holdover frequency (holdover_freq.h): the
+ * raw oscillator and the system clock read together, chronyd's pending
+ * correction, whether chronyd follows a source and updated since. */
+static void observe_freq(struct agent_election *e, double now_real)
+{
+	const struct chrony_tracking *t = &e->snap.tracking;
+	bool fresh = e->chrony_ok && (t->ref_time.tv_sec != e->hf_ref_time.tv_sec ||
+				      t->ref_time.tv_nsec != e->hf_ref_time.tv_nsec);
+	struct timespec raw, rt;
+
+	if (!e->chrony_ok)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	holdover_freq_observe(&e->hf, chrony_synced(e, now_real), fresh, ts_ns(raw),
+			      ts_ns(rt), t->current_correction);
+	e->hf_ref_time = t->ref_time;
+}
+
+static int64_t raw_now_ns(void)
+{
+	struct timespec raw;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
+	return ts_ns(raw);
+}
+
+/* Serving without a reference: chronyd keeps its last short-term
+ * frequency estimate; give it the average over the minutes this node
+ * followed a source instead (docs/election.md, "Holdover frequency"). */
+static void apply_holdover_freq(struct agent_election *e, struct chrony_client *c)
+{
+	int64_t now = raw_now_ns();
+	struct holdover_freq_estimate est;
+	struct chrony_tracking t;
+	double delta;
+
+	e->hf_applied = false;
+	if (!e->cfg->holdover_freq)
+		return;
+	if (!holdover_freq_get(&e->hf, now, &est)) {
+		log_info("election: no holdover frequency: %u samples over %.0f s of following, "
+			 "%.0f s needed; chronyd keeps its own estimate", est.samples, est.span_s,
+			 e->hf.min_span_s);
+		return;
+	}
+	/* chronyd's frequency now, after the reset (not the round's snapshot) */
+	if (chrony_client_tracking(c, &t) < 0) {
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover frequency: %s",
+				chrony_client_error(c));
+		return;
+	}
+	if (!holdover_freq_delta(&e->hf, now, t.freq_ppm, &delta)) {
+		log_info("election: holdover frequency %+.3f ppm (%u samples over %.0f s, rms %.0f us), "
+			 "chronyd has %+.3f ppm: %s", est.ppm, est.samples, est.span_s, est.rms_s * 1e6,
+			 t.freq_ppm,
+			 fabs(est.ppm - t.freq_ppm) > HOLDOVER_FREQ_MAX_DELTA_PPM
+				 ? "too far apart, not applied" : "kept");
+		return;
+	}
+	if (chrony_client_dfreq(c, delta) < 0) {
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover frequency: %s",
+				chrony_client_error(c));
+		return;
+	}
+	e->hf_applied = true;
+	e->hf_mono = now_clock(CLOCK_MONOTONIC);
+	e->hf_ppm = est.ppm;
+	e->hf_from_ppm = t.freq_ppm;
+	e->hf_delta_ppm = delta;
+	log_info("election: holdover frequency %+.3f ppm, the rate of chronyd's corrections over "
+		 "%.0f s of following (%u samples, rms %.0f us); chronyd had %+.3f ppm, adjusted by "
+		 "%+.3f ppm", est.ppm, est.span_s, est.samples, est.rms_s * 1e6, t.freq_ppm, delta);
+}
+
 /* Local reference on while master without an upstream, off otherwise. */
 static void apply_local(struct agent_election *e, struct chrony_client *c)
 {
@@ -512,6 +601,8 @@ static void apply_local(struct agent_election *e, struct chrony_client *c)
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 	e->local_applied = want;
 	log_info("election: chronyd local reference %s", want ? "on (serving)" : "off");
+	if (want)
+		apply_holdover_freq(e, c);
 }
 
 /* Candidate sources in chronyd: none while serving, only the master while
@@ -758,6 +849,7 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	e->chrony_ok = rc == 0;
 	if (rc < 0)
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	observe_freq(e, now_real);
 	build_candidates(e, now_mono);
 	own_dataset(e, now_real, now_boot);
 	in = (struct election_input){ .now = now_mono, .self = e->self, .cands = e->cands,
@@ -969,6 +1061,22 @@ json_t *agent_election_json(struct agent_election *e)
 	return v;
 }
 
+static json_t *holdover_freq_json(const struct agent_election *e)
+{
+	double now = now_clock(CLOCK_MONOTONIC);
+	struct holdover_freq_estimate est;
+	bool ok = holdover_freq_get(&e->hf, raw_now_ns(), &est);
+	json_t *applied = e->hf_applied
+		? json_pack("{s:f, s:f, s:f, s:f}", "ppm", e->hf_ppm, "chronyd_ppm", e->hf_from_ppm,
+			    "delta_ppm", e->hf_delta_ppm, "ago_s", now - e->hf_mono)
+		: json_null();
+
+	return json_pack("{s:b, s:o, s:f, s:i, s:f, s:i, s:o}", "enabled", e->cfg->holdover_freq,
+			 "ppm", ok ? json_real(est.ppm) : json_null(), "span_s", est.span_s,
+			 "samples", (int)est.samples, "rms_s", est.rms_s, "resets", (int)e->hf.resets,
+			 "applied", applied);
+}
+
 static json_t *build_view(const struct agent_election *e)
 {
 	const struct announce_counters *n = &e->table.count;
@@ -979,7 +1087,7 @@ static json_t *build_view(const struct agent_election *e)
 		json_object_set_new(self, "error_bound_s",
 				    isinf(e->error_bound) ? json_null() : json_real(e->error_bound));
 	return json_pack("{s:s, s:s?, s:b, s:s, s:b, s:b, s:b, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}, "
-			 "s:o, s:o}",
+			 "s:o, s:o, s:o}",
 		"state", election_state_name(e->out.state), "master", m,
 		"master_is_self", e->out.master == ELECTION_SELF,
 		"reason", e->out.reason ? e->out.reason : "", "serving", e->out.serve,
@@ -988,5 +1096,6 @@ static json_t *build_view(const struct agent_election *e)
 		"announces", "ok", (json_int_t)n->ok, "unsigned", (json_int_t)n->unsigned_,
 		"stale", (json_int_t)n->stale, "replayed", (json_int_t)n->replayed,
 		"malformed", (json_int_t)n->malformed,
-		"upstreams", upstreams_json(e), "rejoin", rejoin_json(e));
+		"upstreams", upstreams_json(e), "rejoin", rejoin_json(e),
+		"holdover_freq", holdover_freq_json(e));
 }

@@ -612,6 +612,17 @@ int chrony_client_modify_makestep(struct chrony_client *c, int32_t limit, double
 	return chrony_client_request(c, &req, &r);
 }
 
+int chrony_client_dfreq(struct chrony_client *c, double ppm)
+{
+	struct chrony_request req = { .command = CHRONY_CMD_DFREQ };
+	struct chrony_reply r;
+
+	if (!isfinite(ppm) || fabs(ppm) > 500.0)
+		return set_error(c, -EINVAL, "frequency delta %g ppm: must be within +-500 ppm", ppm);
+	req.u.dfreq_ppm = ppm;
+	return chrony_client_request(c, &req, &r);
+}
+
 int chrony_client_local(struct chrony_client *c, bool on, int stratum, double distance, bool orphan)
 {
 	struct chrony_request req = { .command = CHRONY_CMD_LOCAL2 };

@@ -89,6 +89,9 @@ int chrony_client_activity(struct chrony_client *c, struct chrony_activity *out)
 /* Write commands (Unix socket only). */
 int chrony_client_makestep(struct chrony_client *c);
 int chrony_client_modify_makestep(struct chrony_client *c, int32_t limit, double threshold);
+/* Add ppm to chronyd's frequency estimate (chronyc dfreq): > 0 makes the
+ * clock run faster; tracking's freq_ppm grows by as much. */
+int chrony_client_dfreq(struct chrony_client *c, double ppm);
 /* Local reference on (stratum 1-15, distance s, orphan) or off. */
 int chrony_client_local(struct chrony_client *c, bool on, int stratum, double distance, bool orphan);
 /* Sources matching (address & mask) == address online or offline; NULL

@@ -178,6 +178,7 @@ static const struct cmd_info cmd_table[] = {
 	{ CHRONY_CMD_BURST, 68, CHRONY_RPY_NULL, "BURST" },
 	{ CHRONY_CMD_N_SOURCES, 32, CHRONY_RPY_N_SOURCES, "N_SOURCES" },
 	{ CHRONY_CMD_SOURCE_DATA, 76, CHRONY_RPY_SOURCE_DATA, "SOURCE_DATA" },
+	{ CHRONY_CMD_DFREQ, 28, CHRONY_RPY_NULL, "DFREQ" },
 	{ CHRONY_CMD_TRACKING, 104, CHRONY_RPY_TRACKING, "TRACKING" },
 	{ CHRONY_CMD_SOURCESTATS, 84, CHRONY_RPY_SOURCESTATS, "SOURCESTATS" },
 	{ CHRONY_CMD_MAKESTEP, 28, CHRONY_RPY_NULL, "MAKESTEP" },
@@ -262,6 +263,9 @@ static int encode_body(const struct chrony_request *req, uint8_t *b)
 	case CHRONY_CMD_MODIFY_MAKESTEP:
 		put32(b, (uint32_t)u->modify_makestep.limit);
 		putf(b + 4, u->modify_makestep.threshold);
+		return 0;
+	case CHRONY_CMD_DFREQ:
+		putf(b, u->dfreq_ppm);
 		return 0;
 	case CHRONY_CMD_LOCAL2:
 		put32(b, (uint32_t)u->local.on_off);

@@ -28,6 +28,7 @@ enum chrony_cmd {
 	CHRONY_CMD_OFFLINE = 2,
 	CHRONY_CMD_BURST = 3,
 	CHRONY_CMD_N_SOURCES = 14,
+	CHRONY_CMD_DFREQ = 31,
 	CHRONY_CMD_SOURCE_DATA = 15,
 	CHRONY_CMD_TRACKING = 33,
 	CHRONY_CMD_SOURCESTATS = 34,
@@ -214,6 +215,7 @@ struct chrony_request {
 			int32_t limit;
 			double threshold;
 		} modify_makestep;
+		double dfreq_ppm;		/* DFREQ: added to chronyd's frequency */
 		struct {
 			int32_t on_off, stratum;
 			double distance;

@@ -2,8 +2,14 @@
 clock: chronyd runs WITHOUT -x under the fleet simulator's virtual-clock
 preload (tests/sim), so MAKESTEP really steps the node's clock and the true
 error is read from the clock's state file. The agent runs on the same
-virtual clock, as it would on a real node."""
+virtual clock, as it would on a real node.
 
+The holdover frequency: a failover whose clock runs 20 ppm fast follows
+the master, then serves alone; the agent must give its chronyd the
+frequency averaged while following (chronyd's DFREQ), measured on the
+clock's true rate afterwards."""
+
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sim"))
 from simnode import SimNode, node_env  # noqa: E402
-from fctest import AGENT, main  # noqa: E402
+from fctest import AGENT, main, wait_for  # noqa: E402
 
 
 class AgentOnVirtualClock(unittest.TestCase):
@@ -84,6 +90,107 @@ class AgentOnVirtualClock(unittest.TestCase):
         self.assertRegex(r.stdout, r"fix: makestep  stepped by -10(19|20)\.\d{3}s")
         self.assertIn("READY", r.stdout.splitlines()[-1])
         self.assertLess(abs(cli.clock.true_error()), 0.005)
+
+
+HOLDOVER_CONF = """[chrony]
+socket = {sock}
+[agent]
+host = {name}
+budget_ms = 5
+[rtc]
+device = none
+[election]
+enabled = yes
+assume_valid = yes
+priority1 = {prio}
+interval = 0.5
+key_file = {work}/fleet.key
+group =
+port = 37293
+bind = {addr}
+peers = {peer}:37293
+rejoin_step = none
+state_file = {dir}/election.json
+holdover_freq_settle = 5
+holdover_freq_min = 15
+"""
+
+
+class HoldoverFrequency(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="fc-holdover-")
+        self.nodes = []
+        with open(os.path.join(self.work, "fleet.key"), "w") as f:
+            f.write("5a" * 32 + "\n")
+        os.chmod(os.path.join(self.work, "fleet.key"), 0o600)
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+            n.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def candidate(self, name, addr, peer, prio, **kw):
+        n = SimNode(name, addr, workdir=self.work, allow="127.0.0.0/8", serve=True, poll=-1, **kw)
+        self.nodes.append(n)
+        n.start().wait_ready()
+        conf = os.path.join(n.dir, "agent.conf")
+        with open(conf, "w") as f:
+            f.write(HOLDOVER_CONF.format(sock=n.sock, name=name, prio=prio, work=self.work,
+                                         addr=addr, peer=peer, dir=n.dir))
+        n.agent_log = os.path.join(n.dir, "agent.log")
+        with open(n.agent_log, "ab") as log:
+            n.run_on_clock([AGENT, "-c", conf, "-v", "--elect", "300"], stdout=log,
+                           stderr=subprocess.STDOUT)
+        return n
+
+    @staticmethod
+    def view(n):
+        try:
+            with open(os.path.join(n.dir, "election.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def dump(self, n):
+        with open(n.agent_log, errors="replace") as f:
+            return "view %s\nlog:\n%s" % (json.dumps(self.view(n)), f.read()[-3000:])
+
+    def test_failover_serves_with_the_averaged_frequency(self):
+        m = self.candidate("ho-m", "127.0.2.45", "127.0.2.46", 1)
+        # 20 ppm fast; its driftfile says 19.5 (learned earlier)
+        f = self.candidate("ho-f", "127.0.2.46", "127.0.2.45", 2, drift=20.0, driftfile_ppm=19.5,
+                           servers=[("127.0.2.45", 123, "")])
+
+        def averaged():
+            v = self.view(f)
+            return (v and v["state"] == "following" and v["master"] == "ho-m" and
+                    v["holdover_freq"]["ppm"] is not None and v["holdover_freq"]["span_s"] >= 20)
+        self.assertTrue(wait_for(averaged, 90), self.dump(f))
+        est = self.view(f)["holdover_freq"]["ppm"]
+        # the clock is 20 ppm fast and M's exact: that is what chronyd learned
+        self.assertAlmostEqual(est, 20.0, delta=1.0, msg=self.dump(f))
+        # M dies; before F's agent notices, F's chronyd gets a short-term
+        # estimate 5 ppm off (what a noisy last regression leaves).
+        m.stop()
+        subprocess.run(["chronyc", "-h", f.sock, "dfreq", "5"], check=True, capture_output=True,
+                       env=node_env(f.state_path))
+        self.assertTrue(wait_for(lambda: (self.view(f) or {}).get("state") == "serving", 10),
+                        self.dump(f))
+        applied = self.view(f)["holdover_freq"]["applied"]
+        self.assertIsNotNone(applied, self.dump(f))
+        self.assertAlmostEqual(applied["delta_ppm"], -5.0, delta=0.5, msg=self.dump(f))
+        self.assertAlmostEqual(f.tracking()["freq_ppm"], applied["ppm"], delta=0.01)
+        # Serving alone, the clock now runs at its true rate within 1.5 ppm
+        # (with the knocked-off estimate kept, it would run 5 ppm fast).
+        time.sleep(1)
+        t1, e1 = time.monotonic(), f.clock.true_error()
+        time.sleep(10)
+        t2, e2 = time.monotonic(), f.clock.true_error()
+        rate = (e2 - e1) / (t2 - t1) * 1e6
+        print("holdover: averaged %+.3f ppm over %.0f s; applied %+.3f ppm; free-running rate "
+              "%+.3f ppm" % (est, self.view(f)["holdover_freq"]["span_s"], applied["delta_ppm"], rate))
+        self.assertLess(abs(rate), 1.5, self.dump(f))
 
 
 if __name__ == "__main__":

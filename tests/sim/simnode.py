@@ -66,13 +66,13 @@ def sim_addr(block, host):
     return "127.6.%d.%d" % (claim_slot() + block, host)
 
 
-# Mirror of struct vclock_state (tests/sim/vclock_state.h), version 1.
-_STATE_FMT = "<6Iqqdddqqqqqqqii3Qq8Q"
+# Mirror of struct vclock_state (tests/sim/vclock_state.h), version 2.
+_STATE_FMT = "<6Iqqdddqqqqqqqii3Qqqq6Q"
 _STATE_FIELDS = ("magic", "version", "size", "lock", "seq", "step_gen",
                  "anchor_real_ns", "anchor_virt_ns", "rate_m1", "drift_ppm", "wander_ppm",
                  "tick_us", "freq", "offset", "constant", "maxerror_us", "maxerror_real_ns",
                  "esterror_us", "status", "tai", "n_adjtimex", "n_adjust", "n_steps",
-                 "created_real_ns")
+                 "created_real_ns", "raw_anchor_real_ns", "raw_anchor_virt_ns")
 _STATE_SIZE = struct.calcsize(_STATE_FMT)
 assert _STATE_SIZE == 224
 
@@ -103,8 +103,8 @@ class VClock:
             vals = struct.unpack_from(_STATE_FMT, self._map, 0)
             if struct.unpack_from("<I", self._map, 16)[0] == s1:
                 d = dict(zip(_STATE_FIELDS, vals))
-                if d["magic"] != 0x4b4c4356 or d["version"] != 1 or d["size"] != _STATE_SIZE:
-                    raise RuntimeError("%s: not a version 1 vclock state" % self.path)
+                if d["magic"] != 0x4b4c4356 or d["version"] != 2 or d["size"] != _STATE_SIZE:
+                    raise RuntimeError("%s: not a version 2 vclock state" % self.path)
                 return d
         raise RuntimeError("%s: writer stuck" % self.path)
 

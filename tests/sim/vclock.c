@@ -8,9 +8,11 @@
  *
  * Intercepted:
  *  - clock_gettime (REALTIME, REALTIME_COARSE, TAI), gettimeofday, time:
- *    virtual time. CLOCK_MONOTONIC/BOOTTIME are left alone (real): a real
- *    kernel scales them with freq/tick, but chronyd's loop and the agent
- *    only use them for intervals, where < 0.1 % is harmless.
+ *    virtual time; clock_gettime(MONOTONIC_RAW): the node's oscillator
+ *    (drift only, see vclock_state.h). CLOCK_MONOTONIC/BOOTTIME are left
+ *    alone (real): a real kernel scales them with freq/tick, but chronyd's
+ *    loop and the agent only use them for intervals, where < 0.1 % is
+ *    harmless.
  *  - clock_settime(REALTIME), settimeofday: set the virtual clock.
  *  - adjtimex, ntp_adjtime, clock_adjtime(REALTIME): emulated on the
  *    virtual clock (vclock_core_adjtimex); the real one is never called.
@@ -197,13 +199,25 @@ static void vc_wake_steppers(void)
 	syscall(SYS_futex, &vc_st->step_gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* REALTIME (and COARSE, TAI) read the virtual clock; other clocks are real. */
+/* REALTIME (and COARSE, TAI) read the virtual clock, MONOTONIC_RAW the
+ * node's oscillator; other clocks are real. */
 VC_EXPORT int clock_gettime(clockid_t clk, struct timespec *ts)
 {
 	vc_ensure();
 	if (clk == CLOCK_REALTIME || clk == CLOCK_REALTIME_COARSE) {
 		*ts = vc_ts(vc_virt_now());
 		return 0;
+	}
+	if (clk == CLOCK_MONOTONIC_RAW) {
+		struct timespec rt;
+		int r = real_clock_gettime(CLOCK_REALTIME, &rt);
+		struct vclock_snap s;
+
+		if (r == 0) {
+			vclock_core_snap(vc_st, &s);
+			*ts = vc_ts(vclock_core_raw(&s, vc_ns(&rt)));
+		}
+		return r;
 	}
 	if (clk == CLOCK_TAI) {
 		struct timespec rt;
@@ -251,8 +265,8 @@ static int vc_set(int64_t virt_ns)
 	vclock_core_lock(vc_st, (uint32_t)getpid());
 	now = vc_real_now();
 	{
-		struct vclock_snap s = { vc_st->anchor_real_ns, vc_st->anchor_virt_ns,
-					 vc_st->rate_m1, 0 };
+		struct vclock_snap s = { .anchor_real_ns = vc_st->anchor_real_ns,
+					 .anchor_virt_ns = vc_st->anchor_virt_ns, .rate_m1 = vc_st->rate_m1 };
 
 		vclock_core_step(vc_st, now, virt_ns - vclock_core_virt(&s, now));
 	}

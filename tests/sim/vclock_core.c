@@ -28,6 +28,8 @@ void vclock_core_init(struct vclock_state *st, int64_t real_now_ns, int64_t offs
 	st->esterror_us = VCLOCK_PHASE_LIMIT_US;
 	st->status = STA_UNSYNC;
 	st->created_real_ns = real_now_ns;
+	st->raw_anchor_real_ns = real_now_ns;
+	st->raw_anchor_virt_ns = real_now_ns;
 	st->rate_m1 = vclock_core_rate_m1(drift_ppm, st->tick_us, st->freq);
 }
 
@@ -55,6 +57,13 @@ int64_t vclock_core_virt(const struct vclock_snap *s, int64_t real_ns)
 	return s->anchor_virt_ns + dr + llround((double)dr * s->rate_m1);
 }
 
+int64_t vclock_core_raw(const struct vclock_snap *s, int64_t real_ns)
+{
+	int64_t dr = real_ns - s->raw_anchor_real_ns;
+
+	return s->raw_anchor_virt_ns + dr + llround((double)dr * s->drift_ppm * 1e-6);
+}
+
 int64_t vclock_core_real(const struct vclock_snap *s, int64_t virt_ns)
 {
 	int64_t dv = virt_ns - s->anchor_virt_ns;
@@ -74,6 +83,9 @@ void vclock_core_snap(const struct vclock_state *st, struct vclock_snap *s)
 		s->anchor_virt_ns = __atomic_load_n(&st->anchor_virt_ns, __ATOMIC_RELAXED);
 		s->rate_m1 = st->rate_m1;
 		s->step_gen = __atomic_load_n(&st->step_gen, __ATOMIC_RELAXED);
+		s->raw_anchor_real_ns = __atomic_load_n(&st->raw_anchor_real_ns, __ATOMIC_RELAXED);
+		s->raw_anchor_virt_ns = __atomic_load_n(&st->raw_anchor_virt_ns, __ATOMIC_RELAXED);
+		s->drift_ppm = st->drift_ppm;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&st->seq, __ATOMIC_RELAXED) == s1)
 			return;
@@ -83,6 +95,9 @@ void vclock_core_snap(const struct vclock_state *st, struct vclock_snap *s)
 	s->anchor_virt_ns = st->anchor_virt_ns;
 	s->rate_m1 = st->rate_m1;
 	s->step_gen = st->step_gen;
+	s->raw_anchor_real_ns = st->raw_anchor_real_ns;
+	s->raw_anchor_virt_ns = st->raw_anchor_virt_ns;
+	s->drift_ppm = st->drift_ppm;
 }
 
 void vclock_core_lock(struct vclock_state *st, uint32_t pid)
@@ -112,7 +127,8 @@ void vclock_core_unlock(struct vclock_state *st)
 
 void vclock_core_reanchor(struct vclock_state *st, int64_t real_now_ns)
 {
-	struct vclock_snap s = { st->anchor_real_ns, st->anchor_virt_ns, st->rate_m1, 0 };
+	struct vclock_snap s = { .anchor_real_ns = st->anchor_real_ns, .anchor_virt_ns = st->anchor_virt_ns,
+				 .rate_m1 = st->rate_m1 };
 
 	st->anchor_virt_ns = vclock_core_virt(&s, real_now_ns);
 	st->anchor_real_ns = real_now_ns;
@@ -140,6 +156,12 @@ void vclock_core_step(struct vclock_state *st, int64_t real_now_ns, int64_t delt
 
 void vclock_core_set_drift(struct vclock_state *st, int64_t real_now_ns, double drift_ppm)
 {
+	struct vclock_snap s = { .raw_anchor_real_ns = st->raw_anchor_real_ns,
+				 .raw_anchor_virt_ns = st->raw_anchor_virt_ns, .drift_ppm = st->drift_ppm };
+
+	/* the oscillator's time stays continuous */
+	st->raw_anchor_virt_ns = vclock_core_raw(&s, real_now_ns);
+	st->raw_anchor_real_ns = real_now_ns;
 	st->drift_ppm = drift_ppm;
 	update_rate(st, real_now_ns);
 }
@@ -221,7 +243,8 @@ static void apply_modes(struct vclock_state *st, int64_t now, const struct timex
 
 static void read_back(struct vclock_state *st, int64_t now, struct timex *tx)
 {
-	struct vclock_snap s = { st->anchor_real_ns, st->anchor_virt_ns, st->rate_m1, 0 };
+	struct vclock_snap s = { .anchor_real_ns = st->anchor_real_ns, .anchor_virt_ns = st->anchor_virt_ns,
+				 .rate_m1 = st->rate_m1 };
 	int64_t v = vclock_core_virt(&s, now);
 	int64_t sec = v >= 0 ? v / NS_PER_S : -((-v + NS_PER_S - 1) / NS_PER_S);
 	int64_t nsec = v - sec * NS_PER_S;

@@ -154,7 +154,8 @@ static int modify(struct vclock_state *st, const char *cmd, double v)
 	if (!strcmp(cmd, "step")) {
 		vclock_core_step(st, now, llround(v * 1e9));
 	} else if (!strcmp(cmd, "set")) {
-		struct vclock_snap s = { st->anchor_real_ns, st->anchor_virt_ns, st->rate_m1, 0 };
+		struct vclock_snap s = { .anchor_real_ns = st->anchor_real_ns,
+					 .anchor_virt_ns = st->anchor_virt_ns, .rate_m1 = st->rate_m1 };
 
 		vclock_core_step(st, now, now + llround(v * 1e9) - vclock_core_virt(&s, now));
 	} else if (!strcmp(cmd, "drift")) {

@@ -12,6 +12,11 @@
  *     1 + rate_m1 = (1 + drift_ppm/1e6) * (tick*HZ/1e6 + freq/65536e6)
  * with tick and freq as chronyd sets them through adjtimex().
  *
+ * The node's CLOCK_MONOTONIC_RAW is its oscillator alone (no adjtimex):
+ *     raw(real) = raw_anchor_virt + (real - raw_anchor_real) * (1 + drift_ppm/1e6)
+ * re-anchored when the drift changes; it starts at the real time of
+ * creation (only its differences mean anything, as on a real node).
+ *
  * Concurrency. Writers (adjtimex in any process of the node, the CLI) take
  * `lock` (holding the writer's pid) and bump `seq` to odd before and to
  * even after the update; readers retry while seq is odd or changed. A step
@@ -26,7 +31,7 @@
 #include <sys/timex.h>
 
 #define VCLOCK_STATE_MAGIC 0x4b4c4356u /* "VCLK" little endian */
-#define VCLOCK_STATE_VERSION 1u
+#define VCLOCK_STATE_VERSION 2u
 #define VCLOCK_ENV "FLEETCLOCK_VCLOCK_STATE"
 
 /* The kernel's names for the adjtime() modes (glibc only has the combined
@@ -67,7 +72,9 @@ struct vclock_state {
 	uint64_t n_adjust;      /* calls that changed freq/tick */
 	uint64_t n_steps;       /* steps (SETOFFSET, settime, CLI) */
 	int64_t created_real_ns;
-	uint64_t reserved[8];
+	int64_t raw_anchor_real_ns; /* CLOCK_MONOTONIC_RAW: real instant of its anchor */
+	int64_t raw_anchor_virt_ns; /* ... and its value there */
+	uint64_t reserved[6];
 };
 
 /* A consistent copy of the mapping parameters. */
@@ -76,6 +83,8 @@ struct vclock_snap {
 	int64_t anchor_virt_ns;
 	double rate_m1;
 	uint32_t step_gen;
+	int64_t raw_anchor_real_ns, raw_anchor_virt_ns;
+	double drift_ppm;
 };
 
 /* Fill a fresh state: virtual = real + offset_ns at real_now_ns, nominal
@@ -91,6 +100,9 @@ double vclock_core_rate_m1(double drift_ppm, int64_t tick_us, int64_t freq);
 
 /* Virtual time at real instant real_ns. */
 int64_t vclock_core_virt(const struct vclock_snap *s, int64_t real_ns);
+
+/* The node's CLOCK_MONOTONIC_RAW at real instant real_ns. */
+int64_t vclock_core_raw(const struct vclock_snap *s, int64_t real_ns);
 
 /* Real instant at which the virtual clock reads virt_ns (current rate). */
 int64_t vclock_core_real(const struct vclock_snap *s, int64_t virt_ns);

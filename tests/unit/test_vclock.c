@@ -74,6 +74,28 @@ START_TEST(offset_and_drift)
 }
 END_TEST
 
+START_TEST(raw_is_the_oscillator)
+{
+	struct timex tx = { .modes = ADJ_TICK | ADJ_FREQUENCY, .tick = 10100, .freq = 65536 * 7 };
+	struct vclock_snap s;
+
+	/* +100 ppm oscillator: RAW gains 100 us in 1 s, whatever adjtimex does */
+	vclock_core_init(&st, T0, 5 * S, 100.0, 0.0);
+	ck_assert_int_ge(adj(T0 + S, &tx), 0);
+	s = snap();
+	ck_assert_int_eq(vclock_core_raw(&s, T0), T0);
+	ck_assert_int_eq(vclock_core_raw(&s, T0 + S), T0 + S + 100000);
+	ck_assert_int_eq(vclock_core_raw(&s, T0 + 10 * S), T0 + 10 * S + 1000000);
+	/* drift -50 ppm from T0 + 10 s: continuous, then 50 us/s slower */
+	vclock_core_lock(&st, 1);
+	vclock_core_set_drift(&st, T0 + 10 * S, -50.0);
+	vclock_core_unlock(&st);
+	s = snap();
+	ck_assert_int_eq(vclock_core_raw(&s, T0 + 10 * S), T0 + 10 * S + 1000000);
+	ck_assert_int_eq(vclock_core_raw(&s, T0 + 20 * S), T0 + 20 * S + 1000000 - 500000);
+}
+END_TEST
+
 START_TEST(step_support_test)
 {
 	/* chronyd's probe: MAXERROR=0 must read back 0, a zero SETOFFSET must
@@ -261,6 +283,7 @@ static Suite *vclock_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, rate_table);
 	tcase_add_test(tc, offset_and_drift);
+	tcase_add_test(tc, raw_is_the_oscillator);
 	tcase_add_test(tc, step_support_test);
 	tcase_add_test(tc, setoffset_steps);
 	tcase_add_test(tc, setoffset_invalid);
