@@ -33,11 +33,15 @@ static void print_holdover_freq(const json_t *h)
 		printf("none yet");
 	printf(" (%lld samples over %.0f s of following)", json_integer_value(json_object_get(h, "samples")),
 	       json_number_value(json_object_get(h, "span_s")));
-	if (json_is_object(a))
-		printf("; applied %.0f s ago: chronyd %+.3f -> %+.3f ppm",
-		       json_number_value(json_object_get(a, "ago_s")),
-		       json_number_value(json_object_get(a, "chronyd_ppm")),
-		       json_number_value(json_object_get(a, "ppm")));
+	if (json_is_object(a)) {
+		printf("; applied %.0f s ago:", json_number_value(json_object_get(a, "ago_s")));
+		if (json_is_number(json_object_get(a, "ppm")))
+			printf(" chronyd %+.3f -> %+.3f ppm",
+			       json_number_value(json_object_get(a, "chronyd_ppm")),
+			       json_number_value(json_object_get(a, "ppm")));
+		if (json_is_number(json_object_get(a, "phase_s")))
+			printf(" phase %+.1f us", json_number_value(json_object_get(a, "phase_s")) * 1e6);
+	}
 	printf("\n");
 }
 

@@ -84,8 +84,8 @@ struct agent_election {
 	/* holdover frequency */
 	struct holdover_freq hf;
 	struct timespec hf_ref_time;	/* chronyd's reference time at the last round */
-	bool hf_applied;		/* at the last start of serving */
-	double hf_mono, hf_ppm, hf_from_ppm, hf_delta_ppm;
+	bool hf_applied, hp_applied;	/* frequency, phase at the last start of serving */
+	double hf_mono, hf_ppm, hf_from_ppm, hf_delta_ppm, hp_ahead_s;
 	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state;
 	/* the view of the last round, for other threads (lock) */
 	pthread_mutex_t lock;
@@ -534,51 +534,70 @@ static int64_t raw_now_ns(void)
 }
 
 /* Serving without a reference: chronyd keeps its last short-term
- * frequency estimate; give it the average over the minutes this node
- * followed a source instead (docs/election.md, "Holdover frequency"). */
-static void apply_holdover_freq(struct agent_election *e, struct chrony_client *c)
+ * frequency estimate and the phase of its last samples; give it the rate
+ * and phase of the line fitted over the minutes this node followed a
+ * source instead (docs/election.md, "Holdover frequency"). */
+static void apply_holdover(struct agent_election *e, struct chrony_client *c)
 {
-	int64_t now = raw_now_ns();
 	struct holdover_freq_estimate est;
 	struct chrony_tracking t;
-	double delta;
+	struct timespec raw, rt;
+	double delta, ahead;
+	char buf[32];
 
-	e->hf_applied = false;
+	e->hf_applied = e->hp_applied = false;
 	if (!e->cfg->holdover_freq)
 		return;
-	if (!holdover_freq_get(&e->hf, now, &est)) {
+	if (!holdover_freq_get(&e->hf, raw_now_ns(), &est)) {
 		log_info("election: no holdover frequency: %u samples over %.0f s of following, "
 			 "%.0f s needed; chronyd keeps its own estimate", est.samples, est.span_s,
 			 e->hf.min_span_s);
 		return;
 	}
-	/* chronyd's frequency now, after the reset (not the round's snapshot) */
+	/* chronyd now, after the reset (not the round's snapshot) */
 	if (chrony_client_tracking(c, &t) < 0) {
-		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover frequency: %s",
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover: %s",
 				chrony_client_error(c));
 		return;
 	}
-	if (!holdover_freq_delta(&e->hf, now, t.freq_ppm, &delta)) {
+	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	e->hf_mono = now_clock(CLOCK_MONOTONIC);
+	if (!holdover_freq_delta(&e->hf, ts_ns(raw), t.freq_ppm, &delta))
 		log_info("election: holdover frequency %+.3f ppm (%u samples over %.0f s, rms %.0f us), "
 			 "chronyd has %+.3f ppm: %s", est.ppm, est.samples, est.span_s, est.rms_s * 1e6,
 			 t.freq_ppm,
 			 fabs(est.ppm - t.freq_ppm) > HOLDOVER_FREQ_MAX_DELTA_PPM
 				 ? "too far apart, not applied" : "kept");
-		return;
-	}
-	if (chrony_client_dfreq(c, delta) < 0) {
+	else if (chrony_client_dfreq(c, delta) < 0)
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover frequency: %s",
 				chrony_client_error(c));
-		return;
+	else {
+		e->hf_applied = true;
+		e->hf_ppm = est.ppm;
+		e->hf_from_ppm = t.freq_ppm;
+		e->hf_delta_ppm = delta;
+		log_info("election: holdover frequency %+.3f ppm, the rate of chronyd's corrections "
+			 "over %.0f s of following (%u samples, rms %.0f us); chronyd had %+.3f ppm, "
+			 "adjusted by %+.3f ppm", est.ppm, est.span_s, est.samples, est.rms_s * 1e6,
+			 t.freq_ppm, delta);
 	}
-	e->hf_applied = true;
-	e->hf_mono = now_clock(CLOCK_MONOTONIC);
-	e->hf_ppm = est.ppm;
-	e->hf_from_ppm = t.freq_ppm;
-	e->hf_delta_ppm = delta;
-	log_info("election: holdover frequency %+.3f ppm, the rate of chronyd's corrections over "
-		 "%.0f s of following (%u samples, rms %.0f us); chronyd had %+.3f ppm, adjusted by "
-		 "%+.3f ppm", est.ppm, est.span_s, est.samples, est.rms_s * 1e6, t.freq_ppm, delta);
+	if (!e->cfg->holdover_phase)
+		return;
+	if (!holdover_freq_phase(&e->hf, ts_ns(raw), ts_ns(rt), t.current_correction, &ahead))
+		log_info("election: holdover phase: this clock is %s from the fitted line (rms %.0f us): "
+			 "%s", timeutil_format_duration(ahead, 1, buf, sizeof(buf)), est.rms_s * 1e6,
+			 fabs(ahead) < 1e-6 ? "kept" : "beyond 4 rms + 100 us, not trusted");
+	else if (chrony_client_doffset(c, ahead) < 0)
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: holdover phase: %s",
+				chrony_client_error(c));
+	else {
+		e->hp_applied = true;
+		e->hp_ahead_s = ahead;
+		log_info("election: holdover phase: this clock was %s ahead of the line fitted over "
+			 "%.0f s (rms %.0f us); chronyd slews it back",
+			 timeutil_format_duration(ahead, 1, buf, sizeof(buf)), est.span_s, est.rms_s * 1e6);
+	}
 }
 
 /* Local reference on while master without an upstream, off otherwise. */
@@ -602,7 +621,7 @@ static void apply_local(struct agent_election *e, struct chrony_client *c)
 	e->local_applied = want;
 	log_info("election: chronyd local reference %s", want ? "on (serving)" : "off");
 	if (want)
-		apply_holdover_freq(e, c);
+		apply_holdover(e, c);
 }
 
 /* Candidate sources in chronyd: none while serving, only the master while
@@ -1066,9 +1085,13 @@ static json_t *holdover_freq_json(const struct agent_election *e)
 	double now = now_clock(CLOCK_MONOTONIC);
 	struct holdover_freq_estimate est;
 	bool ok = holdover_freq_get(&e->hf, raw_now_ns(), &est);
-	json_t *applied = e->hf_applied
-		? json_pack("{s:f, s:f, s:f, s:f}", "ppm", e->hf_ppm, "chronyd_ppm", e->hf_from_ppm,
-			    "delta_ppm", e->hf_delta_ppm, "ago_s", now - e->hf_mono)
+	json_t *applied = e->hf_applied || e->hp_applied
+		? json_pack("{s:o, s:o, s:o, s:o, s:f}",
+			    "ppm", e->hf_applied ? json_real(e->hf_ppm) : json_null(),
+			    "chronyd_ppm", e->hf_applied ? json_real(e->hf_from_ppm) : json_null(),
+			    "delta_ppm", e->hf_applied ? json_real(e->hf_delta_ppm) : json_null(),
+			    "phase_s", e->hp_applied ? json_real(e->hp_ahead_s) : json_null(),
+			    "ago_s", now - e->hf_mono)
 		: json_null();
 
 	return json_pack("{s:b, s:o, s:f, s:i, s:f, s:i, s:o}", "enabled", e->cfg->holdover_freq,

@@ -16,7 +16,8 @@ struct agent_election_config {
 	double holdoff_s, holdoff_valid_s;
 	double holdover_s;		/* holdover window after losing an upstream */
 	double wander_ppm;		/* frequency wander assumed while coasting */
-	bool holdover_freq;		/* serving without a reference: averaged frequency */
+	bool holdover_freq;		/* serving without a reference: the fitted frequency */
+	bool holdover_phase;		/* ... and the fitted phase */
 	double holdover_freq_window_s, holdover_freq_settle_s, holdover_freq_min_s;
 	char key_file[256];
 	char group[64];			/* multicast group; empty: unicast only */
@@ -59,13 +60,15 @@ struct agent_election_config {
 	OPT("election", "wander_ppm", CONFIG_DOUBLE, election.wander_ppm, "1", 0, 1000, \
 	    "frequency error assumed while coasting, ppm (grows the error bound)"), \
 	OPT("election", "holdover_freq", CONFIG_BOOL, election.holdover_freq, "yes", 0, 0, \
-	    "on serving without a reference, set chronyd's frequency to its average while following"), \
+	    "on serving without a reference, give chronyd the rate its corrections had while following"), \
+	OPT("election", "holdover_phase", CONFIG_BOOL, election.holdover_phase, "yes", 0, 0, \
+	    "with holdover_freq, also slew to the phase of the same fit (averages the link's jitter)"), \
 	OPT("election", "holdover_freq_window", CONFIG_DOUBLE, election.holdover_freq_window_s, "600", \
-	    10, 86400, "the average is over the last this many seconds of following, s"), \
+	    10, 86400, "the rate is fitted over the last this many seconds of following, s"), \
 	OPT("election", "holdover_freq_settle", CONFIG_DOUBLE, election.holdover_freq_settle_s, "30", \
-	    0, 3600, "frequencies in the first this many seconds of following are not averaged, s"), \
+	    0, 3600, "the first this many seconds of following are not fitted (chronyd converging), s"), \
 	OPT("election", "holdover_freq_min", CONFIG_DOUBLE, election.holdover_freq_min_s, "60", \
-	    0, 86400, "no average is applied before the samples span this long, s"), \
+	    0, 86400, "nothing is applied before the samples span this long, s"), \
 	OPT("election", "key_file", CONFIG_STRING, election.key_file, "/etc/fleetclock/fleet.key", 0, 0, \
 	    "fleet key, hex, root-only (mode 0600)"), \
 	OPT("election", "group", CONFIG_STRING, election.group, "239.255.31.91", 0, 0, \

@@ -29,6 +29,13 @@ static double x_of(const struct holdover_freq *h, int64_t raw_ns)
 	return (double)(raw_ns - h->raw0_ns) / 1e9;
 }
 
+/* a difference of integers first: realtime - raw is ~1.7e9 s */
+static double y_of(const struct holdover_freq *h, int64_t raw_ns, int64_t realtime_ns,
+		   double correction_s)
+{
+	return (double)((realtime_ns - raw_ns) - h->y0_ns) / 1e9 + correction_s;
+}
+
 void holdover_freq_observe(struct holdover_freq *h, bool following, bool fresh, int64_t raw_ns,
 			   int64_t realtime_ns, double correction_s)
 {
@@ -44,8 +51,7 @@ void holdover_freq_observe(struct holdover_freq *h, bool following, bool fresh, 
 		h->y0_ns = realtime_ns - raw_ns;
 	}
 	x = x_of(h, raw_ns);
-	/* a difference of integers first: realtime - raw is ~1.7e9 s */
-	y = (double)((realtime_ns - raw_ns) - h->y0_ns) / 1e9 + correction_s;
+	y = y_of(h, raw_ns, realtime_ns, correction_s);
 	if (h->have_last && fabs(y - h->last_y) > HOLDOVER_FREQ_JUMP_S + 1e-3 * fabs(x - h->last_x)) {
 		h->resets++;
 		holdover_freq_reset(h);
@@ -77,8 +83,10 @@ void holdover_freq_observe(struct holdover_freq *h, bool following, bool fresh, 
 	b->last = x;
 }
 
-bool holdover_freq_get(const struct holdover_freq *h, int64_t raw_now_ns,
-		       struct holdover_freq_estimate *out)
+/* The least-squares line y = icpt + slope * x over the window; false when
+ * there is none (out->samples, span_s still filled). */
+static bool fit(const struct holdover_freq *h, int64_t raw_now_ns,
+		struct holdover_freq_estimate *out, double *slope_out, double *icpt_out)
 {
 	double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, first = INFINITY, last = -INFINITY;
 	double now, den, slope, icpt, ss;
@@ -115,7 +123,37 @@ bool holdover_freq_get(const struct holdover_freq *h, int64_t raw_now_ns,
 	     slope * slope * sxx;
 	out->ppm = -slope * 1e6;
 	out->rms_s = sqrt(fmax(ss, 0.0) / n);
-	return out->span_s >= h->min_span_s;
+	*slope_out = slope;
+	*icpt_out = icpt;
+	return true;
+}
+
+bool holdover_freq_get(const struct holdover_freq *h, int64_t raw_now_ns,
+		       struct holdover_freq_estimate *out)
+{
+	double slope, icpt;
+
+	return fit(h, raw_now_ns, out, &slope, &icpt) && out->span_s >= h->min_span_s;
+}
+
+bool holdover_freq_phase(const struct holdover_freq *h, int64_t raw_ns, int64_t realtime_ns,
+			 double correction_s, double *ahead_s)
+{
+	struct holdover_freq_estimate est;
+	double slope, icpt, x, y, d;
+
+	*ahead_s = 0.0;
+	if (!isfinite(correction_s) || !fit(h, raw_ns, &est, &slope, &icpt) ||
+	    est.span_s < h->min_span_s)
+		return false;
+	x = x_of(h, raw_ns);
+	y = y_of(h, raw_ns, realtime_ns, correction_s);
+	d = y - (icpt + slope * x);
+	*ahead_s = d;
+	if (fabs(d) < 1e-6 || fabs(d) > HOLDOVER_PHASE_RMS_LIMIT * est.rms_s + 100e-6 ||
+	    fabs(d) > HOLDOVER_PHASE_MAX_S)
+		return false;
+	return true;
 }
 
 bool holdover_freq_delta(const struct holdover_freq *h, int64_t raw_now_ns, double current_ppm,

@@ -8,7 +8,8 @@
  * against CLOCK_MONOTONIC_RAW over the minutes it followed (chronyd's
  * corrected time is continuous through slews and chronyd's own steps). In
  * chronyd's sign (tracking freq_ppm > 0: oscillator fast) that rate is
- * -slope. Pure: the caller reads the clocks and chronyd.
+ * -slope. The same line gives the phase to hand over at (holdover_freq_phase).
+ * Pure: the caller reads the clocks and chronyd.
  *
  * Samples go into HOLDOVER_FREQ_BUCKETS buckets of window/(buckets-1) s of
  * the raw clock (fixed memory; the window slides by one bucket). See
@@ -86,5 +87,19 @@ bool holdover_freq_get(const struct holdover_freq *h, int64_t raw_now_ns,
  * or current_ppm is not finite. */
 bool holdover_freq_delta(const struct holdover_freq *h, int64_t raw_now_ns, double current_ppm,
 			 double *delta_ppm);
+
+/* The phase at takeover: how far this clock as chronyd corrects it
+ * (realtime_ns + correction_s) is ahead of the fitted line at raw_ns, that
+ * is of the source's time continued at the fitted rate (> 0: ahead; slew
+ * it back with chronyd's DOFFSET of that much). The line averages the
+ * link's jitter over the whole window, chronyd's estimate over its last
+ * samples. False when there is no fit (*ahead_s 0), the difference is
+ * under 1 us, or it is beyond HOLDOVER_PHASE_RMS_LIMIT x the fit's rms +
+ * 100 us or HOLDOVER_PHASE_MAX_S (then something else moved the clock);
+ * with a fit *ahead_s holds the difference even then. */
+#define HOLDOVER_PHASE_RMS_LIMIT 4.0
+#define HOLDOVER_PHASE_MAX_S 0.01
+bool holdover_freq_phase(const struct holdover_freq *h, int64_t raw_ns, int64_t realtime_ns,
+			 double correction_s, double *ahead_s);
 
 #endif

@@ -623,6 +623,18 @@ int chrony_client_dfreq(struct chrony_client *c, double ppm)
 	return chrony_client_request(c, &req, &r);
 }
 
+int chrony_client_doffset(struct chrony_client *c, double seconds)
+{
+	struct chrony_request req = { .command = CHRONY_CMD_DOFFSET2 };
+	struct chrony_reply r;
+
+	if (!isfinite(seconds) || fabs(seconds) > 1.0)
+		return set_error(c, -EINVAL, "offset %g s: must be within +-1 s (step larger ones)",
+				 seconds);
+	req.u.doffset_s = seconds;
+	return chrony_client_request(c, &req, &r);
+}
+
 int chrony_client_local(struct chrony_client *c, bool on, int stratum, double distance, bool orphan)
 {
 	struct chrony_request req = { .command = CHRONY_CMD_LOCAL2 };

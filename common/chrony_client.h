@@ -92,6 +92,9 @@ int chrony_client_modify_makestep(struct chrony_client *c, int32_t limit, double
 /* Add ppm to chronyd's frequency estimate (chronyc dfreq): > 0 makes the
  * clock run faster; tracking's freq_ppm grows by as much. */
 int chrony_client_dfreq(struct chrony_client *c, double ppm);
+/* Slew the clock by -seconds (chronyc doffset): > 0 means the clock is
+ * ahead and is slowed down. */
+int chrony_client_doffset(struct chrony_client *c, double seconds);
 /* Local reference on (stratum 1-15, distance s, orphan) or off. */
 int chrony_client_local(struct chrony_client *c, bool on, int stratum, double distance, bool orphan);
 /* Sources matching (address & mask) == address online or offline; NULL

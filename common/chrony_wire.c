@@ -188,6 +188,7 @@ static const struct cmd_info cmd_table[] = {
 	{ CHRONY_CMD_NTP_DATA, 152, CHRONY_RPY_NTP_DATA, "NTP_DATA" },
 	{ CHRONY_CMD_NTP_SOURCE_NAME, 284, CHRONY_RPY_NTP_SOURCE_NAME, "NTP_SOURCE_NAME" },
 	{ CHRONY_CMD_RESET_SOURCES, 28, CHRONY_RPY_NULL, "RESET_SOURCES" },
+	{ CHRONY_CMD_DOFFSET2, 28, CHRONY_RPY_NULL, "DOFFSET2" },
 };
 
 static const struct cmd_info *cmd_find(uint16_t command)
@@ -266,6 +267,9 @@ static int encode_body(const struct chrony_request *req, uint8_t *b)
 		return 0;
 	case CHRONY_CMD_DFREQ:
 		putf(b, u->dfreq_ppm);
+		return 0;
+	case CHRONY_CMD_DOFFSET2:
+		putf(b, u->doffset_s);
 		return 0;
 	case CHRONY_CMD_LOCAL2:
 		put32(b, (uint32_t)u->local.on_off);

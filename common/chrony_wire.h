@@ -39,6 +39,7 @@ enum chrony_cmd {
 	CHRONY_CMD_NTP_DATA = 57,
 	CHRONY_CMD_NTP_SOURCE_NAME = 65,
 	CHRONY_CMD_RESET_SOURCES = 66,
+	CHRONY_CMD_DOFFSET2 = 71,
 };
 
 /* Reply types. */
@@ -216,6 +217,7 @@ struct chrony_request {
 			double threshold;
 		} modify_makestep;
 		double dfreq_ppm;		/* DFREQ: added to chronyd's frequency */
+		double doffset_s;		/* DOFFSET2: > 0 slews the clock back */
 		struct {
 			int32_t on_off, stratum;
 			double distance;

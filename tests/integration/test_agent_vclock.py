@@ -4,10 +4,10 @@ preload (tests/sim), so MAKESTEP really steps the node's clock and the true
 error is read from the clock's state file. The agent runs on the same
 virtual clock, as it would on a real node.
 
-The holdover frequency: a failover whose clock runs 20 ppm fast follows
-the master, then serves alone; the agent must give its chronyd the
-frequency averaged while following (chronyd's DFREQ), measured on the
-clock's true rate afterwards."""
+The holdover: a failover whose clock runs 20 ppm fast follows the master,
+then serves alone; the agent must give its chronyd the rate and phase
+fitted while following (chronyd's DFREQ and DOFFSET), measured on the
+clock's true error and rate afterwards."""
 
 import json
 import os
@@ -111,8 +111,8 @@ bind = {addr}
 peers = {peer}:37293
 rejoin_step = none
 state_file = {dir}/election.json
-holdover_freq_settle = 5
-holdover_freq_min = 15
+holdover_freq_settle = 10
+holdover_freq_min = 20
 """
 
 
@@ -156,7 +156,7 @@ class HoldoverFrequency(unittest.TestCase):
         with open(n.agent_log, errors="replace") as f:
             return "view %s\nlog:\n%s" % (json.dumps(self.view(n)), f.read()[-3000:])
 
-    def test_failover_serves_with_the_averaged_frequency(self):
+    def test_failover_serves_with_the_fitted_rate_and_phase(self):
         m = self.candidate("ho-m", "127.0.2.45", "127.0.2.46", 1)
         # 20 ppm fast; its driftfile says 19.5 (learned earlier)
         f = self.candidate("ho-f", "127.0.2.46", "127.0.2.45", 2, drift=20.0, driftfile_ppm=19.5,
@@ -165,22 +165,32 @@ class HoldoverFrequency(unittest.TestCase):
         def averaged():
             v = self.view(f)
             return (v and v["state"] == "following" and v["master"] == "ho-m" and
-                    v["holdover_freq"]["ppm"] is not None and v["holdover_freq"]["span_s"] >= 20)
-        self.assertTrue(wait_for(averaged, 90), self.dump(f))
+                    v["holdover_freq"]["ppm"] is not None and v["holdover_freq"]["span_s"] >= 30)
+        self.assertTrue(wait_for(averaged, 120), self.dump(f))
         est = self.view(f)["holdover_freq"]["ppm"]
         # the clock is 20 ppm fast and M's exact: that is what chronyd learned
         self.assertAlmostEqual(est, 20.0, delta=1.0, msg=self.dump(f))
         # M dies; before F's agent notices, F's chronyd gets a short-term
-        # estimate 5 ppm off (what a noisy last regression leaves).
+        # estimate 5 ppm off (what a noisy last regression leaves) and its
+        # clock a phase error of +80 us (what a noisy last offset leaves).
         m.stop()
+        before = f.clock.true_error()
         subprocess.run(["chronyc", "-h", f.sock, "dfreq", "5"], check=True, capture_output=True,
                        env=node_env(f.state_path))
+        f.clock.ctl("step", 80e-6)
         self.assertTrue(wait_for(lambda: (self.view(f) or {}).get("state") == "serving", 10),
                         self.dump(f))
         applied = self.view(f)["holdover_freq"]["applied"]
         self.assertIsNotNone(applied, self.dump(f))
-        self.assertAlmostEqual(applied["delta_ppm"], -5.0, delta=0.5, msg=self.dump(f))
+        # chronyd had the knocked estimate; it now has the fitted one
+        self.assertAlmostEqual(applied["chronyd_ppm"] - applied["ppm"], 5.0, delta=1.0,
+                               msg=self.dump(f))
         self.assertAlmostEqual(f.tracking()["freq_ppm"], applied["ppm"], delta=0.01)
+        self.assertAlmostEqual(applied["phase_s"], 80e-6, delta=25e-6, msg=self.dump(f))
+        # chronyd slews the phase back: the clock is about where it was
+        self.assertTrue(wait_for(lambda: abs(f.clock.true_error() - before) < 25e-6, 15),
+                        "true error %.1f us, was %.1f us: %s"
+                        % (f.clock.true_error() * 1e6, before * 1e6, self.dump(f)))
         # Serving alone, the clock now runs at its true rate within 1.5 ppm
         # (with the knocked-off estimate kept, it would run 5 ppm fast).
         time.sleep(1)
@@ -188,10 +198,10 @@ class HoldoverFrequency(unittest.TestCase):
         time.sleep(10)
         t2, e2 = time.monotonic(), f.clock.true_error()
         rate = (e2 - e1) / (t2 - t1) * 1e6
-        print("holdover: averaged %+.3f ppm over %.0f s; applied %+.3f ppm; free-running rate "
-              "%+.3f ppm" % (est, self.view(f)["holdover_freq"]["span_s"], applied["delta_ppm"], rate))
+        print("holdover: fitted %+.3f ppm over %.0f s; applied %+.3f ppm and %+.1f us; "
+              "free-running rate %+.3f ppm" % (est, self.view(f)["holdover_freq"]["span_s"],
+                                               applied["delta_ppm"], applied["phase_s"] * 1e6, rate))
         self.assertLess(abs(rate), 1.5, self.dump(f))
-
 
 if __name__ == "__main__":
     main()

@@ -150,6 +150,7 @@ static const struct {
 	{ CHRONY_CMD_OFFLINE, 60, 1 },     { CHRONY_CMD_BURST, 68, 1 },
 	{ CHRONY_CMD_NTP_DATA, 152, 16 },
 	{ CHRONY_CMD_RESET_SOURCES, 28, 1 }, { CHRONY_CMD_DFREQ, 28, 1 },
+	{ CHRONY_CMD_DOFFSET2, 28, 1 },
 };
 
 START_TEST(test_request_lengths)
@@ -182,6 +183,7 @@ START_TEST(test_request_bodies)
 	const uint8_t local2[16] = { 0, 0, 0, 1, 0, 0, 0, 10, 0x04, 0x80, 0, 0, 0, 0, 0, 1 };
 	const uint8_t modify[8] = { 0xFF, 0xFF, 0xFF, 0xFF, 0x02, 0x80, 0, 0 };
 	const uint8_t dfreq[8] = { 0x06, 0xA0, 0, 0, 0, 0, 0, 0 };
+	const uint8_t doffset[8] = { 0xF0, 0x83, 0x12, 0x6F, 0, 0, 0, 0 };
 	const uint8_t burst[48] = { 255, 255, 255, 0, [17] = 1, [20] = 192, 0, 2, 0, [37] = 1,
 				    [43] = 4, [47] = 8 };
 	uint8_t buf[CHRONY_MAX_REQ_LEN];
@@ -206,6 +208,14 @@ START_TEST(test_request_bodies)
 	req.u.dfreq_ppm = 2.5;
 	ck_assert_int_eq(chrony_wire_encode_request(&req, 0, 0, buf, sizeof(buf)), 28);
 	ck_assert_mem_eq(buf + 20, dfreq, 8);
+
+	/* DOFFSET2 0.001 s: the vector chronyc 4.3 sends for "doffset 0.001" */
+	memset(&req, 0, sizeof(req));
+	req.command = CHRONY_CMD_DOFFSET2;
+	req.u.doffset_s = 0.001;
+	ck_assert_int_eq(chrony_wire_encode_request(&req, 0, 0, buf, sizeof(buf)), 28);
+	ck_assert_mem_eq(buf + 20, doffset, 8);
+	ck_assert_uint_eq(buf[4] << 8 | buf[5], 71);
 
 	memset(&req, 0, sizeof(req));
 	req.command = CHRONY_CMD_BURST;

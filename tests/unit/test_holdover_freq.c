@@ -248,6 +248,54 @@ START_TEST(test_min_span_and_delta)
 }
 END_TEST
 
+START_TEST(test_phase)
+{
+	struct holdover_freq h;
+	struct clk c;
+	double a;
+
+	holdover_freq_init(&h, 600, 0, 60);
+	clk_init(&c, 5000 * S, 10.5e-6);
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 0), rt_at(&c, 0), 0.0, &a));	/* no fit */
+	ck_assert(a == 0.0);
+	feed(&h, &c, 0, 100, true, true, NULL);
+	/* 3 s later (coasting), the clock 50 us ahead of the line */
+	ck_assert(holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S) + 50000, 0.0, &a));
+	ck_assert_double_eq_tol(a, 50e-6, 1e-7);
+	/* ... or chronyd still has 50 us to slew back: the same */
+	ck_assert(holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S), 50e-6, &a));
+	ck_assert_double_eq_tol(a, 50e-6, 1e-7);
+	ck_assert(holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S) - 80000, 0.0, &a));
+	ck_assert_double_eq_tol(a, -80e-6, 1e-7);
+	/* on the line: nothing to do */
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S), 0.0, &a));
+	/* 150 us off a perfect line (rms ~0): beyond 4 rms + 100 us, not trusted */
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S) + 150000, 0.0, &a));
+	ck_assert_double_eq_tol(a, 150e-6, 1e-7);	/* still told */
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 103), rt_at(&c, 103 * S), NAN, &a));
+}
+END_TEST
+
+START_TEST(test_phase_noisy)
+{
+	struct holdover_freq h;
+	struct clk c;
+	double a;
+
+	/* rms 50 us: up to 4 x 50 + 100 = 300 us is trusted */
+	holdover_freq_init(&h, 600, 0, 60);
+	clk_init(&c, 5000 * S, -3e-6);
+	feed(&h, &c, 0, 99, true, true, zigzag);
+	ck_assert(holdover_freq_phase(&h, raw_at(&c, 101), rt_at(&c, 101 * S) + 250000, 0.0, &a));
+	ck_assert_double_eq_tol(a, 250e-6, 10e-6);
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 101), rt_at(&c, 101 * S) + 400000, 0.0, &a));
+	/* before min_span: none */
+	holdover_freq_init(&h, 600, 0, 60);
+	feed(&h, &c, 0, 30, true, true, zigzag);
+	ck_assert(!holdover_freq_phase(&h, raw_at(&c, 31), rt_at(&c, 31 * S) + 250000, 0.0, &a));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("holdover_freq");
@@ -263,6 +311,8 @@ int main(void)
 	tcase_add_test(tc, test_window_slides);
 	tcase_add_test(tc, test_unknown_step_restarts);
 	tcase_add_test(tc, test_min_span_and_delta);
+	tcase_add_test(tc, test_phase);
+	tcase_add_test(tc, test_phase_noisy);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
