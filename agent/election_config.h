@@ -61,8 +61,8 @@ struct agent_election_config {
 	    "frequency error assumed while coasting, ppm (grows the error bound)"), \
 	OPT("election", "holdover_freq", CONFIG_BOOL, election.holdover_freq, "yes", 0, 0, \
 	    "on serving without a reference, give chronyd the rate its corrections had while following"), \
-	OPT("election", "holdover_phase", CONFIG_BOOL, election.holdover_phase, "yes", 0, 0, \
-	    "with holdover_freq, also slew to the phase of the same fit (averages the link's jitter)"), \
+	OPT("election", "holdover_phase", CONFIG_BOOL, election.holdover_phase, "no", 0, 0, \
+	    "with holdover_freq, also slew to the phase of the same fit (harmful when delays wander)"), \
 	OPT("election", "holdover_freq_window", CONFIG_DOUBLE, election.holdover_freq_window_s, "600", \
 	    10, 86400, "the rate is fitted over the last this many seconds of following, s"), \
 	OPT("election", "holdover_freq_settle", CONFIG_DOUBLE, election.holdover_freq_settle_s, "30", \

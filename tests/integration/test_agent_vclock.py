@@ -113,6 +113,7 @@ rejoin_step = none
 state_file = {dir}/election.json
 holdover_freq_settle = 10
 holdover_freq_min = 20
+holdover_phase = yes
 """
 
 
