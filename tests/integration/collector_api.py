@@ -159,6 +159,7 @@ class CollectorApi(unittest.TestCase):
         for connection_timeout_s); they are cut off once request_timeout_s
         (3 s) has passed, and others are served meanwhile."""
         slow, stop = [], threading.Event()
+        t_first = time.monotonic()    # before any of them connected
         for _ in range(40):
             s = socket.create_connection((self.c.addr, PORT), timeout=5)
             s.sendall(b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\n")
@@ -183,7 +184,11 @@ class CollectorApi(unittest.TestCase):
         for s in slow:
             s.close()
         self.assertEqual(len(closed_at), len(slow), "slow clients still connected after 8 s")
-        self.assertGreater(min(closed_at.values()), 2.0)   # not before the limit
+        # not before a limit: each was accepted after t_first, and the
+        # earliest limit is connection_timeout_s (2 s; they are cut at about
+        # 2.1 s from t_first); measured from t0 (after the 40 connections
+        # and a POST) a loaded machine once saw 1.999 s
+        self.assertGreaterEqual(min(closed_at.values()) + (t0 - t_first), 1.95)
         # an idle connection (nothing sent) goes after connection_timeout_s
         s = socket.create_connection((self.c.addr, PORT), timeout=6)
         t0 = time.monotonic()
