@@ -501,36 +501,23 @@ static void rejoin(struct agent_election *e, struct chrony_client *c, double now
 	note_sync(e, now_boot, false, master_class, e->meas.error_s);
 }
 
-static int64_t ts_ns(struct timespec ts)
-{
-	return timeutil_ts_diff_ns(ts, (struct timespec){ 0, 0 });
-}
-
 /* This round's point for the holdover frequency (holdover_freq.h): the
  * raw oscillator and the system clock read together, chronyd's pending
  * correction, whether chronyd follows a source and updated since. */
 static void observe_freq(struct agent_election *e, double now_real)
 {
 	const struct chrony_tracking *t = &e->snap.tracking;
-	bool fresh = e->chrony_ok && (t->ref_time.tv_sec != e->hf_ref_time.tv_sec ||
-				      t->ref_time.tv_nsec != e->hf_ref_time.tv_nsec);
-	struct timespec raw, rt;
+	bool fresh;
+	int64_t raw;
 
 	if (!e->chrony_ok)
 		return;
-	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
-	clock_gettime(CLOCK_REALTIME, &rt);
-	holdover_freq_observe(&e->hf, chrony_synced(e, now_real), fresh, ts_ns(raw),
-			      ts_ns(rt), t->current_correction);
+	fresh = t->ref_time.tv_sec != e->hf_ref_time.tv_sec ||
+		t->ref_time.tv_nsec != e->hf_ref_time.tv_nsec;
+	raw = timeutil_now_ns(CLOCK_MONOTONIC_RAW);
+	holdover_freq_observe(&e->hf, chrony_synced(e, now_real), fresh, raw,
+			      timeutil_now_ns(CLOCK_REALTIME), t->current_correction);
 	e->hf_ref_time = t->ref_time;
-}
-
-static int64_t raw_now_ns(void)
-{
-	struct timespec raw;
-
-	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
-	return ts_ns(raw);
 }
 
 /* Serving without a reference: chronyd keeps its last short-term
@@ -541,14 +528,14 @@ static void apply_holdover(struct agent_election *e, struct chrony_client *c)
 {
 	struct holdover_freq_estimate est;
 	struct chrony_tracking t;
-	struct timespec raw, rt;
+	int64_t raw, rt;
 	double delta, ahead;
 	char buf[32];
 
 	e->hf_applied = e->hp_applied = false;
 	if (!e->cfg->holdover_freq)
 		return;
-	if (!holdover_freq_get(&e->hf, raw_now_ns(), &est)) {
+	if (!holdover_freq_get(&e->hf, timeutil_now_ns(CLOCK_MONOTONIC_RAW), &est)) {
 		log_info("election: no holdover frequency: %u samples over %.0f s of following, "
 			 "%.0f s needed; chronyd keeps its own estimate", est.samples, est.span_s,
 			 e->hf.min_span_s);
@@ -560,10 +547,10 @@ static void apply_holdover(struct agent_election *e, struct chrony_client *c)
 				chrony_client_error(c));
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
-	clock_gettime(CLOCK_REALTIME, &rt);
+	raw = timeutil_now_ns(CLOCK_MONOTONIC_RAW);
+	rt = timeutil_now_ns(CLOCK_REALTIME);
 	e->hf_mono = now_clock(CLOCK_MONOTONIC);
-	if (!holdover_freq_delta(&e->hf, ts_ns(raw), t.freq_ppm, &delta))
+	if (!holdover_freq_delta(&e->hf, raw, t.freq_ppm, &delta))
 		log_info("election: holdover frequency %+.3f ppm (%u samples over %.0f s, rms %.0f us), "
 			 "chronyd has %+.3f ppm: %s", est.ppm, est.samples, est.span_s, est.rms_s * 1e6,
 			 t.freq_ppm,
@@ -584,7 +571,7 @@ static void apply_holdover(struct agent_election *e, struct chrony_client *c)
 	}
 	if (!e->cfg->holdover_phase)
 		return;
-	if (!holdover_freq_phase(&e->hf, ts_ns(raw), ts_ns(rt), t.current_correction, &ahead))
+	if (!holdover_freq_phase(&e->hf, raw, rt, t.current_correction, &ahead))
 		log_info("election: holdover phase: this clock is %s from the fitted line (rms %.0f us): "
 			 "%s", timeutil_format_duration(ahead, 1, buf, sizeof(buf)), est.rms_s * 1e6,
 			 fabs(ahead) < 1e-6 ? "kept" : "beyond 4 rms + 100 us, not trusted");
@@ -1084,7 +1071,7 @@ static json_t *holdover_freq_json(const struct agent_election *e)
 {
 	double now = now_clock(CLOCK_MONOTONIC);
 	struct holdover_freq_estimate est;
-	bool ok = holdover_freq_get(&e->hf, raw_now_ns(), &est);
+	bool ok = holdover_freq_get(&e->hf, timeutil_now_ns(CLOCK_MONOTONIC_RAW), &est);
 	json_t *applied = e->hf_applied || e->hp_applied
 		? json_pack("{s:o, s:o, s:o, s:o, s:f}",
 			    "ppm", e->hf_applied ? json_real(e->hf_ppm) : json_null(),

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeutil.h"
+
 #define NTP_UNIX_OFFSET 2208988800LL	/* 1900-01-01 to 1970-01-01, s */
 #define NS 1000000000LL
 
@@ -129,14 +131,6 @@ int ntp_query_min_delay(const struct ntp_sample *s, int n)
 	return best;
 }
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
 static int open_socket(const struct ntp_query_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(o->port ? o->port : 123) };
@@ -177,17 +171,17 @@ static int exchange(int fd, int timeout_ms, struct ntp_sample *s, int *stratum, 
 	int rc = -ETIMEDOUT;
 
 	if (getrandom(&cookie, sizeof(cookie), 0) != sizeof(cookie))
-		cookie = (uint64_t)now_ns(CLOCK_MONOTONIC) * 0x9E3779B97F4A7C15ULL;
+		cookie = (uint64_t)timeutil_now_ns(CLOCK_MONOTONIC) * 0x9E3779B97F4A7C15ULL;
 	ntp_query_build_request(pkt, cookie);
 	*why = "no reply";
-	t1 = now_ns(CLOCK_REALTIME);
-	deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+	t1 = timeutil_now_ns(CLOCK_REALTIME);
+	deadline = timeutil_now_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
 	if (send(fd, pkt, sizeof(pkt), 0) < 0) {
 		*why = strerror(errno);
 		return -errno;
 	}
 	for (;;) {
-		int64_t left = (deadline - now_ns(CLOCK_MONOTONIC)) / 1000000;
+		int64_t left = (deadline - timeutil_now_ns(CLOCK_MONOTONIC)) / 1000000;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
@@ -201,7 +195,7 @@ static int exchange(int fd, int timeout_ms, struct ntp_sample *s, int *stratum, 
 				return rc;
 			continue;
 		}
-		rc = ntp_query_parse_reply(buf, (size_t)n, cookie, t1, now_ns(CLOCK_REALTIME), s, why);
+		rc = ntp_query_parse_reply(buf, (size_t)n, cookie, t1, timeutil_now_ns(CLOCK_REALTIME), s, why);
 		if (rc == 0) {
 			*stratum = buf[1];
 			*leap = buf[0] >> 6;

@@ -58,6 +58,15 @@ double timeutil_now(clockid_t clk)
 	return timeutil_ts_to_double(ts);
 }
 
+int64_t timeutil_now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
 char *timeutil_format_rfc3339(struct timespec ts, int digits, char *buf, size_t len)
 {
 	struct tm tm;

@@ -24,6 +24,9 @@ struct timespec timeutil_ts_add_ns(struct timespec ts, int64_t ns);
 /* Read a clock; on failure (never expected) returns 0. */
 double timeutil_now(clockid_t clk);
 
+/* The same in nanoseconds (exact, for differences of large values). */
+int64_t timeutil_now_ns(clockid_t clk);
+
 /* Format as RFC 3339 UTC with the given number of fraction digits (0-9),
  * e.g. "2026-11-21T20:00:10.250Z". Returns buf, or NULL if it does not fit. */
 char *timeutil_format_rfc3339(struct timespec ts, int digits, char *buf, size_t len);
