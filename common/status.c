@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_fast.h"
 #include "timeutil.h"
 
 /* ---- names shared by building and validating ---- */
@@ -600,7 +601,11 @@ enum status_parse_result status_parse(const char *buf, size_t len, struct status
 		snprintf(err, errlen, "(document): %zu bytes, more than %d", len, STATUS_MAX_BYTES);
 		return STATUS_ESCHEMA;
 	}
-	d = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* the quick decoder for the usual report; jansson's for the rest, and
+	 * for the error message */
+	d = json_fast_loadb(buf, len);
+	if (!d)
+		d = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!d) {
 		snprintf(err, errlen, "invalid JSON at line %d, column %d (byte %d): %s", jerr.line,
 			 jerr.column, jerr.position, jerr.text);
