@@ -73,27 +73,6 @@ static json_t *summary_json(const struct fleet_summary *s, const struct store_la
 			 "verdict", fleet_verdict_name(s->verdict));
 }
 
-/* Append a compact dump of j (which is consumed) to f: dumped into a
- * buffer first, as json_dumpf writes token by token. */
-static int dump_to(FILE *f, json_t *j)
-{
-	char small[2048], *big = NULL;
-	size_t n;
-	int rc = -1;
-
-	if (!j)
-		return -1;
-	n = json_dumpb(j, small, sizeof(small), JSON_COMPACT | JSON_REAL_PRECISION(9));
-	if (n > 0 && n <= sizeof(small))
-		rc = fwrite_unlocked(small, 1, n, f) == n ? 0 : -1;
-	else if (n > 0 && (big = malloc(n)) &&	/* not json_dumps: may be in an arena */
-		 json_dumpb(j, big, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) == n)
-		rc = fwrite_unlocked(big, 1, n, f) == n ? 0 : -1;
-	free(big);
-	json_decref(j);
-	return rc;
-}
-
 /* A host's static part, rendered: "{...fields" without the closing brace. */
 struct views_frag {
 	char host[STATUS_HOST_MAX];
@@ -165,8 +144,49 @@ static struct views_frag *fragments(const struct store_latest *rows, size_t n,
 	return out;
 }
 
+/* ",\"age_s\":<age>,\"stale\":<b>,\"ready\":<b>}" into out (at least
+ * TAIL_MAX bytes): the part of a host that changes with the clock, written
+ * for every host at every render (snprintf's "%.6f" was a quarter of a
+ * 10,000-host render). Returns its length. */
+#define TAIL_MAX 96
+static size_t host_tail(char *out, double age_s, bool stale, bool ready)
+{
+	static const char age[] = ",\"age_s\":", st[] = ",\"stale\":", rd[] = ",\"ready\":";
+	char *p = out, digits[24];
+	size_t k = 0;
+
+	memcpy(p, age, sizeof(age) - 1);
+	p += sizeof(age) - 1;
+	if (!(fabs(age_s) < 1e12)) {	/* not finite, or ages no clock gives */
+		p += snprintf(p, 40, "%.6f", isfinite(age_s) ? age_s : 0.0);
+	} else {
+		int64_t us = llround(fabs(age_s) * 1e6);
+
+		if (age_s < 0 && us)
+			*p++ = '-';
+		for (; k < 6 || us; us /= 10)	/* at least "0.000000" */
+			digits[k++] = (char)('0' + us % 10);
+		if (k == 6)
+			digits[k++] = '0';
+		while (k > 6)
+			*p++ = digits[--k];
+		*p++ = '.';
+		while (k > 0)
+			*p++ = digits[--k];
+	}
+	memcpy(p, st, sizeof(st) - 1);
+	p += sizeof(st) - 1;
+	p += stale ? (memcpy(p, "true", 4), 4) : (memcpy(p, "false", 5), 5);
+	memcpy(p, rd, sizeof(rd) - 1);
+	p += sizeof(rd) - 1;
+	p += ready ? (memcpy(p, "true", 4), 4) : (memcpy(p, "false", 5), 5);
+	*p++ = '}';
+	return (size_t)(p - out);
+}
+
 /* The fleet document: a head rendered with jansson, then each host's cached
- * fragment with its age_s, stale and ready appended. */
+ * fragment with its age_s, stale and ready appended, into one buffer sized
+ * for all of it. */
 char *views_fleet_json(const struct store_latest *rows, size_t n, const struct views_params *p,
 		       struct views_cache *cache)
 {
@@ -174,13 +194,11 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 	struct fleet_host_eval *e = calloc(n ? n : 1, sizeof(*e));
 	struct views_frag *frags = NULL;
 	struct fleet_summary s;
+	char *buf = NULL, *head_text = NULL, *w;
+	size_t size, head_len;
 	json_t *head;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = NULL;
-	int rc = -1;
 
-	if (!h || !e || !(f = open_memstream(&buf, &len)))
+	if (!h || !e)
 		goto out;
 	to_fleet_hosts(rows, n, h);
 	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
@@ -190,23 +208,38 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 			 "generated_at", time_json((int64_t)(p->now * 1e6)),
 			 "budget_s", p->budget_s, "stale_after_s", p->stale_after_s,
 			 "summary", summary_json(&s, rows));
-	rc = dump_to(f, head);
-	if (rc == 0 && fseek(f, -1, SEEK_CUR) == 0)	/* drop the closing brace */
-		fputs(",\"hosts\":[", f);
-	for (size_t k = 0; rc == 0 && k < n; k++) {
-		fwrite_unlocked(frags[k].text, 1, frags[k].len, f);
-		fprintf(f, ",\"age_s\":%.6f,\"stale\":%s,\"ready\":%s}%s", e[k].age_s,
-			e[k].stale ? "true" : "false", e[k].ready ? "true" : "false",
-			k + 1 < n ? "," : "");
+	/* json_dumpb into our malloc: json_dumps would allocate through an
+	 * arena if one were on */
+	head_len = head ? json_dumpb(head, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(9)) : 0;
+	if (head_len > 1 && (head_text = malloc(head_len)) &&
+	    json_dumpb(head, head_text, head_len, JSON_COMPACT | JSON_REAL_PRECISION(9)) != head_len) {
+		free(head_text);
+		head_text = NULL;
 	}
-	fputs("]}", f);
+	json_decref(head);
+	if (!head_text)
+		goto out;
+	head_len--;	/* without the closing brace */
+	size = head_len + sizeof(",\"hosts\":[]}");
+	for (size_t k = 0; k < n; k++)
+		size += frags[k].len + TAIL_MAX + 1;
+	if (!(buf = malloc(size)))
+		goto out;
+	w = buf;
+	memcpy(w, head_text, head_len);
+	w += head_len;
+	memcpy(w, ",\"hosts\":[", 10);
+	w += 10;
+	for (size_t k = 0; k < n; k++) {
+		if (k)
+			*w++ = ',';
+		memcpy(w, frags[k].text, frags[k].len);
+		w += frags[k].len;
+		w += host_tail(w, e[k].age_s, e[k].stale, e[k].ready);
+	}
+	memcpy(w, "]}", 3);
 out:
-	if (f && fclose(f) != 0)
-		rc = -1;
-	if (rc) {
-		free(buf);
-		buf = NULL;
-	}
+	free(head_text);
 	if (cache && frags) {
 		views_cache_free(cache);
 		cache->frags = frags;

@@ -143,6 +143,121 @@ START_TEST(test_store_concurrent)
 }
 END_TEST
 
+static void wait_done(struct waiter *w, int total)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->done < total)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static bool same_double(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || a == b;
+}
+
+static void assert_same_latest(const struct store_latest *a, const struct store_latest *b)
+{
+	const struct status_info *x = &a->info, *y = &b->info;
+
+	ck_assert_str_eq(x->host, y->host);
+	ck_assert_str_eq(x->role, y->role);
+	ck_assert_str_eq(x->agent_version, y->agent_version);
+	ck_assert_str_eq(x->leap, y->leap);
+	ck_assert(x->sent_at_us == y->sent_at_us && a->received_us == b->received_us);
+	ck_assert(x->have_tracking == y->have_tracking && x->synchronised == y->synchronised);
+	ck_assert_int_eq(x->stratum, y->stratum);
+	ck_assert_msg(same_double(x->offset_s, y->offset_s) &&
+		      same_double(x->root_delay_s, y->root_delay_s) &&
+		      same_double(x->root_dispersion_s, y->root_dispersion_s) &&
+		      same_double(x->max_error_s, y->max_error_s), "%s: tracking numbers differ", x->host);
+	ck_assert(x->rtc_present == y->rtc_present && x->rtc_valid == y->rtc_valid &&
+		  x->rtc_have_offset == y->rtc_have_offset);
+	ck_assert(same_double(x->rtc_offset_s, y->rtc_offset_s));
+	ck_assert_int_eq(x->check_ready, y->check_ready);
+}
+
+/* The latest view is kept in memory; it must equal what the latest table
+ * gives back after a reopen, for every kind of report, and keep the
+ * newest report of each host whatever order they arrive in. */
+START_TEST(test_store_latest_memory_equals_table)
+{
+	char path[] = "/tmp/fc-test-latest-XXXXXX", db[64], err[256], host[16];
+	struct store_opts o = { db, 30, false, 16 };
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+	enum { HOSTS = 300, ROUNDS = 3 };
+	int64_t now_us = (int64_t)time(NULL) * 1000000, newest[HOSTS] = { 0 };
+	struct store_latest *mem, *table;
+	unsigned seed = 7;
+	size_t n, n2;
+	struct store *s;
+	int sent = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	for (int r = 0; r < ROUNDS * HOSTS; r++) {
+		int h = rand_r(&seed) % HOSTS;	/* hosts in random order, some never */
+		int64_t sent_at = 1000000LL * (1 + rand_r(&seed) % 50);	/* older ones too */
+		struct status_info i;
+
+		snprintf(host, sizeof(host), "node-%03d", h);
+		i = make_info(host, sent_at, 0.0001 * (r % 7) - 0.0003);
+		switch (r % 5) {
+		case 0:		/* no chronyd: tracking fields absent */
+			i.have_tracking = false;
+			i.synchronised = false;
+			i.offset_s = i.root_delay_s = i.root_dispersion_s = 0;
+			i.max_error_s = NAN;
+			break;
+		case 1:		/* an RTC with an offset, a check verdict */
+			i.rtc_present = i.rtc_valid = i.rtc_have_offset = true;
+			i.rtc_offset_s = -0.0021;
+			i.check_ready = 1;
+			break;
+		case 2:		/* an RTC without an offset */
+			i.rtc_present = true;
+			i.rtc_offset_s = 0;
+			i.check_ready = 0;
+			snprintf(i.leap, sizeof(i.leap), "insert");
+			break;
+		default:
+			break;
+		}
+		ck_assert_int_eq(store_submit(s, &i, "{}", 2, now_us + r, on_done, &w), 0);
+		sent++;
+		if (sent_at > newest[h])
+			newest[h] = sent_at;
+	}
+	wait_done(&w, sent);
+	ck_assert_int_eq(w.failed, 0);
+	ck_assert_int_eq(store_latest_all(s, &mem, &n), 0);
+	store_close(s);
+	ck_assert_int_eq(store_open(&o, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_latest_all(s, &table, &n2), 0);
+	store_close(s);
+	ck_assert_uint_eq(n, n2);
+	for (size_t k = 0; k < n; k++) {
+		int h = atoi(mem[k].info.host + 5);
+
+		if (k > 0)
+			ck_assert_int_lt(strcmp(mem[k - 1].info.host, mem[k].info.host), 0);
+		ck_assert_msg(mem[k].info.sent_at_us == newest[h], "%s: not its newest report",
+			      mem[k].info.host);
+		assert_same_latest(&mem[k], &table[k]);
+	}
+	for (int h = 0, hosts = 0; h <= HOSTS; h++) {
+		if (h == HOSTS) {
+			ck_assert_uint_eq(n, (size_t)hosts);
+			break;
+		}
+		hosts += newest[h] != 0;
+	}
+	free(mem);
+	free(table);
+}
+END_TEST
+
 START_TEST(test_store_bad_path)
 {
 	struct store_opts o = { "/proc/nonexistent/dir/c.db", 30, false, 64 };
@@ -201,6 +316,43 @@ END_TEST
 
 /* Rendering through the host cache gives the same text as without, also
  * after hosts changed, appeared and disappeared. */
+/* age_s is written by hand (not snprintf) at every render: the same text as
+ * "%.6f" gives, for ages from a microsecond to decades, and the future. */
+START_TEST(test_views_fleet_age_text)
+{
+	static const int64_t received_us[] = { 1700000000000000LL, 1699999999500000LL,
+		1700000000250000LL, 1699999999999999LL, 1699999000000000LL, 1000000LL, 0,
+		1699999987654321LL, 1700000009000001LL };
+	enum { N = sizeof(received_us) / sizeof(received_us[0]) };
+	struct views_params p = { 1700000000.0, 0.005, 15 };
+	struct store_latest rows[N];
+	char *text, want[160], host[16];
+	json_t *d;
+
+	for (int k = 0; k < N; k++) {
+		snprintf(host, sizeof(host), "n%d", k);	/* sorted: n0 < n1 < ... < n8 */
+		rows[k] = latest_row(host, 0.001, 0);
+		rows[k].received_us = received_us[k];
+	}
+	text = views_fleet_json(rows, N, &p, NULL);
+	ck_assert_ptr_nonnull(text);
+	for (int k = 0; k < N; k++) {
+		double age = p.now - received_us[k] / 1e6;
+		char *at;
+
+		snprintf(host, sizeof(host), "\"host\":\"n%d\"", k);
+		ck_assert_ptr_nonnull(at = strstr(text, host));
+		snprintf(want, sizeof(want), ",\"age_s\":%.6f,\"stale\":%s,", age,
+			 age > 15 ? "true" : "false");
+		ck_assert_msg(strstr(at, want) && strstr(at, want) < strstr(at, "}"),
+			      "n%d: want %s in %.300s", k, want, at);
+	}
+	json_decref(d = json_loads(text, 0, NULL));
+	ck_assert_ptr_nonnull(d);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_views_fleet_cache)
 {
 	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
@@ -271,8 +423,10 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
+	tcase_add_test(tc, test_store_latest_memory_equals_table);
 	tcase_add_test(tc, test_store_bad_path);
 	tcase_add_test(tc, test_views_fleet);
+	tcase_add_test(tc, test_views_fleet_age_text);
 	tcase_add_test(tc, test_views_fleet_cache);
 	tcase_add_test(tc, test_views_metrics);
 	tcase_add_test(tc, test_token_equal);
