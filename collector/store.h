@@ -6,7 +6,11 @@
  * committed, so "acknowledged" means "in the database". A report with the
  * same host and sent_at as a stored one is a duplicate: not stored again,
  * still acknowledged. Reads use their own connection. Reports older than the retention are
- * deleted by the writer at open and then hourly. */
+ * deleted by the writer at open and then hourly. A third connection, in
+ * its own thread, checkpoints the write-ahead log once it holds 1,000
+ * pages, so that commits never wait for a checkpoint's copy and sync.
+ * Every host's latest report is also kept in memory (loaded at open,
+ * updated after each commit): store_latest_all reads that copy. */
 #ifndef FLEETCLOCK_STORE_H
 #define FLEETCLOCK_STORE_H
 
@@ -32,6 +36,7 @@ typedef void (*store_done_fn)(void *arg, int rc);
 /* Counters since open. */
 struct store_stats {
 	uint64_t stored, duplicates, failed, batches;
+	uint64_t checkpoints;	/* WAL checkpoints done by the checkpoint thread */
 };
 
 /* Open (create) the database, start the writer thread. Returns 0 or a
@@ -56,8 +61,10 @@ struct store_latest {
 	int64_t received_us;
 };
 
-/* Every host's latest report, ordered by host. *rows is malloc'ed (free
- * it). Returns 0 or -EIO. */
+/* Every host's latest report, ordered by host, from the in-memory copy.
+ * *rows is malloc'ed (free it). Returns 0, -ENOMEM, or -EIO when the copy
+ * had to be read from the database again (after an allocation failure)
+ * and that failed. */
 int store_latest_all(struct store *s, struct store_latest **rows, size_t *n);
 
 /* One point of a host's history. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,6 +259,49 @@ START_TEST(test_store_latest_memory_equals_table)
 }
 END_TEST
 
+/* The log is checkpointed by the store's own thread: with 4 KB documents,
+ * 3,000 reports are well over the 1,000 pages that wake it, and the pages
+ * reach the database file while the store is still open (it would stay at
+ * its first few pages until the close otherwise: the writer's own
+ * autocheckpoint is off). */
+START_TEST(test_store_checkpoints_in_background)
+{
+	char path[] = "/tmp/fc-test-ckpt-XXXXXX", db[64], err[256], host[16];
+	struct store_opts o = { db, 30, false, 64 };
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+	static char doc[4096];
+	struct store_stats st;
+	struct store *s;
+	struct stat sb;
+	int total = 3000;
+
+	memset(doc, 'x', sizeof(doc));
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < total; i++) {
+		struct status_info info;
+
+		snprintf(host, sizeof(host), "h%d", i % 50);
+		info = make_info(host, 1000000LL * i, 0.0);
+		ck_assert_int_eq(store_submit(s, &info, doc, sizeof(doc), 1000000LL * i, on_done, &w),
+				 0);
+	}
+	wait_done(&w, total);
+	ck_assert_int_eq(w.stored, total);
+	for (int tries = 0; tries < 500; tries++) {	/* up to 5 s */
+		store_get_stats(s, &st);
+		if (st.checkpoints > 0)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_gt(st.checkpoints, 0);
+	ck_assert_int_eq(stat(db, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 4 * 1000 * 1000);	/* 1,000 pages of 4 KB */
+	store_close(s);
+}
+END_TEST
+
 START_TEST(test_store_bad_path)
 {
 	struct store_opts o = { "/proc/nonexistent/dir/c.db", 30, false, 64 };
@@ -424,6 +468,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
 	tcase_add_test(tc, test_store_latest_memory_equals_table);
+	tcase_add_test(tc, test_store_checkpoints_in_background);
 	tcase_add_test(tc, test_store_bad_path);
 	tcase_add_test(tc, test_views_fleet);
 	tcase_add_test(tc, test_views_fleet_age_text);
