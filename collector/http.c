@@ -505,15 +505,14 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 	if (route == R_STATUS ? strcmp(method, "POST") != 0 : !get)
 		return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
 				     route == R_STATUS ? "POST" : "GET, HEAD");
-	if (route != R_STATUS)
-		return get_route(srv, conn, route, url);
-	if (!authorised(srv, conn)) {
+	/* a GET is answered on the next call (see on_request) */
+	if (route == R_STATUS && !authorised(srv, conn)) {
 		count(&srv->counters.unauthorized);
 		return respond_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token",
 				     NULL);
 	}
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > STATUS_MAX_BYTES) {
+	if (route == R_STATUS && cl && strtoull(cl, NULL, 10) > STATUS_MAX_BYTES) {
 		count(&srv->counters.too_large);
 		return respond_error(conn, HTTP_413, "body larger than 65536 bytes", NULL);
 	}
@@ -540,6 +539,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 		*con_cls = r;
 		return ret;
+	}
+	/* A GET is answered on its second call, once MHD has read the whole
+	 * request: a response queued on the first call makes MHD 0.9.75 end
+	 * the connection after it ("Connection: close"), so every dashboard
+	 * poll and every scrape paid a new connection and TCP slow start. */
+	if (r->route != R_STATUS) {
+		if (*size) {
+			*size = 0;	/* a body on a GET: read and ignored */
+			return MHD_YES;
+		}
+		return get_route(srv, conn, r->route, url);
 	}
 	if (r->submitted) {
 		bool done;

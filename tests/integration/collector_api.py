@@ -100,6 +100,31 @@ class CollectorApi(unittest.TestCase):
         self.assertIn(b" 413 ", s.recv(4096))
         s.close()
 
+    def test_get_keeps_the_connection(self):
+        """GETs and POSTs share one keep-alive connection: a dashboard polling
+        the fleet view or a scraper must not pay a new connection (and TCP slow
+        start) per request, as when the answer was queued on MHD's first call."""
+        import http.client
+        conn = http.client.HTTPConnection(self.c.addr, self.c.port, timeout=10)
+        try:
+            conn.request("POST", "/api/v1/status", json.dumps(make_doc("api-keepalive")),
+                         {"Authorization": "Bearer t0ken", "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 204)
+            sock = conn.sock
+            for path in ("/api/v1/fleet", "/metrics", "/", "/api/v1/hosts/api-keepalive/history",
+                         "/api/v1/fleet"):
+                conn.request("GET", path)
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200, path)
+                self.assertNotEqual((r.getheader("Connection") or "").lower(), "close", path)
+                self.assertIs(conn.sock, sock, "%s: the connection was not kept" % path)
+            self.assertIn(b"api-keepalive", body)
+        finally:
+            conn.close()
+
     def test_405_404(self):
         self.assertEqual(self.c.request("GET", "/api/v1/status")[0], 405)
         status, _, headers = self.c.request("PUT", "/api/v1/status", b"{}")
