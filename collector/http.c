@@ -589,6 +589,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Render every host's part of the fleet view once before serving (~40 ms
+ * for 10,000 hosts), so that the first GET after a start only assembles
+ * it. Best effort: a failure here only makes that GET slower. */
+static void warm_fleet_view(struct http_server *srv)
+{
+	struct views_params p = params_now(srv);
+	struct store_latest *rows;
+	size_t n;
+
+	if (store_latest_all(srv->store, &rows, &n) < 0)
+		return;
+	free(views_fleet_json(rows, n, &p, &srv->frags));
+	free(rows);
+}
+
 int http_start(const struct collector_config *cfg, struct store *store,
 	       struct http_server **out, char *err, size_t errlen)
 {
@@ -611,6 +626,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	pthread_mutex_init(&srv->render_lock, NULL);
 	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
+	warm_fleet_view(srv);
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 				  (uint16_t)cfg->port, NULL, NULL, on_request, srv,

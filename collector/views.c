@@ -22,33 +22,6 @@ static json_t *time_json(int64_t us)
 	return status_format_time(us, buf, sizeof(buf)) ? json_string(buf) : json_null();
 }
 
-/* What the fleet view says about a host that changes only with a new report:
- * everything but age_s, stale and ready (appended at each render). */
-static json_t *host_static_json(const struct store_latest *r, const struct fleet_host_eval *e)
-{
-	const struct status_info *i = &r->info;
-	json_t *rtc = json_null();
-
-	if (i->rtc_present)
-		rtc = json_pack("{s:b, s:o}", "valid", i->rtc_valid,
-				"offset_s", i->rtc_have_offset ? real_or_null(i->rtc_offset_s)
-							       : json_null());
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:o, s:o}",
-			 "host", i->host, "role", i->role, "agent_version", i->agent_version,
-			 "sent_at", time_json(i->sent_at_us),
-			 "received_at", time_json(r->received_us), "have_tracking", i->have_tracking,
-			 "synchronised", i->synchronised, "stratum", i->stratum, "leap", i->leap,
-			 "offset_s", real_or_null(i->have_tracking ? i->offset_s : NAN),
-			 "root_delay_s", real_or_null(i->have_tracking ? i->root_delay_s : NAN),
-			 "root_dispersion_s",
-			 real_or_null(i->have_tracking ? i->root_dispersion_s : NAN),
-			 "error_bound_s", real_or_null(e->error_bound_s),
-			 "over_budget", e->over_budget, "rtc", rtc,
-			 "check_ready", i->check_ready < 0 ? json_null()
-							    : json_boolean(i->check_ready));
-}
-
 static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fleet_host *h)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -90,26 +63,161 @@ void views_cache_free(struct views_cache *c)
 	c->n = 0;
 }
 
+/* A bounded text builder for one host's fragment; full is set instead of
+ * writing past the end. */
+struct frag_buf {
+	char *p, *end;
+	bool full;
+};
+
+static void put(struct frag_buf *b, const char *s, size_t n)
+{
+	if (b->full || (size_t)(b->end - b->p) < n) {
+		b->full = true;
+		return;
+	}
+	memcpy(b->p, s, n);
+	b->p += n;
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+/* A JSON string: the bytes are valid UTF-8 (they came out of a parsed
+ * report); quote, backslash and control characters are escaped. */
+static void put_str(struct frag_buf *b, const char *s)
+{
+	char esc[8];
+
+	PUT_LIT(b, "\"");
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c && c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		put(b, run, (size_t)(s - run));
+		if (!c)
+			break;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(b, esc, 2);
+		} else {
+			put(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c));
+		}
+		run = s + 1;
+	}
+	PUT_LIT(b, "\"");
+}
+
+/* A number as jansson writes it with JSON_REAL_PRECISION(9) ("%.9g", with
+ * ".0" where that would read as an integer); null if not finite. */
+static void put_real(struct frag_buf *b, double v)
+{
+	char num[40];
+	int n;
+
+	if (!isfinite(v)) {
+		PUT_LIT(b, "null");
+		return;
+	}
+	n = snprintf(num, sizeof(num), "%.9g", v);
+	if (n > 0 && (size_t)n < sizeof(num) - 2 && !strpbrk(num, ".eE")) {
+		memcpy(num + n, ".0", 3);
+		n += 2;
+	}
+	put(b, num, (size_t)n);
+}
+
+static void put_time(struct frag_buf *b, int64_t us)
+{
+	char t[40];
+
+	if (status_format_time(us, t, sizeof(t)))
+		put_str(b, t);
+	else
+		PUT_LIT(b, "null");
+}
+
+static void put_bool(struct frag_buf *b, bool v)
+{
+	if (v)
+		PUT_LIT(b, "true");
+	else
+		PUT_LIT(b, "false");
+}
+
+/* What the fleet view says about a host that changes only with a new report
+ * (everything but age_s, stale and ready, appended at each render), as
+ * "{...fields" without the closing brace. Written by hand: through
+ * json_pack and json_dumpb a fragment took ~15 us, 0.15 s for a fleet of
+ * 10,000 whose every host had reported since the last render.
+ * tests/unit/test_collector.c checks it against the same object built
+ * with jansson. */
+static void host_static_text(const struct store_latest *r, const struct fleet_host_eval *e,
+			     struct frag_buf *b)
+{
+	const struct status_info *i = &r->info;
+	char n[24];
+
+	PUT_LIT(b, "{\"host\":");
+	put_str(b, i->host);
+	PUT_LIT(b, ",\"role\":");
+	put_str(b, i->role);
+	PUT_LIT(b, ",\"agent_version\":");
+	put_str(b, i->agent_version);
+	PUT_LIT(b, ",\"sent_at\":");
+	put_time(b, i->sent_at_us);
+	PUT_LIT(b, ",\"received_at\":");
+	put_time(b, r->received_us);
+	PUT_LIT(b, ",\"have_tracking\":");
+	put_bool(b, i->have_tracking);
+	PUT_LIT(b, ",\"synchronised\":");
+	put_bool(b, i->synchronised);
+	PUT_LIT(b, ",\"stratum\":");
+	put(b, n, (size_t)snprintf(n, sizeof(n), "%d", i->stratum));
+	PUT_LIT(b, ",\"leap\":");
+	put_str(b, i->leap);
+	PUT_LIT(b, ",\"offset_s\":");
+	put_real(b, i->have_tracking ? i->offset_s : NAN);
+	PUT_LIT(b, ",\"root_delay_s\":");
+	put_real(b, i->have_tracking ? i->root_delay_s : NAN);
+	PUT_LIT(b, ",\"root_dispersion_s\":");
+	put_real(b, i->have_tracking ? i->root_dispersion_s : NAN);
+	PUT_LIT(b, ",\"error_bound_s\":");
+	put_real(b, e->error_bound_s);
+	PUT_LIT(b, ",\"over_budget\":");
+	put_bool(b, e->over_budget);
+	PUT_LIT(b, ",\"rtc\":");
+	if (i->rtc_present) {
+		PUT_LIT(b, "{\"valid\":");
+		put_bool(b, i->rtc_valid);
+		PUT_LIT(b, ",\"offset_s\":");
+		put_real(b, i->rtc_have_offset ? i->rtc_offset_s : NAN);
+		PUT_LIT(b, "}");
+	} else {
+		PUT_LIT(b, "null");
+	}
+	PUT_LIT(b, ",\"check_ready\":");
+	if (i->check_ready < 0)
+		PUT_LIT(b, "null");
+	else
+		put_bool(b, i->check_ready);
+}
+
 /* Render the static part of one host into frag (text malloc'ed). */
 static int render_frag(const struct store_latest *r, const struct fleet_host_eval *e,
 		       struct views_frag *frag)
 {
+	char text[4096];	/* the longest fragment, every string escaped, is ~1.2 KB */
+	struct frag_buf b = { text, text + sizeof(text), false };
 	size_t n;
-	json_t *j;
 
-	json_arena_begin();
-	j = host_static_json(r, e);
-	n = j ? json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(9)) : 0;
-	frag->text = n > 1 ? malloc(n) : NULL;
-	if (frag->text && json_dumpb(j, frag->text, n, JSON_COMPACT | JSON_REAL_PRECISION(9)) != n) {
-		free(frag->text);
-		frag->text = NULL;
-	}
-	json_decref(j);
-	json_arena_end();
-	if (!frag->text)
+	host_static_text(r, e, &b);
+	n = (size_t)(b.p - text);
+	if (b.full || !(frag->text = malloc(n)))
 		return -1;
-	frag->len = n - 1;	/* without the closing brace */
+	memcpy(frag->text, text, n);
+	frag->len = n;
 	snprintf(frag->host, sizeof(frag->host), "%s", r->info.host);
 	frag->sent_at_us = r->info.sent_at_us;
 	return 0;
