@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "json_fast.h"
+#include "when.h"
 #include "timeutil.h"
 
 /* ---- names shared by building and validating ---- */
@@ -27,42 +28,22 @@ static const char *name_of(const char *const *names, unsigned v, unsigned n)
 
 /* ---- time ---- */
 
+/* RFC 3339 in UTC: 'T', a fraction of 0-9 digits (microseconds kept), and
+ * "Z" or "+00:00"; a real calendar day, 1970 to 9999. when.c's parser
+ * (which --at uses) does the rest: it was sscanf and timegm here, a few
+ * microseconds a time and three times in every report. */
 int status_parse_time(const char *s, int64_t *us)
 {
-	struct tm tm = { 0 };
-	int64_t frac_us = 0, scale = 100000;
-	const char *p;
-	time_t t;
-	int n = 0;
+	struct timespec ts;
+	char why[8];		/* the reason is not reported: the caller names the field */
+	size_t n;
 
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+	if (!s || (n = strlen(s)) < 20 || s[10] != 'T' ||
+	    (s[n - 1] != 'Z' && (n < 25 || strcmp(s + n - 6, "+00:00"))))
 		return -EINVAL;
-	if (tm.tm_year < 1970 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-	    tm.tm_sec > 60 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0)
+	if (when_parse_rfc3339(s, &ts, why, sizeof(why)) < 0 || ts.tv_sec < 0)
 		return -EINVAL;
-	p = s + n;
-	if (*p == '.') {
-		int digits = 0;
-
-		for (p++; isdigit((unsigned char)*p); p++, digits++) {
-			if (digits >= 9)
-				return -EINVAL;
-			frac_us += (*p - '0') * scale;
-			scale /= 10;
-		}
-		if (digits == 0)
-			return -EINVAL;
-	}
-	if (strcmp(p, "Z") && strcmp(p, "+00:00"))
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -EINVAL;
-	*us = (int64_t)t * 1000000 + frac_us;
+	*us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	return 0;
 }
 

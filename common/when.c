@@ -112,7 +112,7 @@ static int parse_offset(const char *text, const char *p, long *off, char *err, s
 	return 0;
 }
 
-static int parse_rfc3339(const char *text, struct timespec *out, char *err, size_t errlen)
+int when_parse_rfc3339(const char *text, struct timespec *out, char *err, size_t errlen)
 {
 	unsigned y, mo, d, h, mi, s;
 	const char *p = text;
@@ -275,6 +275,6 @@ int when_parse(const char *text, struct timespec now, struct timespec *out,
 	if (text[0] == ':')
 		return parse_next_minute(text, now, out, err, errlen);
 	if (strlen(text) >= 5 && is_digit(text[0]) && text[4] == '-')
-		return parse_rfc3339(text, out, err, errlen);
+		return when_parse_rfc3339(text, out, err, errlen);
 	return parse_epoch(text, out, err, errlen);
 }

@@ -27,6 +27,10 @@
 int when_parse(const char *text, struct timespec now, struct timespec *out,
 	       char *err, size_t errlen);
 
+/* Just the RFC 3339 form (any offset, a real calendar day, no leap second
+ * :60), for other parsers of times (status_parse_time). */
+int when_parse_rfc3339(const char *text, struct timespec *out, char *err, size_t errlen);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12). */
 long long when_days_from_civil(long long y, unsigned m, unsigned d);
 

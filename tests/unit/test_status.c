@@ -3,8 +3,11 @@
 #include <check.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "status.h"
 #include "check_run.h"
@@ -247,6 +250,63 @@ START_TEST(test_time)
 	ck_assert_int_eq(status_parse_time("2026-11-21 20:00:10Z", &us), -EINVAL);
 	ck_assert_str_eq(status_format_time(1795291210250000LL, buf, sizeof(buf)),
 			 "2026-11-21T20:00:10.250000Z");
+	/* UTC only, a real day, no leap second, not before 1970 */
+	ck_assert_int_eq(status_parse_time("2026-11-21T22:00:10+02:00", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10-00:00", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21t20:00:10Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-02-29T00:00:00Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-31T00:00:00Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T23:59:60Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("1969-12-31T23:59:59Z", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2026-11-21T20:00:10Z ", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("", &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time(NULL, &us), -EINVAL);
+	ck_assert_int_eq(status_parse_time("2028-02-29T00:00:00Z", &us), 0);
+	ck_assert_int_eq(status_parse_time("9999-12-31T23:59:59.999999999Z", &us), 0);
+	ck_assert(us == 253402300799999999LL);	/* nanoseconds cut to microseconds */
+}
+END_TEST
+
+/* Against timegm for random valid times, 1970 to 9999, 0 to 9 fraction digits. */
+START_TEST(test_time_against_timegm)
+{
+	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	unsigned seed = 99;
+
+	for (int k = 0; k < 5000; k++) {
+		struct tm tm = { 0 };
+		int y = 1970 + rand_r(&seed) % 8030, m = 1 + rand_r(&seed) % 12;
+		bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+		int d = 1 + rand_r(&seed) % (dim[m - 1] + (m == 2 && leap));
+		int digits = rand_r(&seed) % 10;
+		long frac = 0, scale = 1;
+		char text[64], *p;
+		int64_t us;
+
+		tm.tm_year = y - 1900;
+		tm.tm_mon = m - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = rand_r(&seed) % 24;
+		tm.tm_min = rand_r(&seed) % 60;
+		tm.tm_sec = rand_r(&seed) % 60;
+		p = text + snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d,
+				    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		if (digits)
+			*p++ = '.';
+		for (int i = 0; i < digits; i++) {
+			int c = rand_r(&seed) % 10;
+
+			*p++ = (char)('0' + c);
+			if (i < 6)
+				frac = frac * 10 + c;
+		}
+		for (int i = digits; i < 6; i++)
+			scale *= 10;
+		snprintf(p, 8, "%s", k % 2 ? "Z" : "+00:00");
+		ck_assert_msg(status_parse_time(text, &us) == 0, "%s", text);
+		ck_assert_msg(us == (int64_t)timegm(&tm) * 1000000 + frac * scale, "%s", text);
+	}
 }
 END_TEST
 
@@ -261,6 +321,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_bad_documents, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_time);
+	tcase_add_test(tc, test_time_against_timegm);
 	suite_add_tcase(s, tc);
 	return s;
 }
