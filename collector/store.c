@@ -214,8 +214,7 @@ static void latest_of(const struct status_info *in, int64_t received_us, struct 
 		i->rtc_have_offset = false;
 		i->rtc_offset_s = NAN;
 	}
-	i->max_error_s = i->have_tracking ?
-		fabs(i->offset_s) + i->root_delay_s / 2 + i->root_dispersion_s : NAN;
+	i->max_error_s = status_max_error(i);
 }
 
 /* Position of host in l->order: found (*at is its slot) or not (*at is
@@ -478,8 +477,7 @@ static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
 	i->offset_s = column_double_or_nan(st, 9);
 	i->root_delay_s = column_double_or_nan(st, 10);
 	i->root_dispersion_s = column_double_or_nan(st, 11);
-	i->max_error_s = i->have_tracking ?
-		fabs(i->offset_s) + i->root_delay_s / 2 + i->root_dispersion_s : NAN;
+	i->max_error_s = status_max_error(i);
 	i->rtc_present = sqlite3_column_int(st, 12);
 	i->rtc_valid = sqlite3_column_int(st, 13);
 	i->rtc_have_offset = sqlite3_column_type(st, 14) != SQLITE_NULL;

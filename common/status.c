@@ -483,6 +483,12 @@ static int check_problems(json_t *problems, char *err, size_t errlen)
 	return STATUS_OK;
 }
 
+double status_max_error(const struct status_info *i)
+{
+	return i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 + i->root_dispersion_s
+				: NAN;
+}
+
 static double num(json_t *obj, const char *key)
 {
 	return json_number_value(json_object_get(obj, key));
@@ -509,8 +515,7 @@ static void fill_info(json_t *doc, struct status_info *info)
 		info->offset_s = num(t, "offset_s");
 		info->root_delay_s = num(t, "root_delay_s");
 		info->root_dispersion_s = num(t, "root_dispersion_s");
-		info->max_error_s = fabs(info->offset_s) + info->root_delay_s / 2 +
-				    info->root_dispersion_s;
+		info->max_error_s = status_max_error(info);
 	}
 	rtc = json_object_get(doc, "rtc");
 	if (json_is_object(rtc)) {

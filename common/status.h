@@ -79,6 +79,10 @@ struct status_info {
 	int check_ready;		/* -1: no check, 0: not ready, 1: ready */
 };
 
+/* max_error_s of i from its tracking fields: |offset| + root delay / 2 +
+ * root dispersion, NAN when have_tracking is false. */
+double status_max_error(const struct status_info *i);
+
 /* Outcome of status_parse, for an HTTP layer to map to a status code. */
 enum status_parse_result {
 	STATUS_OK = 0,
