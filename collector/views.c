@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "fleet_summary.h"
-#include "json_arena.h"
 
 static json_t *real_or_null(double v)
 {
@@ -252,21 +251,23 @@ static struct views_frag *fragments(const struct store_latest *rows, size_t n,
 	return out;
 }
 
-/* ",\"age_s\":<age>,\"stale\":<b>,\"ready\":<b>}" into out (at least
- * TAIL_MAX bytes): the part of a host that changes with the clock, written
- * for every host at every render (snprintf's "%.6f" was a quarter of a
+/* ",\"age_s\":<age>,\"stale\":<b>,\"ready\":<b>}" into out (TAIL_MAX
+ * bytes): the part of a host that changes with the clock, written for
+ * every host at every render (snprintf's "%.6f" was a quarter of a
  * 10,000-host render). Returns its length. */
 #define TAIL_MAX 96
 static size_t host_tail(char *out, double age_s, bool stale, bool ready)
 {
-	static const char age[] = ",\"age_s\":", st[] = ",\"stale\":", rd[] = ",\"ready\":";
-	char *p = out, digits[24];
+	struct frag_buf b = { out, out + TAIL_MAX, false };
+	char num[40], digits[24], *p = num;
 	size_t k = 0;
 
-	memcpy(p, age, sizeof(age) - 1);
-	p += sizeof(age) - 1;
+	PUT_LIT(&b, ",\"age_s\":");
 	if (!(fabs(age_s) < 1e12)) {	/* not finite, or ages no clock gives */
-		p += snprintf(p, 40, "%.6f", isfinite(age_s) ? age_s : 0.0);
+		int n = snprintf(num, sizeof(num), "%.6f", isfinite(age_s) ? age_s : 0.0);
+
+		/* past 1e32 s it does not fit: null rather than a cut number */
+		p += n > 0 && (size_t)n < sizeof(num) ? n : snprintf(num, sizeof(num), "null");
 	} else {
 		int64_t us = llround(fabs(age_s) * 1e6);
 
@@ -282,14 +283,13 @@ static size_t host_tail(char *out, double age_s, bool stale, bool ready)
 		while (k > 0)
 			*p++ = digits[--k];
 	}
-	memcpy(p, st, sizeof(st) - 1);
-	p += sizeof(st) - 1;
-	p += stale ? (memcpy(p, "true", 4), 4) : (memcpy(p, "false", 5), 5);
-	memcpy(p, rd, sizeof(rd) - 1);
-	p += sizeof(rd) - 1;
-	p += ready ? (memcpy(p, "true", 4), 4) : (memcpy(p, "false", 5), 5);
-	*p++ = '}';
-	return (size_t)(p - out);
+	put(&b, num, (size_t)(p - num));
+	PUT_LIT(&b, ",\"stale\":");
+	put_bool(&b, stale);
+	PUT_LIT(&b, ",\"ready\":");
+	put_bool(&b, ready);
+	PUT_LIT(&b, "}");
+	return (size_t)(b.p - out);
 }
 
 /* The fleet document: a head rendered with jansson, then each host's cached
