@@ -20,18 +20,33 @@ FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
 # Optional: sd_notify/watchdog support in the agent daemon.
 FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 
+# root_prefix WHAT : print what runs a command as root: nothing as root,
+# "sudo" when sudo is installed; otherwise say so, naming WHAT, and fail.
+root_prefix() {
+	if [ "$(id -u)" -eq 0 ]; then
+		return 0
+	elif command -v sudo >/dev/null 2>&1; then
+		echo sudo
+	else
+		echo "fleetclock: $1 needs root, and sudo is not installed: run it again as root" \
+			"(or install sudo as root: apt-get install sudo)" >&2
+		return 1
+	fi
+}
+
 # apt_install PKG... : apt-get install, with service starts refused while it
 # runs (policy-rc.d): a system chronyd started by the chrony package would
 # discipline this machine's real clock, an sshd would listen on every address.
 apt_install() {
-	local sudo="" guard="" rc
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	local sudo guard="" rc
+	sudo=$(root_prefix "installing Debian packages ($*)") || return 1
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\n# fleetclock: no service starts during package installs\nexit 101\n' |
 			$sudo tee /usr/sbin/policy-rc.d >/dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d &&
 			guard=1
 	fi
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@"
+	# through env: sudo's env_reset would drop a plain DEBIAN_FRONTEND=.
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 	rc=$?
 	[ -z "$guard" ] || $sudo rm -f /usr/sbin/policy-rc.d
 	return $rc
@@ -45,9 +60,9 @@ ensure_packages() {
 			missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo
+	sudo=$(root_prefix "installing Debian packages (${missing[*]})") || return 1
 	echo "fleetclock: installing Debian packages: ${missing[*]}" >&2
-	local sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	$sudo apt-get update -q >&2 || return 1
 	apt_install "${missing[@]}" >&2
 }
