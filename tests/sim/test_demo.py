@@ -1,23 +1,60 @@
 #!/usr/bin/env python3
-"""The README's main command, short: `scripts/demo --duration 20` starts the
-simulated fleet with an agent on every node and the collector, prints the
-simulator's true-error table and the collector's fleet table, and stops
-everything (no node, agent or collector left running)."""
+"""The README's main command, short, and how it gets root (issue 15).
+
+- `scripts/demo --duration 30` starts the simulated fleet with an agent on
+  every node and the collector, prints the simulator's true-error table,
+  the collector's fleet table and one line with both verdicts; on the
+  healthy fleet both say OK against the same budget, the lines the README
+  shows are what it prints, and everything stops (no node, agent or
+  collector left running).
+- Run by a user who is not root, it runs itself again with sudo when sudo
+  is installed, and says what to do when it is not; scripts/deps.sh's
+  install path does the same (run as `nobody`, a stub sudo on PATH).
+
+Environment: FLEETCLOCK_SIM_PREFIX moves the simulator's addresses,
+FLEETCLOCK_DEMO_PORT the collector's port (default 8470, or the next free).
+"""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 SOURCE = os.environ.get("FLEETCLOCK_SOURCE",
                         os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DEMO = os.path.join(SOURCE, "scripts", "demo")
+README_MARK = "<!-- demo output: tests/sim/test_demo.py checks these lines -->"
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+
+
+def readme_sample():
+    """The indented block after README_MARK, without its indentation."""
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        text = f.read()
+    if README_MARK not in text:
+        return []
+    block = []
+    for line in text.split(README_MARK, 1)[1].lstrip("\n").splitlines():
+        if not line.startswith("    ") and line.strip():
+            break
+        block.append(line[4:])
+    return [b for b in block if b.strip() and b.strip() != "..."]
+
+
+def line_pattern(line):
+    """A sample line as a regex: every number may differ, spacing may differ."""
+    tokens = re.findall(r"\s+|%s|[^\s\d+-]+|." % NUMBER, line.strip())
+    return re.compile("".join(r"\s+" if t.isspace() else NUMBER if re.fullmatch(NUMBER, t)
+                              else re.escape(t) for t in tokens))
 
 
 class Demo(unittest.TestCase):
-    def test_demo_runs_and_stops(self):
+    def test_demo_verdicts_agree(self):
         out = "/tmp/fleetclock-demo-test"
-        r = subprocess.run([os.path.join(SOURCE, "scripts", "demo"), "--duration", "20", "--every", "6",
-                            "--out", out],
+        r = subprocess.run([DEMO, "--duration", "30", "--every", "7", "--out", out,
+                            "--port", os.environ.get("FLEETCLOCK_DEMO_PORT", "8470")],
                            capture_output=True, text=True, timeout=240)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
         # The collector's view, with the twelve nodes that run an agent.
@@ -27,6 +64,24 @@ class Demo(unittest.TestCase):
         for host in ["master", "failover"] + ["headset%d" % i for i in range(1, 11)]:
             self.assertRegex(last, r"(?m)^%s +" % host)
         self.assertRegex(r.stdout, r"\d+ hosts, \d+ ready, \d+ stale")
+        # One story: the simulator (true errors) and the collector (chronyd's
+        # bounds) judge the same budget, and on the healthy fleet both say OK.
+        verdicts = re.findall(r"(?m)^=== t = .*$", r.stdout)
+        self.assertGreaterEqual(len(verdicts), 3, r.stdout[-3000:])
+        self.assertNotIn("DISAGREE", r.stdout)
+        self.assertRegex(verdicts[-1], r"budget 40 ms: simulator OK .*, collector OK .*: agree$")
+        self.assertRegex(r.stdout, r"(?m)^OK: 12 hosts, 12 ready, 0 stale; spread bound [0-9.]+ ms "
+                                   r"of a 40\.000 ms budget")
+        self.assertRegex(r.stdout, r"(?m)^--- t = .* 13/13 nodes within \+-40\.0 ms of true time")
+        self.assertIn("at the end: " + verdicts[-1], r.stdout)
+        # What README.md shows is what the demo prints.
+        sample = readme_sample()
+        self.assertGreaterEqual(len(sample), 10, "README.md: no demo sample after " + README_MARK)
+        printed = [ln.strip() for ln in r.stdout.splitlines()]
+        for line in sample:
+            pat = line_pattern(line)
+            self.assertTrue(any(pat.fullmatch(p) for p in printed),
+                            "README.md's demo line not printed by the demo: %r" % line)
         self.assertIn("real clock adjtimex state unchanged: True", r.stdout)
         self.assertIn("escaped processes: none", r.stdout)
         # Nothing left behind.
@@ -35,9 +90,99 @@ class Demo(unittest.TestCase):
         self.assertNotIn(out + "/nodes", ps)
 
 
+class NotRoot(unittest.TestCase):
+    """scripts/demo and scripts/deps.sh run by `nobody`, with a PATH of only
+    the tools they need, and a stub sudo that records its arguments."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="fleetclock-demo-notroot-")
+        os.chmod(self.dir, 0o777)
+        self.bin = os.path.join(self.dir, "bin")
+        os.mkdir(self.bin)
+        for tool in ("bash", "env", "dirname", "id", "sed", "grep", "dpkg-query"):
+            os.symlink(shutil.which(tool), os.path.join(self.bin, tool))
+        self.log = os.path.join(self.dir, "sudo.args")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def add_stub_sudo(self, rc):
+        path = os.path.join(self.bin, "sudo")
+        with open(path, "w") as f:
+            f.write("#!/bin/bash\nprintf '%%s\\n' \"$@\" >> %s\nexit %d\n" % (self.log, rc))
+        os.chmod(path, 0o755)
+
+    def run_nobody(self, argv, extra_env=None):
+        env = {"PATH": self.bin, "HOME": self.dir, "LANG": "C.UTF-8"}
+        env.update(extra_env or {})
+        return subprocess.run([shutil.which("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               "--"] + argv, env=env, capture_output=True, text=True, timeout=60)
+
+    def sudo_args(self):
+        if not os.path.exists(self.log):
+            return None
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def test_demo_without_sudo_says_what_to_do(self):
+        r = self.run_nobody([DEMO, "--duration", "5"])
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("scripts/demo (each simulated chronyd binds port 123) needs root, and sudo is "
+                      "not installed: run it again as root", r.stderr)
+        r = self.run_nobody([DEMO, "--single"])
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("needs root, and sudo is not installed", r.stderr)
+        r = self.run_nobody([DEMO, "--help"])  # no root needed to read the usage
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("scripts/demo --duration 120", r.stdout)
+
+    def test_demo_with_sudo_runs_itself_again(self):
+        self.add_stub_sudo(0)
+        r = self.run_nobody([DEMO, "--duration", "5", "--port", "8890"],
+                            {"FLEETCLOCK_SIM_PREFIX": "127.11"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("not root: running it again with sudo", r.stderr)
+        self.assertEqual(self.sudo_args(), ["--", "env", "FLEETCLOCK_SIM_PREFIX=127.11", DEMO,
+                                            "--duration", "5", "--port", "8890"])
+        os.unlink(self.log)
+        r = self.run_nobody([DEMO, "--single", "--duration", "3"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.sudo_args(), ["--", "env", DEMO, "--single", "--duration", "3"])
+
+    def deps(self, call):
+        script = ". %s/scripts/deps.sh && %s" % (SOURCE, call)
+        return self.run_nobody(["bash", "-c", script])
+
+    def test_deps_install_as_user(self):
+        missing = "fleetclock-test-no-such-package"
+        r = self.deps("ensure_packages bash %s" % missing)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("fleetclock: installing Debian packages (%s) needs root, and sudo is not "
+                      "installed" % missing, r.stderr)
+        self.assertNotIn("command not found", r.stderr)
+        self.add_stub_sudo(1)  # sudo refused (wrong password): nothing installed
+        r = self.deps("ensure_packages bash %s" % missing)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(self.sudo_args(), ["apt-get", "update", "-q"])
+        r = self.deps("ensure_packages bash")  # nothing missing: no sudo at all
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.sudo_args(), ["apt-get", "update", "-q"])
+
+    def test_deps_as_root_needs_no_sudo(self):
+        r = subprocess.run(["bash", "-c", ". %s/scripts/deps.sh && root_prefix x && echo rc=$?"
+                            % SOURCE], env={"PATH": self.bin}, capture_output=True, text=True)
+        self.assertEqual(r.stdout, "rc=0\n", r.stderr)
+
+
 if __name__ == "__main__":
-    prog = unittest.main(exit=False, verbosity=2)
-    res = prog.result
+    if os.geteuid() != 0:
+        print("SKIP: needs root (the demo's chronyd bind port 123; setpriv to nobody)")
+        sys.exit(77)
+    which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
+    names = {"run": ["Demo"], "not-root": ["NotRoot"], None: ["Demo", "NotRoot"]}[which]
+    suite = unittest.TestSuite(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n])
+                               for n in names)
+    res = unittest.TextTestRunner(verbosity=2).run(suite)
     bad = len(res.failures) + len(res.errors)
     print("test_demo.py: %d passed, %d failed" % (res.testsRun - bad, bad))
     sys.exit(1 if bad or not res.testsRun else 0)
