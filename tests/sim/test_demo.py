@@ -7,12 +7,15 @@
   healthy fleet both say OK against the same budget, the lines the README
   shows are what it prints, and everything stops (no node, agent or
   collector left running).
+- The verdict line's logic (demo_fleet.sim_verdict, collector_verdict,
+  story) as a table.
 - Run by a user who is not root, it runs itself again with sudo when sudo
   is installed, and says what to do when it is not; scripts/deps.sh's
   install path does the same (run as `nobody`, a stub sudo on PATH).
 
 Environment: FLEETCLOCK_SIM_PREFIX moves the simulator's addresses,
 FLEETCLOCK_DEMO_PORT the collector's port (default 8470, or the next free).
+`test_demo.py run` runs only the demo (~35 s), `test_demo.py not-root` the rest (~1 s).
 """
 import os
 import re
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.environ.get("FLEETCLOCK_SOURCE",
                         os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEMO = os.path.join(SOURCE, "scripts", "demo")
@@ -88,6 +92,45 @@ class Demo(unittest.TestCase):
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn(out + "-collector/collector.conf", ps)
         self.assertNotIn(out + "/nodes", ps)
+
+
+class Story(unittest.TestCase):
+    """demo_fleet's verdicts, as a table (pure functions, no processes)."""
+
+    def test_sim_verdict(self):
+        import demo_fleet
+
+        def row(role, err, alive=1):
+            return dict(role=role, true_error=err / 1e3, alive=alive)
+        up = [row("upstream", 0.0), row("master", 0.1), row("headset", -0.3), row("headset", 0.5)]
+        self.assertEqual(demo_fleet.sim_verdict(up, 40), (True, 0.5, 0.8))
+        ok, worst, spread = demo_fleet.sim_verdict(up + [row("headset", 39.0)], 40)
+        self.assertEqual((ok, worst), (True, 39.0))  # spread 39.3 ms: still in
+        self.assertFalse(demo_fleet.sim_verdict(up + [row("headset", 41.0)], 40)[0])
+        self.assertFalse(demo_fleet.sim_verdict(up + [row("headset", 30), row("headset", -30)],
+                                                40)[0])  # each in, 60 ms apart
+        self.assertFalse(demo_fleet.sim_verdict(up + [row("headset", 0.0, alive=0)], 40)[0])
+        self.assertEqual(demo_fleet.sim_verdict([row("upstream", 0.0)], 40), (False, None, None))
+
+    def test_collector_verdict_and_story(self):
+        import demo_fleet
+        out = "HOST ...\n\nOK: 12 hosts, 12 ready, 0 stale; spread bound 11.973 ms of a 40.000 ms budget\n"
+        self.assertEqual(demo_fleet.collector_verdict(out, 0), ("OK", 11.973))
+        self.assertEqual(demo_fleet.collector_verdict("OVER_BUDGET: 2 hosts, 0 ready, 0 stale; spread "
+                                                      "bound 3000.000 ms of a 5.000 ms budget", 1),
+                         ("OVER_BUDGET", 3000.0))
+        self.assertEqual(demo_fleet.collector_verdict("fleet-offsets: cannot read", 2),
+                         ("UNREACHABLE", None))
+        sim_ok, sim_bad = (True, 0.6, 0.9), (False, 50.0, 60.0)
+        cases = [(sim_ok, ("OK", 12.0), ": agree"),
+                 (sim_bad, ("OVER_BUDGET", 90.0), ": agree (not within budget yet)"),
+                 (sim_ok, ("OVER_BUDGET", 15.0), ": the collector is cautious"),
+                 (sim_bad, ("OK", 12.0), ": DISAGREE"),
+                 (sim_ok, ("UNREACHABLE", None), ": the collector is cautious")]
+        for sim, coll, want in cases:
+            line = demo_fleet.story(10.2, 40, sim, coll)
+            self.assertTrue(line.startswith("=== t = 10 s, budget 40 ms: simulator "), line)
+            self.assertIn(want, line)
 
 
 class NotRoot(unittest.TestCase):
@@ -179,7 +222,7 @@ if __name__ == "__main__":
         print("SKIP: needs root (the demo's chronyd bind port 123; setpriv to nobody)")
         sys.exit(77)
     which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
-    names = {"run": ["Demo"], "not-root": ["NotRoot"], None: ["Demo", "NotRoot"]}[which]
+    names = {"run": ["Demo"], "not-root": ["Story", "NotRoot"], None: ["Demo", "Story", "NotRoot"]}[which]
     suite = unittest.TestSuite(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n])
                                for n in names)
     res = unittest.TextTestRunner(verbosity=2).run(suite)
