@@ -135,11 +135,18 @@ class Story(unittest.TestCase):
 
 class NotRoot(unittest.TestCase):
     """scripts/demo and scripts/deps.sh run by `nobody`, with a PATH of only
-    the tools they need, and a stub sudo that records its arguments."""
+    the tools they need, and a stub sudo that records its arguments. They
+    run from a copy (the checkout may be where nobody cannot read), which
+    holds what scripts/demo reads before it needs root."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="fleetclock-demo-notroot-")
         os.chmod(self.dir, 0o777)
+        self.src = os.path.join(self.dir, "src")
+        for f in ("scripts/demo", "scripts/deps.sh", "tests/sim/scenarios/baseline-wifi.toml"):
+            os.makedirs(os.path.dirname(os.path.join(self.src, f)), exist_ok=True)
+            shutil.copy2(os.path.join(SOURCE, f), os.path.join(self.src, f))
+        self.demo = os.path.join(self.src, "scripts", "demo")
         self.bin = os.path.join(self.dir, "bin")
         os.mkdir(self.bin)
         for tool in ("bash", "env", "dirname", "id", "sed", "grep", "dpkg-query"):
@@ -168,32 +175,32 @@ class NotRoot(unittest.TestCase):
             return f.read().splitlines()
 
     def test_demo_without_sudo_says_what_to_do(self):
-        r = self.run_nobody([DEMO, "--duration", "5"])
+        r = self.run_nobody([self.demo, "--duration", "5"])
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("scripts/demo (each simulated chronyd binds port 123) needs root, and sudo is "
                       "not installed: run it again as root", r.stderr)
-        r = self.run_nobody([DEMO, "--single"])
+        r = self.run_nobody([self.demo, "--single"])
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("needs root, and sudo is not installed", r.stderr)
-        r = self.run_nobody([DEMO, "--help"])  # no root needed to read the usage
+        r = self.run_nobody([self.demo, "--help"])  # no root needed to read the usage
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("scripts/demo --duration 120", r.stdout)
 
     def test_demo_with_sudo_runs_itself_again(self):
         self.add_stub_sudo(0)
-        r = self.run_nobody([DEMO, "--duration", "5", "--port", "8890"],
+        r = self.run_nobody([self.demo, "--duration", "5", "--port", "8890"],
                             {"FLEETCLOCK_SIM_PREFIX": "127.11"})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("not root: running it again with sudo", r.stderr)
-        self.assertEqual(self.sudo_args(), ["--", "env", "FLEETCLOCK_SIM_PREFIX=127.11", DEMO,
+        self.assertEqual(self.sudo_args(), ["--", "env", "FLEETCLOCK_SIM_PREFIX=127.11", self.demo,
                                             "--duration", "5", "--port", "8890"])
         os.unlink(self.log)
-        r = self.run_nobody([DEMO, "--single", "--duration", "3"])
+        r = self.run_nobody([self.demo, "--single", "--duration", "3"])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(self.sudo_args(), ["--", "env", DEMO, "--single", "--duration", "3"])
+        self.assertEqual(self.sudo_args(), ["--", "env", self.demo, "--single", "--duration", "3"])
 
     def deps(self, call):
-        script = ". %s/scripts/deps.sh && %s" % (SOURCE, call)
+        script = ". %s/scripts/deps.sh && %s" % (self.src, call)
         return self.run_nobody(["bash", "-c", script])
 
     def test_deps_install_as_user(self):
@@ -213,7 +220,7 @@ class NotRoot(unittest.TestCase):
 
     def test_deps_as_root_needs_no_sudo(self):
         r = subprocess.run(["bash", "-c", ". %s/scripts/deps.sh && root_prefix x && echo rc=$?"
-                            % SOURCE], env={"PATH": self.bin}, capture_output=True, text=True)
+                            % self.src], env={"PATH": self.bin}, capture_output=True, text=True)
         self.assertEqual(r.stdout, "rc=0\n", r.stderr)
 
 
