@@ -101,9 +101,10 @@ int collector_config_load(struct collector_config *cfg, const char *path, bool p
 			 path ? path : "defaults", cfg->synchronous);
 		return -EINVAL;
 	}
-	if (loaded && cfg->tokens[0] && (rc = check_permissions(path, err, errlen)) < 0)
-		return rc;
+	/* first: the shipped example is refused for its placeholder, not its mode */
 	if ((rc = check_placeholder(cfg, path, err, errlen)) < 0)
+		return rc;
+	if (loaded && cfg->tokens[0] && (rc = check_permissions(path, err, errlen)) < 0)
 		return rc;
 	if (cfg->token_file[0])
 		return host_tokens_load(cfg->token_file, &cfg->host_tokens, err, errlen);
