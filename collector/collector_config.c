@@ -18,7 +18,7 @@ const struct config_option collector_config_options[] = {
 	    "SQLite database (WAL mode)"),
 	OPT("collector", "tokens", CONFIG_STRING, tokens, "", 0, 0,
 	    "comma-separated fleet tokens: a report with one of them may be for any host; "
-	    "no tokens here nor in token_file: no authentication"),
+	    "no tokens here nor in token_file: no authentication; CHANGE-ME is refused"),
 	OPT("collector", "token_file", CONFIG_STRING, token_file, "", 0, 0,
 	    "file of 'HOST TOKEN' lines (not readable by others): a report with HOST's token "
 	    "is accepted for HOST only (403 otherwise); empty: none"),
