@@ -65,9 +65,10 @@ class FieldCollector(unittest.TestCase):
         self.collectors = []
 
     def tearDown(self):
-        for c in self.collectors:
-            c.stop()
+        rcs = [c.stop() for c in self.collectors]
+        logs = [open(c.log).read()[-3000:] for c in self.collectors if os.path.exists(c.log)]
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self.assertEqual(rcs, [0] * len(rcs), "collector exit status; log: %s" % logs)
 
     def collector(self, port, **kw):
         c = Collector(self.tmp, port=port, addr=ADDR, **kw)
