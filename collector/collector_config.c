@@ -106,8 +106,15 @@ int collector_config_load(struct collector_config *cfg, const char *path, bool p
 		return rc;
 	if (loaded && cfg->tokens[0] && (rc = check_permissions(path, err, errlen)) < 0)
 		return rc;
-	if (cfg->token_file[0])
-		return host_tokens_load(cfg->token_file, &cfg->host_tokens, err, errlen);
+	if (!cfg->token_file[0])
+		return 0;
+	if ((rc = host_tokens_load(cfg->token_file, &cfg->host_tokens, err, errlen)) < 0)
+		return rc;
+	if (cfg->host_tokens.n == 0) {	/* with no fleet token: no authentication at all */
+		snprintf(err, errlen, "%s: token_file %s has no 'HOST TOKEN' line", path,
+			 cfg->token_file);
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -797,6 +797,10 @@ START_TEST(test_config_tokens)
 	ck_assert_int_eq(chmod(toks, 0644), 0);
 	ck_assert_int_eq(collector_config_load(&cfg, conf, true, err, sizeof(err)), -EPERM);
 	ck_assert_msg(strstr(err, toks) && strstr(err, "chmod o-r"), "%s", err);
+	/* an empty token file would silently turn authentication off */
+	write_file(toks, "# nobody yet\n", 0600);
+	ck_assert_int_eq(collector_config_load(&cfg, conf, true, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, toks) && strstr(err, "no 'HOST TOKEN' line"), "%s", err);
 	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(text), 0);
 }
