@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json_arena.h"
 #include "log.h"
@@ -18,6 +19,7 @@
 #define HISTORY_MAX_POINTS 10000
 #define HTTP_422 422	/* MHD_HTTP_UNPROCESSABLE_CONTENT in newer versions */
 #define HTTP_413 413	/* HTTP_413, named differently across versions */
+#define HTTP_415 415	/* unsupported media type */
 
 extern const char collector_dashboard_html[];	/* generated from dashboard.html */
 
@@ -56,9 +58,18 @@ struct conn_track {
 
 enum route { R_STATUS = 1, R_FLEET, R_HISTORY, R_METRICS, R_DASHBOARD };
 
+/* Who a POST's bearer token says the sender is. */
+enum auth {
+	AUTH_NONE,	/* no or unknown token: 401 */
+	AUTH_ANY,	/* a fleet token, or no authentication configured: any host */
+	AUTH_HOST,	/* maybe a host's token: checked against the report's host */
+};
+
 /* One POST /api/v1/status in flight. */
 struct request {
 	enum route route;
+	enum auth auth;
+	char *token;		/* AUTH_HOST: the token presented */
 	char *body;
 	size_t len;
 	bool too_large;
@@ -96,20 +107,69 @@ bool http_token_equal(const char *given, size_t given_len, const char *want)
 	return diff == 0;
 }
 
-static bool authorised(struct http_server *srv, struct MHD_Connection *conn)
+static bool any_auth_configured(const struct http_server *srv)
+{
+	return srv->n_tokens > 0 || srv->cfg->host_tokens.n > 0;
+}
+
+/* The bearer token of the request, or NULL. */
+static const char *bearer_of(struct MHD_Connection *conn)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
+
+	return h && !strncmp(h, "Bearer ", 7) ? h + 7 : NULL;
+}
+
+/* First look at the token, before the body: a fleet token may write any
+ * host; any other token can only be a host's, known once the body says
+ * which host (check_host_token). */
+static enum auth authorise(struct http_server *srv, struct MHD_Connection *conn)
+{
+	const char *t = bearer_of(conn);
 	bool ok = false;
 
-	if (srv->n_tokens == 0)
-		return true;
-	if (!h || strncmp(h, "Bearer ", 7))
-		return false;
-	h += 7;
+	if (!any_auth_configured(srv))
+		return AUTH_ANY;
+	if (!t)
+		return AUTH_NONE;
 	for (int i = 0; i < srv->n_tokens; i++)
-		ok |= http_token_equal(h, strlen(h), srv->tokens[i]);
-	return ok;
+		ok |= http_token_equal(t, strlen(t), srv->tokens[i]);
+	if (ok)
+		return AUTH_ANY;
+	return srv->cfg->host_tokens.n && strlen(t) < HOST_TOKEN_MAX ? AUTH_HOST : AUTH_NONE;
+}
+
+/* A host token against the report's host: 0 when it is that host's token,
+ * 403 when it is another host's, 401 when it is nobody's. The host's entry
+ * is found by name (public), then its token compared in constant time; the
+ * scan of the others runs only for a refused report. */
+static unsigned check_host_token(const struct host_tokens *ht, const char *host,
+				 const char *token)
+{
+	const struct host_token *mine = host_tokens_find(ht, host);
+	size_t len = strlen(token);
+	bool other = false;
+
+	if (mine && http_token_equal(token, len, mine->token))
+		return 0;
+	for (size_t k = 0; k < ht->n; k++)
+		other |= http_token_equal(token, len, ht->v[k].token);
+	return other ? MHD_HTTP_FORBIDDEN : MHD_HTTP_UNAUTHORIZED;
+}
+
+bool http_is_json_type(const char *v)
+{
+	static const char json[] = "application/json";
+
+	if (!v)
+		return false;
+	v += strspn(v, " \t");
+	if (strncasecmp(v, json, sizeof(json) - 1))
+		return false;
+	v += sizeof(json) - 1;
+	v += strspn(v, " \t");
+	return *v == '\0' || *v == ';';
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned code, char *body,
@@ -174,7 +234,7 @@ static enum route route_of(const char *url)
 static struct views_params params_now(struct http_server *srv)
 {
 	return (struct views_params){ timeutil_now(CLOCK_REALTIME), srv->cfg->budget_ms / 1000.0,
-				      srv->cfg->stale_after_s };
+				      srv->cfg->stale_after_s, srv->cfg->max_clock_skew_s };
 }
 
 /* Answer from the cached fleet view if it is recent enough. */
@@ -245,6 +305,8 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	c.bad_json = __atomic_load_n(&srv->counters.bad_json, __ATOMIC_RELAXED);
 	c.bad_schema = __atomic_load_n(&srv->counters.bad_schema, __ATOMIC_RELAXED);
 	c.unauthorized = __atomic_load_n(&srv->counters.unauthorized, __ATOMIC_RELAXED);
+	c.forbidden = __atomic_load_n(&srv->counters.forbidden, __ATOMIC_RELAXED);
+	c.bad_type = __atomic_load_n(&srv->counters.bad_type, __ATOMIC_RELAXED);
 	c.too_large = __atomic_load_n(&srv->counters.too_large, __ATOMIC_RELAXED);
 	c.accepted = st.stored;
 	c.duplicates = st.duplicates;
@@ -372,6 +434,7 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 {
 	struct status_info info;
 	char err[256], msg[300];
+	unsigned code;
 	int rc;
 
 	if (r->too_large) {
@@ -388,6 +451,16 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 	}
 	if (rc != STATUS_OK)
 		return respond_error(r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+	if (r->auth == AUTH_HOST &&
+	    (code = check_host_token(&srv->cfg->host_tokens, info.host, r->token)) != 0) {
+		count(code == MHD_HTTP_FORBIDDEN ? &srv->counters.forbidden
+						 : &srv->counters.unauthorized);
+		if (code == MHD_HTTP_UNAUTHORIZED)
+			return respond_error(r->conn, code, "missing or wrong bearer token", NULL);
+		snprintf(msg, sizeof(msg), "this token may not write reports of host '%s'",
+			 info.host);
+		return respond_error(r->conn, code, msg, NULL);
+	}
 	pthread_mutex_lock(&r->lock);
 	rc = store_submit(srv->store, &info, r->body, r->len,
 			  (int64_t)(timeutil_now(CLOCK_REALTIME) * 1e6), report_done, r);
@@ -497,6 +570,7 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 {
 	enum route route = route_of(url);
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	enum auth auth = AUTH_ANY;
 	const char *cl;
 	struct request *r;
 
@@ -506,10 +580,15 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 		return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
 				     route == R_STATUS ? "POST" : "GET, HEAD");
 	/* a GET is answered on the next call (see on_request) */
-	if (route == R_STATUS && !authorised(srv, conn)) {
+	if (route == R_STATUS && (auth = authorise(srv, conn)) == AUTH_NONE) {
 		count(&srv->counters.unauthorized);
 		return respond_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token",
 				     NULL);
+	}
+	if (route == R_STATUS && !http_is_json_type(MHD_lookup_connection_value(conn,
+			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		count(&srv->counters.bad_type);
+		return respond_error(conn, HTTP_415, "Content-Type must be application/json", NULL);
 	}
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (route == R_STATUS && cl && strtoull(cl, NULL, 10) > STATUS_MAX_BYTES) {
@@ -519,8 +598,13 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return MHD_NO;
+	if (auth == AUTH_HOST && !(r->token = strdup(bearer_of(conn)))) {
+		free(r);
+		return MHD_NO;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	r->route = route;
+	r->auth = auth;
 	r->conn = conn;
 	r->srv = srv;
 	*out = r;
@@ -585,6 +669,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	pthread_mutex_destroy(&r->lock);
 	free(r->body);
+	free(r->token);
 	free(r);
 	*con_cls = NULL;
 }

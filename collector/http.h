@@ -1,13 +1,16 @@
 /* http.h - the collector's HTTP server (libmicrohttpd).
  *
  *   POST /api/v1/status                 204 stored (committed), 400 invalid JSON,
- *                                       401 token, 413 > 64 KiB, 422 schema, 503 store
+ *                                       401 token, 403 a host token for another
+ *                                       host, 413 > 64 KiB, 415 not
+ *                                       application/json, 422 schema, 503 store
  *   GET  /api/v1/fleet                  latest per host + fleet summary
  *   GET  /api/v1/hosts/{host}/history   ?since=&until= (RFC 3339 or Unix seconds)
  *   GET  /metrics                       Prometheus text exposition
  *   GET  /                              the dashboard page
  * Other paths 404, other methods 405. Idle and slow connections are closed
- * after the configured timeout; the number of connections is limited. */
+ * after the configured timeout; the number of connections is limited, in
+ * all and per client address. */
 #ifndef FLEETCLOCK_HTTP_H
 #define FLEETCLOCK_HTTP_H
 
@@ -31,5 +34,9 @@ void http_stop(struct http_server *srv);
 /* Constant-time comparison of a presented token against a configured one:
  * the time depends only on the configured token's length. */
 bool http_token_equal(const char *given, size_t given_len, const char *want);
+
+/* A Content-Type header value that says application/json (any case,
+ * parameters such as charset allowed). False for NULL. */
+bool http_is_json_type(const char *value);
 
 #endif

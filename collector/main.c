@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "collector_config.h"
 #include "fleetclock_config.h"
@@ -35,6 +36,32 @@ static void usage(FILE *f)
 	fprintf(f, "\nExit status: 0 after SIGTERM/SIGINT, 2 usage, configuration or startup error.\n");
 }
 
+/* Each connection is a file descriptor: raise the soft limit on open files
+ * to the hard one (systemd's default soft limit is 1024, under
+ * max_connections plus the database's), and say when even that is short. */
+static void raise_nofile(const struct collector_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_info("open files limit raised from %llu to %llu",
+				 (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+		else
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur < want)
+		log_warn("open files limit %llu is under [limits] max_connections %d + 64: "
+			    "raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
+			    (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
 /* Serve until a termination signal, then stop in order. */
 static int serve(const struct collector_config *cfg)
 {
@@ -55,6 +82,7 @@ static int serve(const struct collector_config *cfg)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* every thread inherits the mask */
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(cfg);
 	if (store_open(&so, &store, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 2;
@@ -65,7 +93,8 @@ static int serve(const struct collector_config *cfg)
 		return 2;
 	}
 	log_info("listening on %s:%d, database %s%s", cfg->listen_address, cfg->port, cfg->db_path,
-		 cfg->tokens[0] ? "" : " (no tokens: reports are not authenticated)");
+		 cfg->tokens[0] || cfg->host_tokens.n ? ""
+			: " (no tokens: reports are not authenticated)");
 	fprintf(stderr, "fleetclock-collector: ready on %s:%d\n", cfg->listen_address, cfg->port);
 	sigwait(&set, &sig);
 	log_info("signal %d: stopping", sig);
@@ -113,5 +142,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fleetclock-collector: %s\n", err);
 		return 2;
 	}
-	return serve(&cfg);
+	c = serve(&cfg);
+	collector_config_free(&cfg);
+	return c;
 }

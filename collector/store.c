@@ -97,8 +97,7 @@ static const char upsert_latest_sql[] =
 	" ?15, ?16) ON CONFLICT (host) DO UPDATE SET sent_at_us = ?2, received_us = ?3,"
 	" role = ?4, agent_version = ?5, have_tracking = ?6, synchronised = ?7, stratum = ?8,"
 	" leap = ?9, offset_s = ?10, root_delay_s = ?11, root_dispersion_s = ?12,"
-	" rtc_present = ?13, rtc_valid = ?14, rtc_offset_s = ?15, check_ready = ?16"
-	" WHERE ?2 > latest.sent_at_us";
+	" rtc_present = ?13, rtc_valid = ?14, rtc_offset_s = ?15, check_ready = ?16";
 
 static const char sel_latest_sql[] =
 	"SELECT host, sent_at_us, received_us, role, agent_version, have_tracking, synchronised,"
@@ -240,17 +239,14 @@ static bool latest_find(const struct latest_set *l, const char *host, size_t *at
 	return false;
 }
 
-/* Insert or, if newer than the host's row, replace (the upsert's rule).
- * -ENOMEM leaves l as it was. */
+/* Insert, or replace the host's row (the upsert's rule: the report that
+ * arrived last is the latest). -ENOMEM leaves l as it was. */
 static int latest_put(struct latest_set *l, const struct store_latest *r)
 {
 	size_t at;
 
 	if (latest_find(l, r->info.host, &at)) {
-		struct store_latest *old = &l->rows[l->order[at]];
-
-		if (r->info.sent_at_us > old->info.sent_at_us)
-			*old = *r;
+		l->rows[l->order[at]] = *r;
 		return 0;
 	}
 	if (l->n == UINT32_MAX)
@@ -274,8 +270,13 @@ static int latest_put(struct latest_set *l, const struct store_latest *r)
 	return 0;
 }
 
-/* Insert one report and update the host's latest row. Returns 0 stored,
- * 1 duplicate, -EIO on a database error. */
+/* Insert one report and make it the host's latest row: the latest is the
+ * report that arrived last, not the one with the largest sent_at, so that
+ * a host whose clock ran ahead and was stepped back is not pinned to its
+ * future reports (the agent sends in the order it built them, spooled
+ * ones first). A duplicate (same host and sent_at, already stored) leaves
+ * the latest row alone. Returns 0 stored, 1 duplicate, -EIO on a
+ * database error. */
 static int write_one(struct store *s, const struct pending *p)
 {
 	const struct status_info *i = &p->info;

@@ -5,7 +5,9 @@
  * (group commit); a report's callback runs only after its transaction
  * committed, so "acknowledged" means "in the database". A report with the
  * same host and sent_at as a stored one is a duplicate: not stored again,
- * still acknowledged. Reads use their own connection. Reports older than the retention are
+ * still acknowledged, and does not change the host's latest report. A
+ * host's latest report is the one stored last (arrival order), whatever
+ * its sent_at. Reads use their own connection. Reports older than the retention are
  * deleted by the writer at open and then hourly. A third connection, in
  * its own thread, checkpoints the write-ahead log once it holds 1,000
  * pages, so that commits never wait for a checkpoint's copy and sync.

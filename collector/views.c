@@ -21,6 +21,28 @@ static json_t *time_json(int64_t us)
 	return status_format_time(us, buf, sizeof(buf)) ? json_string(buf) : json_null();
 }
 
+/* The host's clock as its latest report shows it: sent_at (its clock) minus
+ * received_at (ours), in s. Positive: the host's clock is ahead; negative:
+ * behind, or the report was delayed (replayed from the agent's spool). */
+static double clock_skew_s(const struct store_latest *r)
+{
+	return (double)(r->info.sent_at_us - r->received_us) / 1e6;
+}
+
+static bool clock_skewed(const struct store_latest *r, double max_skew_s)
+{
+	return max_skew_s > 0 && fabs(clock_skew_s(r)) > max_skew_s;
+}
+
+static size_t count_skewed(const struct store_latest *rows, size_t n, double max_skew_s)
+{
+	size_t c = 0;
+
+	for (size_t k = 0; k < n; k++)
+		c += clock_skewed(&rows[k], max_skew_s);
+	return c;
+}
+
 static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fleet_host *h)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -32,10 +54,12 @@ static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fle
 	}
 }
 
-static json_t *summary_json(const struct fleet_summary *s, const struct store_latest *rows)
+static json_t *summary_json(const struct fleet_summary *s, const struct store_latest *rows,
+			    size_t skewed)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s}",
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s}",
 			 "hosts", (json_int_t)s->hosts, "stale", (json_int_t)s->stale,
+			 "clock_skewed", (json_int_t)skewed,
 			 "ready", (json_int_t)s->ready, "unsynchronised",
 			 (json_int_t)s->unsynchronised, "over_budget", (json_int_t)s->over_budget,
 			 "worst_host", s->worst >= 0 ? json_string(rows[s->worst].info.host)
@@ -48,7 +72,7 @@ static json_t *summary_json(const struct fleet_summary *s, const struct store_la
 /* A host's static part, rendered: "{...fields" without the closing brace. */
 struct views_frag {
 	char host[STATUS_HOST_MAX];
-	int64_t sent_at_us;
+	int64_t sent_at_us, received_us;	/* the report it was rendered from */
 	char *text;
 	size_t len;
 };
@@ -153,7 +177,7 @@ static void put_bool(struct frag_buf *b, bool v)
  * tests/unit/test_collector.c checks it against the same object built
  * with jansson. */
 static void host_static_text(const struct store_latest *r, const struct fleet_host_eval *e,
-			     struct frag_buf *b)
+			     double max_skew_s, struct frag_buf *b)
 {
 	const struct status_info *i = &r->info;
 	char n[24];
@@ -168,6 +192,10 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 	put_time(b, i->sent_at_us);
 	PUT_LIT(b, ",\"received_at\":");
 	put_time(b, r->received_us);
+	PUT_LIT(b, ",\"clock_skew_s\":");
+	put_real(b, clock_skew_s(r));
+	PUT_LIT(b, ",\"clock_skewed\":");
+	put_bool(b, clock_skewed(r, max_skew_s));
 	PUT_LIT(b, ",\"have_tracking\":");
 	put_bool(b, i->have_tracking);
 	PUT_LIT(b, ",\"synchronised\":");
@@ -205,13 +233,13 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 
 /* Render the static part of one host into frag (text malloc'ed). */
 static int render_frag(const struct store_latest *r, const struct fleet_host_eval *e,
-		       struct views_frag *frag)
+		       double max_skew_s, struct views_frag *frag)
 {
 	char text[4096];	/* the longest fragment, every string escaped, is ~1.2 KB */
 	struct frag_buf b = { text, text + sizeof(text), false };
 	size_t n;
 
-	host_static_text(r, e, &b);
+	host_static_text(r, e, max_skew_s, &b);
 	n = (size_t)(b.p - text);
 	if (b.full || !(frag->text = malloc(n)))
 		return -1;
@@ -219,14 +247,18 @@ static int render_frag(const struct store_latest *r, const struct fleet_host_eva
 	frag->len = n;
 	snprintf(frag->host, sizeof(frag->host), "%s", r->info.host);
 	frag->sent_at_us = r->info.sent_at_us;
+	frag->received_us = r->received_us;
 	return 0;
 }
 
 /* The host fragments for rows (sorted by host, as the store returns them),
  * taking unchanged ones from the previous render (a merge by host name):
- * only hosts with a new report are rendered again. */
+ * only hosts with a new report are rendered again. A report is known by
+ * sent_at and received_at together: the latest may go back in sent_at (a
+ * clock stepped back). */
 static struct views_frag *fragments(const struct store_latest *rows, size_t n,
-				    const struct fleet_host_eval *e, struct views_cache *cache)
+				    const struct fleet_host_eval *e, double max_skew_s,
+				    struct views_cache *cache)
 {
 	struct views_frag *out = calloc(n ? n : 1, sizeof(*out));
 	size_t j = 0;
@@ -238,10 +270,11 @@ static struct views_frag *fragments(const struct store_latest *rows, size_t n,
 
 		while (cache && j < cache->n && (c = strcmp(cache->frags[j].host, rows[k].info.host)) < 0)
 			j++;
-		if (c == 0 && cache->frags[j].sent_at_us == rows[k].info.sent_at_us) {
+		if (c == 0 && cache->frags[j].sent_at_us == rows[k].info.sent_at_us &&
+		    cache->frags[j].received_us == rows[k].received_us) {
 			out[k] = cache->frags[j];
 			cache->frags[j].text = NULL;	/* moved */
-		} else if (render_frag(&rows[k], &e[k], &out[k]) < 0) {
+		} else if (render_frag(&rows[k], &e[k], max_skew_s, &out[k]) < 0) {
 			for (size_t i = 0; i < k; i++)
 				free(out[i].text);
 			free(out);
@@ -310,12 +343,14 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 		goto out;
 	to_fleet_hosts(rows, n, h);
 	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
-	if (!(frags = fragments(rows, n, e, cache)))
+	if (!(frags = fragments(rows, n, e, p->max_clock_skew_s, cache)))
 		goto out;
-	head = json_pack("{s:s, s:o, s:f, s:f, s:o}", "schema", "fleetclock.fleet/1",
+	head = json_pack("{s:s, s:o, s:f, s:f, s:f, s:o}", "schema", "fleetclock.fleet/1",
 			 "generated_at", time_json((int64_t)(p->now * 1e6)),
 			 "budget_s", p->budget_s, "stale_after_s", p->stale_after_s,
-			 "summary", summary_json(&s, rows));
+			 "max_clock_skew_s", p->max_clock_skew_s,
+			 "summary", summary_json(&s, rows, count_skewed(rows, n,
+									 p->max_clock_skew_s)));
 	/* json_dumpb into our malloc: json_dumps would allocate through an
 	 * arena if one were on */
 	head_len = head ? json_dumpb(head, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(9)) : 0;
@@ -457,6 +492,12 @@ static bool get_age(const struct store_latest *r, const struct fleet_host_eval *
 	return true;
 }
 
+static bool get_skew(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = clock_skew_s(r);
+	return true;
+}
+
 static void ingest_counters(FILE *f, const struct views_counters *c)
 {
 	static const char *name = "fleetclock_collector_reports_total";
@@ -467,6 +508,8 @@ static void ingest_counters(FILE *f, const struct views_counters *c)
 	fprintf(f, "%s{result=\"invalid_json\"} %llu\n", name, (unsigned long long)c->bad_json);
 	fprintf(f, "%s{result=\"schema_violation\"} %llu\n", name, (unsigned long long)c->bad_schema);
 	fprintf(f, "%s{result=\"unauthorized\"} %llu\n", name, (unsigned long long)c->unauthorized);
+	fprintf(f, "%s{result=\"forbidden\"} %llu\n", name, (unsigned long long)c->forbidden);
+	fprintf(f, "%s{result=\"unsupported_type\"} %llu\n", name, (unsigned long long)c->bad_type);
 	fprintf(f, "%s{result=\"too_large\"} %llu\n", name, (unsigned long long)c->too_large);
 	fprintf(f, "%s{result=\"store_failed\"} %llu\n", name, (unsigned long long)c->store_failed);
 	family(f, "fleetclock_collector_commits_total", "counter",
@@ -501,10 +544,20 @@ char *views_metrics(const struct store_latest *rows, size_t n, const struct view
 		 get_rtc);
 	per_host(f, "fleetclock_host_last_report_age_seconds",
 		 "Seconds since the host's latest report was stored.", rows, e, n, get_age);
+	per_host(f, "fleetclock_host_clock_skew_seconds",
+		 "sent_at of the host's latest report minus when the collector received it.",
+		 rows, e, n, get_skew);
 	family(f, "fleetclock_fleet_hosts", "gauge", "Hosts that have reported.");
 	fprintf(f, "fleetclock_fleet_hosts %zu\n", s.hosts);
 	family(f, "fleetclock_fleet_stale_hosts", "gauge", "Hosts whose latest report is stale.");
 	fprintf(f, "fleetclock_fleet_stale_hosts %zu\n", s.stale);
+	family(f, "fleetclock_fleet_clock_skewed_hosts", "gauge",
+	       "Hosts whose latest report's sent_at is more than max_clock_skew_s from its arrival.");
+	fprintf(f, "fleetclock_fleet_clock_skewed_hosts %zu\n",
+		count_skewed(rows, n, p->max_clock_skew_s));
+	family(f, "fleetclock_fleet_max_clock_skew_seconds", "gauge",
+	       "The configured max_clock_skew_s (0: not checked).");
+	fprintf(f, "fleetclock_fleet_max_clock_skew_seconds %.9g\n", p->max_clock_skew_s);
 	family(f, "fleetclock_fleet_spread_bound_seconds", "gauge",
 	       "Sum of the two largest error bounds of fresh hosts.");
 	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);

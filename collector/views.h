@@ -13,12 +13,13 @@ struct views_params {
 	double now;		/* s since the epoch */
 	double budget_s;
 	double stale_after_s;
+	double max_clock_skew_s;	/* |sent_at - received_at| above this is flagged; 0: never */
 };
 
 /* Counters of the ingest path for /metrics. */
 struct views_counters {
-	uint64_t accepted, duplicates, bad_json, bad_schema, unauthorized, too_large,
-		 store_failed, batches;
+	uint64_t accepted, duplicates, bad_json, bad_schema, unauthorized, forbidden, bad_type,
+		 too_large, store_failed, batches;
 };
 
 /* Rendered hosts kept between fleet renders: a host is rendered again only

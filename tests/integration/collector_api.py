@@ -89,7 +89,7 @@ class CollectorApi(unittest.TestCase):
         # chunked, so the length is not known up front
         s = socket.create_connection((self.c.addr, PORT), timeout=5)
         s.sendall(b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n")
+                  b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"x" * 8192
         try:
             for _ in range(10):

@@ -2,6 +2,7 @@
  * in /tmp, concurrent submitters), the views (fleet JSON, Prometheus text)
  * and the constant-time token comparison. */
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector_config.h"
+#include "host_tokens.h"
 #include "http.h"
 #include "store.h"
 #include "views.h"
@@ -179,8 +182,9 @@ static void assert_same_latest(const struct store_latest *a, const struct store_
 }
 
 /* The latest view is kept in memory; it must equal what the latest table
- * gives back after a reopen, for every kind of report, and keep the
- * newest report of each host whatever order they arrive in. */
+ * gives back after a reopen, for every kind of report, and hold the report
+ * of each host that arrived last (not the largest sent_at; a duplicate does
+ * not count as an arrival). */
 START_TEST(test_store_latest_memory_equals_table)
 {
 	char path[] = "/tmp/fc-test-latest-XXXXXX", db[64], err[256], host[16];
@@ -188,6 +192,7 @@ START_TEST(test_store_latest_memory_equals_table)
 	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
 	enum { HOSTS = 300, ROUNDS = 3 };
 	int64_t now_us = (int64_t)time(NULL) * 1000000, newest[HOSTS] = { 0 };
+	static bool seen[HOSTS][51];
 	struct store_latest *mem, *table;
 	unsigned seed = 7;
 	size_t n, n2, hosts = 0;
@@ -227,8 +232,10 @@ START_TEST(test_store_latest_memory_equals_table)
 		}
 		ck_assert_int_eq(store_submit(s, &i, "{}", 2, now_us + r, on_done, &w), 0);
 		sent++;
-		if (sent_at > newest[h])
+		if (!seen[h][sent_at / 1000000]) {	/* stored: the host's latest now */
+			seen[h][sent_at / 1000000] = true;
 			newest[h] = sent_at;
+		}
 	}
 	wait_done(&w, sent);
 	ck_assert_int_eq(w.failed, 0);
@@ -243,7 +250,7 @@ START_TEST(test_store_latest_memory_equals_table)
 
 		if (k > 0)
 			ck_assert_int_lt(strcmp(mem[k - 1].info.host, mem[k].info.host), 0);
-		ck_assert_msg(mem[k].info.sent_at_us == newest[h], "%s: not its newest report",
+		ck_assert_msg(mem[k].info.sent_at_us == newest[h], "%s: not its last report",
 			      mem[k].info.host);
 		assert_same_latest(&mem[k], &table[k]);
 	}
@@ -252,6 +259,74 @@ START_TEST(test_store_latest_memory_equals_table)
 	ck_assert_uint_eq(n, hosts);	/* every host that reported, once */
 	free(mem);
 	free(table);
+	snprintf(err, sizeof(err), "rm -rf '%s'", path);
+	ck_assert_int_eq(system(err), 0);
+}
+END_TEST
+
+static int submit_wait(struct store *s, const struct status_info *i, int64_t received_us)
+{
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+
+	ck_assert_int_eq(store_submit(s, i, "{}", 2, received_us, on_done, &w), 0);
+	wait_done(&w, 1);
+	return w.stored ? 0 : w.dup ? 1 : -1;
+}
+
+static void assert_latest(struct store *s, const char *host, int64_t sent_at_us,
+			  int64_t received_us)
+{
+	struct store_latest *rows;
+	size_t n, k;
+
+	ck_assert_int_eq(store_latest_all(s, &rows, &n), 0);
+	for (k = 0; k < n && strcmp(rows[k].info.host, host); k++)
+		;
+	ck_assert_msg(k < n, "%s: no latest row", host);
+	ck_assert_msg(rows[k].info.sent_at_us == sent_at_us && rows[k].received_us == received_us,
+		      "%s: latest sent_at %lld received %lld, want %lld %lld", host,
+		      (long long)rows[k].info.sent_at_us, (long long)rows[k].received_us,
+		      (long long)sent_at_us, (long long)received_us);
+	free(rows);
+}
+
+/* Issue 14: a host's clock ran 17 minutes ahead, then was stepped back. Its
+ * reports after the step have a smaller sent_at than the ones before; the
+ * latest row follows them (arrival order), a duplicate of a future report
+ * is acknowledged but does not move it back, and a reopened store (the
+ * table) says the same. */
+START_TEST(test_store_latest_follows_arrival_after_step_back)
+{
+	char path[] = "/tmp/fc-test-step-XXXXXX", db[64], err[256];
+	struct store_opts o = { db, 30, false, 16 };
+	const int64_t now = (int64_t)time(NULL) * 1000000, ahead = 17 * 60 * 1000000LL;
+	struct status_info fut[3], ok[3];
+	struct store *s;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	for (int k = 0; k < 3; k++) {
+		fut[k] = make_info("pi-ahead", now + ahead + k * 1000000LL, 1020.0);
+		ck_assert_int_eq(submit_wait(s, &fut[k], now + k * 1000000LL), 0);
+	}
+	assert_latest(s, "pi-ahead", now + ahead + 2000000, now + 2000000);
+	for (int k = 0; k < 3; k++) {	/* stepped back */
+		ok[k] = make_info("pi-ahead", now + (3 + k) * 1000000LL, 0.0001);
+		ck_assert_int_eq(submit_wait(s, &ok[k], now + (3 + k) * 1000000LL), 0);
+		assert_latest(s, "pi-ahead", now + (3 + k) * 1000000LL, now + (3 + k) * 1000000LL);
+	}
+	/* a future report again (replayed): stored once already, so a duplicate */
+	ck_assert_int_eq(submit_wait(s, &fut[1], now + 6000000), 1);
+	assert_latest(s, "pi-ahead", now + 5000000, now + 5000000);
+	store_close(s);
+	ck_assert_int_eq(store_open(&o, &s, err, sizeof(err)), 0);
+	assert_latest(s, "pi-ahead", now + 5000000, now + 5000000);
+	/* and after the reopen, new reports still take over */
+	ok[0] = make_info("pi-ahead", now + 7000000, 0.0001);
+	ck_assert_int_eq(submit_wait(s, &ok[0], now + 7000000), 0);
+	assert_latest(s, "pi-ahead", now + 7000000, now + 7000000);
+	store_close(s);
 	snprintf(err, sizeof(err), "rm -rf '%s'", path);
 	ck_assert_int_eq(system(err), 0);
 }
@@ -287,14 +362,16 @@ START_TEST(test_store_checkpoints_in_background)
 	}
 	wait_done(&w, total);
 	ck_assert_int_eq(w.stored, total);
+	/* a PASSIVE checkpoint may copy only part of the log (it counts all the
+	 * same): wait for the pages, not for the first checkpoint */
 	for (int tries = 0; tries < 500; tries++) {	/* up to 5 s */
 		store_get_stats(s, &st);
-		if (st.checkpoints > 0)
+		ck_assert_int_eq(stat(db, &sb), 0);
+		if (st.checkpoints > 0 && sb.st_size > 4 * 1000 * 1000)
 			break;
 		usleep(10000);
 	}
 	ck_assert_uint_gt(st.checkpoints, 0);
-	ck_assert_int_eq(stat(db, &sb), 0);
 	ck_assert_int_gt(sb.st_size, 4 * 1000 * 1000);	/* 1,000 pages of 4 KB */
 	store_close(s);
 	snprintf(err, sizeof(err), "rm -rf '%s'", path);
@@ -326,7 +403,7 @@ START_TEST(test_views_fleet)
 	/* bounds: a 1 + 1 + 0.5 = 2.5 ms; b 8 + 1.5 = 9.5 ms (over 5 ms); old stale */
 	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
 					latest_row("old", 0.0, 10.0) };
-	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_params p = { 100.0, 0.005, 15, 0 };
 	char *text = views_fleet_json(rows, 3, &p, NULL);
 	json_t *d = json_loads(text, 0, NULL), *s, *h;
 
@@ -368,7 +445,7 @@ START_TEST(test_views_fleet_age_text)
 		1700000000250000LL, 1699999999999999LL, 1699999000000000LL, 1000000LL, 0,
 		1699999987654321LL, 1700000009000001LL };
 	enum { N = sizeof(received_us) / sizeof(received_us[0]) };
-	struct views_params p = { 1700000000.0, 0.005, 15 };
+	struct views_params p = { 1700000000.0, 0.005, 15, 0 };
 	struct store_latest rows[N];
 	char *text, want[160], host[16];
 	json_t *d;
@@ -413,8 +490,9 @@ static json_t *time_oracle(int64_t us)
 	return status_format_time(us, buf, sizeof(buf)) ? json_string(buf) : json_null();
 }
 
-static json_t *host_oracle(const struct store_latest *r, double budget_s)
+static json_t *host_oracle(const struct store_latest *r, double budget_s, double max_skew_s)
 {
+	double skew = (double)(r->info.sent_at_us - r->received_us) / 1e6;
 	const struct status_info *i = &r->info;
 	double bound = i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 +
 					  i->root_dispersion_s : NAN;
@@ -422,10 +500,11 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s)
 		json_pack("{s:b, s:o}", "valid", i->rtc_valid, "offset_s",
 			  real_or_null_oracle(i->rtc_have_offset, i->rtc_offset_s)) : json_null();
 
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:i, s:s, s:o, s:o, s:o, s:o, s:b,"
-			 " s:o, s:o}", "host", i->host, "role", i->role,
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
+			 " s:o, s:b, s:o, s:o}", "host", i->host, "role", i->role,
 			 "agent_version", i->agent_version, "sent_at", time_oracle(i->sent_at_us),
-			 "received_at", time_oracle(r->received_us),
+			 "received_at", time_oracle(r->received_us), "clock_skew_s", skew,
+			 "clock_skewed", max_skew_s > 0 && fabs(skew) > max_skew_s,
 			 "have_tracking", i->have_tracking, "synchronised", i->synchronised,
 			 "stratum", i->stratum, "leap", i->leap,
 			 "offset_s", real_or_null_oracle(i->have_tracking, i->offset_s),
@@ -441,7 +520,7 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s)
 START_TEST(test_views_fleet_fields_match_jansson)
 {
 	enum { N = 7 };
-	struct views_params p = { 1700000000.0, 0.005, 15 };
+	struct views_params p = { 1700000000.0, 0.005, 15, 5 };	/* f5, f6 skewed */
 	struct store_latest rows[N];
 	json_t *doc, *hosts;
 	char host[16];
@@ -485,7 +564,8 @@ START_TEST(test_views_fleet_fields_match_jansson)
 		json_object_del(got, "ready");
 		rows[k].info.max_error_s = NAN;		/* the oracle computes its own */
 		/* through the view's own precision: 9 significant digits */
-		w = json_dumps(want = host_oracle(&rows[k], p.budget_s), JSON_REAL_PRECISION(9));
+		w = json_dumps(want = host_oracle(&rows[k], p.budget_s, p.max_clock_skew_s),
+			       JSON_REAL_PRECISION(9));
 		json_decref(want);
 		want = json_loads(w, 0, NULL);
 		free(w);
@@ -506,7 +586,7 @@ START_TEST(test_views_fleet_cache)
 {
 	struct store_latest rows[3] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5),
 					latest_row("c", 0.002, 98.0) };
-	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_params p = { 100.0, 0.005, 15, 0 };
 	struct views_cache cache = { NULL, 0 };
 	char *plain, *cached;
 
@@ -535,7 +615,7 @@ END_TEST
 START_TEST(test_views_metrics)
 {
 	struct store_latest rows[2] = { latest_row("a", 0.001, 99.0), latest_row("b", -0.008, 99.5) };
-	struct views_params p = { 100.0, 0.005, 15 };
+	struct views_params p = { 100.0, 0.005, 15, 0 };
 	struct views_counters c = { .accepted = 7, .bad_json = 2, .batches = 3 };
 	char *text = views_metrics(rows, 2, &p, &c);
 
@@ -565,6 +645,167 @@ START_TEST(test_token_equal)
 }
 END_TEST
 
+/* A host whose reports say a time 17 minutes ahead of their arrival is a
+ * finding (clock_skewed, counted in the summary and in /metrics), not a
+ * stale host: it reported a second ago. */
+START_TEST(test_views_clock_skew)
+{
+	struct store_latest rows[3] = { latest_row("ahead", 0.0001, 99.0),
+					latest_row("behind", 0.0001, 99.0),
+					latest_row("fine", 0.0001, 99.0) };
+	struct views_params p = { 100.0, 0.005, 15, 5 };
+	struct views_counters c = { 0 };
+	json_t *d, *h;
+	char *text;
+
+	rows[0].info.sent_at_us = 99000000 + 1020000000;	/* +17 min */
+	rows[1].info.sent_at_us = 99000000 - 6000000;		/* -6 s */
+	rows[2].info.sent_at_us = 99000000 - 4000000;		/* -4 s: within 5 s */
+	text = views_fleet_json(rows, 3, &p, NULL);
+	d = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_double_eq_tol(json_real_value(json_object_get(d, "max_clock_skew_s")), 5, 1e-9);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "summary"),
+							    "clock_skewed")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "summary"),
+							    "stale")), 0);
+	h = json_array_get(json_object_get(d, "hosts"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(h, "host")), "ahead");
+	ck_assert_double_eq_tol(json_real_value(json_object_get(h, "clock_skew_s")), 1020, 1e-6);
+	ck_assert(json_is_true(json_object_get(h, "clock_skewed")));
+	ck_assert(json_is_false(json_object_get(h, "stale")));
+	h = json_array_get(json_object_get(d, "hosts"), 1);
+	ck_assert(json_is_true(json_object_get(h, "clock_skewed")));
+	h = json_array_get(json_object_get(d, "hosts"), 2);
+	ck_assert(json_is_false(json_object_get(h, "clock_skewed")));
+	json_decref(d);
+	free(text);
+	text = views_metrics(rows, 3, &p, &c);
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_host_clock_skew_seconds{host=\"ahead\"} 1020\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_host_clock_skew_seconds{host=\"fine\"} -4\n"));
+	ck_assert_ptr_nonnull(strstr(text, "fleetclock_fleet_clock_skewed_hosts 2\n"));
+	free(text);
+	/* 0: not checked */
+	p.max_clock_skew_s = 0;
+	text = views_fleet_json(rows, 3, &p, NULL);
+	ck_assert_ptr_null(strstr(text, "\"clock_skewed\":true"));
+	free(text);
+}
+END_TEST
+
+/* The cached fragment of a host is its report's: a newer report with the
+ * same sent_at (possible once the latest follows arrival) is rendered
+ * again, not taken from the cache. */
+START_TEST(test_views_fleet_cache_by_arrival)
+{
+	struct store_latest row = latest_row("a", 0.001, 99.0);
+	struct views_params p = { 100.0, 0.005, 15, 5 };
+	struct views_cache cache = { NULL, 0 };
+	char *plain, *cached;
+
+	free(views_fleet_json(&row, 1, &p, &cache));
+	row.received_us += 7000000;	/* same sent_at, arrived 7 s later */
+	plain = views_fleet_json(&row, 1, &p, NULL);
+	cached = views_fleet_json(&row, 1, &p, &cache);
+	ck_assert_str_eq(cached, plain);
+	free(plain);
+	free(cached);
+	views_cache_free(&cache);
+}
+END_TEST
+
+START_TEST(test_json_content_type)
+{
+	static const struct { const char *v; bool ok; } cases[] = {
+		{ "application/json", true },
+		{ "application/json; charset=utf-8", true },
+		{ "Application/JSON;charset=UTF-8", true },
+		{ "  application/json  ", true },
+		{ "application/json ; charset=utf-8", true },
+		{ "application/jsonx", false },
+		{ "application/json-seq", false },
+		{ "text/plain", false },
+		{ "application/x-www-form-urlencoded", false },
+		{ "", false },
+		{ NULL, false },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+		ck_assert_msg(http_is_json_type(cases[k].v) == cases[k].ok, "'%s'",
+			      cases[k].v ? cases[k].v : "(none)");
+}
+END_TEST
+
+START_TEST(test_host_tokens_parse)
+{
+	struct host_tokens t;
+	char err[256];
+
+	ck_assert_int_eq(host_tokens_parse("# fleet\n\npi-02 tok-b\n  pi-01\ttok-a  \r\n"
+					   "observer tok-c", "tokens", &t, err, sizeof(err)), 0);
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert_str_eq(host_tokens_find(&t, "pi-01")->token, "tok-a");
+	ck_assert_str_eq(host_tokens_find(&t, "observer")->token, "tok-c");
+	ck_assert_ptr_null(host_tokens_find(&t, "pi-03"));
+	host_tokens_free(&t);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_int_eq(host_tokens_parse("a x\nb y z\n", "f", &t, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "f:2: expected 'HOST TOKEN'"), "%s", err);
+	ck_assert_int_eq(host_tokens_parse("a x\nb\n", "f", &t, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(host_tokens_parse("a x\na y\n", "f", &t, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "host a has more than one token"), "%s", err);
+	ck_assert_int_eq(host_tokens_parse("a x\nb x\n", "f", &t, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "hosts a and b have the same token"), "%s", err);
+	ck_assert_int_eq(host_tokens_parse("a x\nb change-me\n", "/etc/t", &t, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "/etc/t:2:") && strstr(err, "placeholder"), "%s", err);
+	ck_assert_uint_eq(t.n, 0);
+}
+END_TEST
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/* The shipped placeholder token is refused at start-up, with the file named;
+ * a token file is loaded, and refused when others can read it. */
+START_TEST(test_config_tokens)
+{
+	char dir[] = "/tmp/fc-test-conf-XXXXXX", conf[80], toks[80], text[256], err[512];
+	struct collector_config cfg;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/collector.conf", dir);
+	snprintf(toks, sizeof(toks), "%s/tokens", dir);
+	write_file(conf, "[collector]\ntokens = s3cret, CHANGE-ME\n", 0600);
+	ck_assert_int_eq(collector_config_load(&cfg, conf, true, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, conf) && strstr(err, "'CHANGE-ME' is the placeholder"), "%s", err);
+	write_file(toks, "pi-01 tok-a\npi-02 tok-b\n", 0640);
+	snprintf(text, sizeof(text), "[collector]\ntokens = s3cret\ntoken_file = %s\n", toks);
+	write_file(conf, text, 0600);
+	ck_assert_msg(collector_config_load(&cfg, conf, true, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.host_tokens.n, 2);
+	ck_assert_double_eq_tol(cfg.max_clock_skew_s, 5, 1e-9);
+	ck_assert_int_eq(cfg.per_ip_connections, 64);
+	collector_config_free(&cfg);
+	ck_assert_int_eq(chmod(toks, 0644), 0);
+	ck_assert_int_eq(collector_config_load(&cfg, conf, true, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, toks) && strstr(err, "chmod o-r"), "%s", err);
+	/* an empty token file would silently turn authentication off */
+	write_file(toks, "# nobody yet\n", 0600);
+	ck_assert_int_eq(collector_config_load(&cfg, conf, true, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, toks) && strstr(err, "no 'HOST TOKEN' line"), "%s", err);
+	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(text), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("collector");
@@ -573,6 +814,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
 	tcase_add_test(tc, test_store_latest_memory_equals_table);
+	tcase_add_test(tc, test_store_latest_follows_arrival_after_step_back);
 	tcase_add_test(tc, test_store_checkpoints_in_background);
 	tcase_add_test(tc, test_store_bad_path);
 	tcase_add_test(tc, test_views_fleet);
@@ -581,6 +823,11 @@ int main(void)
 	tcase_add_test(tc, test_views_fleet_cache);
 	tcase_add_test(tc, test_views_metrics);
 	tcase_add_test(tc, test_token_equal);
+	tcase_add_test(tc, test_views_clock_skew);
+	tcase_add_test(tc, test_views_fleet_cache_by_arrival);
+	tcase_add_test(tc, test_json_content_type);
+	tcase_add_test(tc, test_host_tokens_parse);
+	tcase_add_test(tc, test_config_tokens);
 	suite_add_tcase(su, tc);
 	return check_run(su);
 }
