@@ -1,7 +1,9 @@
 /* action_daemon.c - --daemon: every interval, build the status document
  * and POST it to the collector. What the collector does not take (down,
- * 5xx, timeout) waits in the on-disk spool and is replayed in order, with
- * capped exponential backoff and jitter. SIGTERM/SIGINT: one last bounded
+ * 5xx, timeout, 401/403 until the token is right again) waits in the spool
+ * (on disk, in memory when the disk fails) and is replayed in the order it
+ * was built, each report at most once per attempt, with capped exponential
+ * backoff and jitter. SIGTERM/SIGINT: one last bounded
  * flush of the spool, then exit 0; what is left stays spooled. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -24,8 +26,6 @@
 #include "status.h"
 #include "timeutil.h"
 
-enum post_result { POST_SENT, POST_REJECTED, POST_FAILED };
-
 struct daemon {
 	struct agent_ctx *ctx;
 	struct chrony_client *chrony;
@@ -34,10 +34,12 @@ struct daemon {
 	struct daemon_rtc *rtc;		/* NULL: no RTC */
 	struct agent_election *election;	/* NULL: not a master candidate */
 	unsigned failures;		/* consecutive failed POSTs */
+	enum push_outcome last;		/* of the last POST */
+	char post_error[512];		/* of the last failed POST */
 	double next_try;		/* CLOCK_MONOTONIC; no POST before */
 	unsigned seed;
 	int (*sd_notify)(int unset_environment, const char *state);
-	struct log_ratelimit rl_post, rl_spool, rl_chrony;
+	struct log_ratelimit rl_post, rl_spool, rl_chrony, rl_reject;
 };
 
 /* sd_notify from libsystemd, loaded only under systemd (NOTIFY_SOCKET),
@@ -121,6 +123,23 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 	}
 }
 
+/* The "report_queue" object: what waits, where, and why. */
+static json_t *report_queue_json(struct daemon *d)
+{
+	struct spool_state st;
+	struct status_report_queue q;
+
+	spool_state(d->spool, &st);
+	q = (struct status_report_queue){
+		.in_memory = st.in_memory, .queued = st.count, .in_memory_count = st.mem_count,
+		.unremoved = st.stuck, .dropped = st.dropped, .error = st.error,
+		.delivery = d->last == PUSH_REFUSED ? "refused"
+			    : d->last == PUSH_RETRY ? "retrying" : "ok",
+		.delivery_error = d->post_error,
+	};
+	return status_build_report_queue(&q);
+}
+
 /* The document for now, as compact JSON (malloc'ed), or NULL. */
 static char *build_report(struct daemon *d)
 {
@@ -145,37 +164,64 @@ static char *build_report(struct daemon *d)
 	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, rtc.present ? &rtc : NULL, &check);
 	if (doc && d->election)
 		json_object_set_new(doc, "election", agent_election_json(d->election));
+	if (doc && d->spool)
+		json_object_set_new(doc, "report_queue", report_queue_json(d));
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	return text;
 }
 
-static enum post_result post(struct daemon *d, const char *doc, size_t len)
+/* Log what rc means for the report (a refused token once per episode) and
+ * return it. */
+static enum push_outcome judge(struct daemon *d, int rc, const char *err)
+{
+	enum push_outcome o = push_outcome_of(rc);
+
+	switch (o) {
+	case PUSH_SENT:
+		if (d->last == PUSH_REFUSED)
+			log_info("collector accepts reports again: delivering %zu kept reports",
+				 spool_count(d->spool));
+		break;
+	case PUSH_REFUSED:
+		if (d->last != PUSH_REFUSED)
+			log_err("%s; reports are kept (spool, bounded) and retried with backoff "
+				"(at most %.0f s) until the collector accepts them", err,
+				d->ctx->cfg.backoff_max_s);
+		break;
+	case PUSH_DROP:
+		log_ratelimited(&d->rl_reject, LOG_ERR, "%s; the report is dropped", err);
+		break;
+	case PUSH_RETRY:
+		log_ratelimited(&d->rl_post, LOG_WARNING, "%s; spooling, retrying with backoff",
+				err);
+		break;
+	}
+	return o;
+}
+
+static enum push_outcome post(struct daemon *d, const char *doc, size_t len)
 {
 	char err[512] = "";
 	int code = push_post(d->push, doc, len, err, sizeof(err));
+	enum push_outcome r = judge(d, code, err);
 
-	if (code >= 200 && code < 300)
-		return POST_SENT;
-	if (code >= 400 && code < 500 && code != 408 && code != 429) {
-		/* The collector will never take it: keeping it would block the queue. */
-		log_err("%s; the report is dropped", err);
-		return POST_REJECTED;
-	}
-	log_ratelimited(&d->rl_post, LOG_WARNING, "%s; spooling, retrying with backoff", err);
-	return POST_FAILED;
+	if (r == PUSH_SENT || r == PUSH_DROP)
+		d->post_error[0] = '\0';
+	else
+		memcpy(d->post_error, err, sizeof(err));
+	d->last = r;
+	return r;
 }
 
-/* Capped exponential backoff: 1, 2, 4 ... backoff_max_s, times a random
- * factor in [0.5, 1] so that a fleet does not retry in lockstep. */
+/* Capped exponential backoff with jitter (push_backoff_s). */
 static void backoff(struct daemon *d)
 {
-	double base = 1.0, cap = d->ctx->cfg.backoff_max_s, wait;
+	double wait;
 
-	for (unsigned i = 1; i < d->failures + 1 && base < cap; i++)
-		base *= 2;
 	d->failures++;
-	wait = (base < cap ? base : cap) * (0.5 + 0.5 * rand_r(&d->seed) / (double)RAND_MAX);
+	wait = push_backoff_s(d->failures, d->ctx->cfg.backoff_max_s,
+			      rand_r(&d->seed) / (double)RAND_MAX);
 	d->next_try = timeutil_now(CLOCK_MONOTONIC) + wait;
 	log_debug("collector: next attempt in %.1f s (failure %u)", wait, d->failures);
 }
@@ -204,13 +250,15 @@ static void replay(struct daemon *d, double deadline)
 			log_err("%s", err);
 			continue;
 		}
-		enum post_result r = post(d, doc, len);
+		enum push_outcome r = post(d, doc, len);
 
 		free(doc);
-		if (r == POST_FAILED) {
+		if (r == PUSH_RETRY || r == PUSH_REFUSED) {
 			backoff(d);
 			return;
 		}
+		/* Out of the queue even when its file cannot be removed (read-only
+		 * spool): each report is sent once, never in a loop. */
 		spool_pop(d->spool);
 		d->failures = 0;
 	}
@@ -232,7 +280,9 @@ static void tick(struct daemon *d, double deadline)
 	}
 	len = strlen(doc);
 	if (spool_count(d->spool) == 0 && now >= d->next_try) {
-		if (post(d, doc, len) == POST_FAILED) {
+		enum push_outcome r = post(d, doc, len);
+
+		if (r == PUSH_RETRY || r == PUSH_REFUSED) {
 			spool_doc(d, doc, len);
 			backoff(d);
 		} else {
@@ -318,7 +368,8 @@ int agent_action_daemon(struct agent_ctx *ctx)
 {
 	struct daemon d = { .ctx = ctx, .seed = (unsigned)getpid() ^ (unsigned)time(NULL),
 			    .rl_post = LOG_RATELIMIT_INIT(60), .rl_spool = LOG_RATELIMIT_INIT(60),
-			    .rl_chrony = LOG_RATELIMIT_INIT(60) };
+			    .rl_chrony = LOG_RATELIMIT_INIT(60),
+			    .rl_reject = LOG_RATELIMIT_INIT(60) };
 	double interval = ctx->cfg.report_interval_s, next;
 	sigset_t set;
 	int sig = 0;

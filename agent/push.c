@@ -237,3 +237,27 @@ int push_post(struct push *p, const char *doc, size_t len, char *err, size_t err
 		snprintf(err, errlen, "POST %s: HTTP %ld %.300s", p->url, code, p->reply);
 	return (int)code;
 }
+
+enum push_outcome push_outcome_of(int rc)
+{
+	if (rc >= 200 && rc < 300)
+		return PUSH_SENT;
+	if (rc == 401 || rc == 403)
+		return PUSH_REFUSED;
+	if (rc >= 400 && rc < 500 && rc != 408 && rc != 429)
+		return PUSH_DROP;
+	return PUSH_RETRY;
+}
+
+double push_backoff_s(unsigned n, double cap_s, double jitter)
+{
+	double base = 1.0;
+
+	for (unsigned i = 1; i < n && base < cap_s; i++)
+		base *= 2;
+	if (jitter < 0)
+		jitter = 0;
+	if (jitter > 1)
+		jitter = 1;
+	return (base < cap_s ? base : cap_s) * (0.5 + 0.5 * jitter);
+}

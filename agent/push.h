@@ -38,4 +38,21 @@ void push_close(struct push *p);
  * URL. The collector's error message (if any) is in err for 4xx/5xx. */
 int push_post(struct push *p, const char *doc, size_t len, char *err, size_t errlen);
 
+/* What the daemon does with a report after push_post returned rc. */
+enum push_outcome {
+	PUSH_SENT,	/* 2xx: delivered (a duplicate is acknowledged too) */
+	PUSH_DROP,	/* a 4xx the collector will never take (400, 413, 415, 422...) */
+	PUSH_RETRY,	/* no answer, 5xx, 408, 429: keep it, retry with backoff */
+	PUSH_REFUSED,	/* 401/403: the token is refused (rotated?): keep, retry */
+};
+
+/* The outcome for rc (pure). 401 and 403 are not permanent: the report is
+ * fine, the credentials are what changes, and they can change back. */
+enum push_outcome push_outcome_of(int rc);
+
+/* Seconds to wait after the n-th consecutive failure (n >= 1): 1, 2, 4 ...
+ * capped at cap_s, times 0.5 + 0.5 * jitter (jitter in [0, 1]) so that a
+ * fleet does not retry in lockstep (pure). */
+double push_backoff_s(unsigned n, double cap_s, double jitter);
+
 #endif

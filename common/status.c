@@ -20,6 +20,8 @@ static const char *const state_names[] = { "selected", "nonselectable", "falseti
 					   "unselected", "selectable", NULL };
 static const char *const mode_names[] = { "client", "peer", "refclock", NULL };
 static const char *const role_names[] = { "master", "failover", "headset", "observer", NULL };
+static const char *const storage_names[] = { "disk", "memory", NULL };
+static const char *const delivery_names[] = { "ok", "retrying", "refused", NULL };
 
 static const char *name_of(const char *const *names, unsigned v, unsigned n)
 {
@@ -203,6 +205,24 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
 			 "rtc", build_rtc(rtc), "election", "check", build_check(check));
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+json_t *status_build_report_queue(const struct status_report_queue *q)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:o}",
+			 "storage", q->in_memory ? "memory" : "disk",
+			 "queued", (json_int_t)q->queued,
+			 "in_memory", (json_int_t)q->in_memory_count,
+			 "unremoved", (json_int_t)q->unremoved,
+			 "dropped", (json_int_t)q->dropped,
+			 "error", string_or_null(q->error),
+			 "delivery", q->delivery ? q->delivery : "ok",
+			 "delivery_error", string_or_null(q->delivery_error));
+}
+
 /* ---- validating ---- */
 
 enum vkind { V_STR, V_INT, V_NUM, V_BOOL, V_TIME, V_OBJ, V_ARR, V_ANY };
@@ -232,6 +252,19 @@ static const struct vfield top_fields[] = {
 	{ "rtc", V_OBJ, true, true, 0, 0, NULL },
 	{ "election", V_OBJ, true, true, 0, 0, NULL },
 	{ "check", V_OBJ, true, true, 0, 0, NULL },
+	{ "report_queue", V_OBJ, false, true, 0, 0, NULL },
+	{ NULL, V_ANY, false, false, 0, 0, NULL }
+};
+
+static const struct vfield report_queue_fields[] = {
+	{ "storage", V_STR, true, false, 0, 8, storage_names },
+	{ "queued", V_INT, true, false, 0, 1e12, NULL },
+	{ "in_memory", V_INT, false, false, 0, 1e12, NULL },
+	{ "unremoved", V_INT, false, false, 0, 1e12, NULL },
+	{ "dropped", V_INT, false, false, 0, 1e18, NULL },
+	{ "error", V_STR, false, true, 0, 512, NULL },
+	{ "delivery", V_STR, false, false, 0, 16, delivery_names },
+	{ "delivery_error", V_STR, false, true, 0, 512, NULL },
 	{ NULL, V_ANY, false, false, 0, 0, NULL }
 };
 
@@ -570,6 +603,10 @@ enum status_parse_result status_validate(json_t *doc, struct status_info *info, 
 	if (json_is_object(sub) &&
 	    ((rc = check_fields(sub, "check", check_obj_fields, err, errlen)) ||
 	     (rc = check_problems(json_object_get(sub, "problems"), err, errlen))))
+		return rc;
+	sub = json_object_get(doc, "report_queue");
+	if (json_is_object(sub) &&
+	    (rc = check_fields(sub, "report_queue", report_queue_fields, err, errlen)))
 		return rc;
 	if (info)
 		fill_info(doc, info);

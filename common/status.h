@@ -51,6 +51,23 @@ struct status_meta {
 	struct timespec sent_at;
 };
 
+/* The agent's report queue, the optional "report_queue" object: where
+ * reports wait for the collector and why (docs/status-schema.md). */
+struct status_report_queue {
+	bool in_memory;			/* the spool directory fails: new reports in memory */
+	uint64_t queued;		/* reports waiting, this one not counted */
+	uint64_t in_memory_count;	/* of which kept in memory */
+	uint64_t unremoved;		/* sent, but their files could not be removed */
+	uint64_t dropped;		/* dropped for the limits since the agent started */
+	const char *error;		/* the spool's failure; NULL or "": none */
+	const char *delivery;		/* "ok", "retrying" or "refused" (401/403) */
+	const char *delivery_error;	/* the last failed POST; NULL or "": none */
+};
+
+/* The "report_queue" object for q. Returns a new reference, or NULL when
+ * out of memory. */
+json_t *status_build_report_queue(const struct status_report_queue *q);
+
 /* Build a document. snap NULL means chronyd could not be read: then
  * chrony_error (may be NULL) says why. rtc and check may be NULL. Returns a
  * new reference, or NULL when out of memory. */
