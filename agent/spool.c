@@ -124,13 +124,13 @@ static void set_failing(struct spool *s, const char *what, int rc)
 		s->error, s->max_count, SPOOL_MEM_MAX_BYTES);
 }
 
-static void set_working(struct spool *s)
+static void set_working(struct spool *s, size_t moved)
 {
 	if (!s->failing)
 		return;
 	s->failing = false;
-	log_info("spool %s: writable again (was: %s); %zu reports in memory written to it",
-		 s->dir, s->error, s->mem_n);
+	log_info("spool %s: writable again (was: %s); %zu reports kept in memory written to it",
+		 s->dir, s->error, moved);
 	s->error[0] = '\0';
 }
 
@@ -371,6 +371,7 @@ static int push_memory(struct spool *s, const char *doc, size_t len, char *err, 
 int spool_push(struct spool *s, const char *doc, size_t len, char *err, size_t errlen)
 {
 	const char *what = "";
+	size_t in_memory = s->mem_n;
 	int rc;
 
 	if (len > s->max_bytes || len > SPOOL_MEM_MAX_BYTES) {
@@ -388,7 +389,7 @@ int spool_push(struct spool *s, const char *doc, size_t len, char *err, size_t e
 		set_failing(s, what, rc);
 		return push_memory(s, doc, len, err, errlen);
 	}
-	set_working(s);
+	set_working(s, in_memory);
 	rc = add_entry(s, s->next_seq++, len, NULL);
 	if (rc < 0)
 		snprintf(err, errlen, "spool %s: out of memory", s->dir);

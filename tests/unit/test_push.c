@@ -3,7 +3,8 @@
  * environment as it was around the dlopen that skips GnuTLS's implicit
  * initialisation (children such as --at commands must not inherit it), and
  * OpenSSL's error strings: not loaded for http, there for https (libcurl's
- * TLS errors need them). */
+ * TLS errors need them); what the daemon does with each answer (401/403
+ * keep the report) and the capped backoff, as tables. */
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -104,6 +105,42 @@ START_TEST(test_openssl_strings_only_for_https)
 }
 END_TEST
 
+START_TEST(test_outcome_table)
+{
+	static const struct { int rc; enum push_outcome want; } t[] = {
+		{ 200, PUSH_SENT }, { 201, PUSH_SENT }, { 204, PUSH_SENT },
+		{ 401, PUSH_REFUSED }, { 403, PUSH_REFUSED },	/* token rotated: keep */
+		{ 400, PUSH_DROP }, { 404, PUSH_DROP }, { 413, PUSH_DROP }, { 415, PUSH_DROP },
+		{ 422, PUSH_DROP },
+		{ 408, PUSH_RETRY }, { 429, PUSH_RETRY }, { 500, PUSH_RETRY }, { 503, PUSH_RETRY },
+		{ 302, PUSH_RETRY }, { -ETIMEDOUT, PUSH_RETRY }, { -ECONNREFUSED, PUSH_RETRY },
+		{ -EPROTO, PUSH_RETRY }, { -ECONNRESET, PUSH_RETRY },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_msg(push_outcome_of(t[i].rc) == t[i].want, "rc %d: %d, expected %d",
+			      t[i].rc, push_outcome_of(t[i].rc), t[i].want);
+}
+END_TEST
+
+START_TEST(test_backoff_table)
+{
+	static const struct { unsigned n; double cap, jitter, want; } t[] = {
+		{ 1, 60, 1, 1 }, { 2, 60, 1, 2 }, { 3, 60, 1, 4 }, { 6, 60, 1, 32 },
+		{ 7, 60, 1, 60 }, { 1000, 60, 1, 60 },		/* capped, no overflow */
+		{ 1, 60, 0, 0.5 }, { 7, 60, 0, 30 },		/* jitter: factor 0.5 .. 1 */
+		{ 3, 60, 0.5, 3 }, { 5, 10, 1, 10 }, { 1, 0.5, 1, 0.5 },
+		{ 2, 60, -3, 1 }, { 2, 60, 7, 2 },		/* jitter clamped to [0, 1] */
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_msg(push_backoff_s(t[i].n, t[i].cap, t[i].jitter) == t[i].want,
+			      "n %u cap %g jitter %g: %g, expected %g", t[i].n, t[i].cap,
+			      t[i].jitter, push_backoff_s(t[i].n, t[i].cap, t[i].jitter),
+			      t[i].want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("push");
@@ -116,6 +153,8 @@ int main(void)
 	tcase_add_test(tc, test_other_scheme_refused);
 	tcase_add_test(tc, test_environment_left_unset);
 	tcase_add_test(tc, test_user_setting_kept);
+	tcase_add_test(tc, test_outcome_table);
+	tcase_add_test(tc, test_backoff_table);
 	suite_add_tcase(su, tc);
 	return check_run(su);
 }

@@ -56,9 +56,50 @@ static json_t *good_doc(void)
 	struct status_check check = { .ready = false, .budget_s = 0.005, .n_problems = 1,
 				      .problems = { "offset too large" } };
 
+	struct status_report_queue q = { .queued = 3 };
+	json_t *d;
+
 	fill_snapshot(&snap);
-	return status_build(&meta, &snap, NULL, &rtc, &check);
+	d = status_build(&meta, &snap, NULL, &rtc, &check);
+	json_object_set_new(d, "report_queue", status_build_report_queue(&q));
+	return d;
 }
+
+START_TEST(test_report_queue)
+{
+	struct status_report_queue q = {
+		.in_memory = true, .queued = 7, .in_memory_count = 5, .unremoved = 2,
+		.dropped = 1, .error = "spool /var/lib/x: create a file: Read-only file system",
+		.delivery = "refused", .delivery_error = "POST http://c/api: HTTP 401",
+	};
+	json_t *o = status_build_report_queue(&q), *d = good_doc();
+	char *text, *want = "{\"storage\":\"memory\",\"queued\":7,\"in_memory\":5,"
+		"\"unremoved\":2,\"dropped\":1,\"error\":\"spool /var/lib/x: create a file: "
+		"Read-only file system\",\"delivery\":\"refused\",\"delivery_error\":"
+		"\"POST http://c/api: HTTP 401\"}";
+	char err[256] = "";
+
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ck_assert_str_eq(text, want);
+	free(text);
+	/* nothing wrong: nulls, not empty strings */
+	json_decref(o);
+	o = status_build_report_queue(&(struct status_report_queue){ .queued = 0 });
+	ck_assert(json_is_null(json_object_get(o, "error")));
+	ck_assert(json_is_null(json_object_get(o, "delivery_error")));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "storage")), "disk");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "delivery")), "ok");
+	json_decref(o);
+	/* valid in a document, optional, nullable */
+	json_object_set_new(d, "report_queue", status_build_report_queue(&q));
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	json_object_set_new(d, "report_queue", json_null());
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	json_object_del(d, "report_queue");
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	json_decref(d);
+}
+END_TEST
 
 START_TEST(test_build_fields)
 {
@@ -176,6 +217,13 @@ static const struct bad_case {
 	{ "rtc.valid", NULL, "rtc.valid: missing" },
 	{ "check.problems", "[1]", "check.problems[0]: expected a string" },
 	{ "election", "[]", "election: expected an object" },
+	{ "report_queue", "[]", "report_queue: expected an object" },
+	{ "report_queue.storage", "\"tape\"", "report_queue.storage: 'tape' is not" },
+	{ "report_queue.storage", NULL, "report_queue.storage: missing" },
+	{ "report_queue.queued", "-1", "report_queue.queued: -1 is outside" },
+	{ "report_queue.queued", "1.5", "report_queue.queued: expected an integer" },
+	{ "report_queue.error", "5", "report_queue.error: expected a string" },
+	{ "report_queue.delivery", "\"maybe\"", "report_queue.delivery: 'maybe' is not" },
 	{ "election", "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":"
 		      "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}}}}}}}}}}}", "(document): nested deeper" },
 };
@@ -317,6 +365,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_build_fields);
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_report_queue);
 	tcase_add_test(tc, test_no_chrony);
 	tcase_add_loop_test(tc, test_bad_documents, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_not_json);
