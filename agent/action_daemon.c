@@ -273,6 +273,7 @@ static void tick(struct daemon *d, double deadline)
 	daemon_rtc_tick(d->rtc, now, agent_election_reference(d->election));
 	if (!d->push)
 		return;
+	spool_tidy(d->spool);
 	doc = build_report(d);
 	if (!doc) {
 		log_err("cannot build the status document: out of memory");

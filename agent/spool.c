@@ -116,7 +116,8 @@ static bool medium_fault(int rc)
  * the spool goes from disk to memory. */
 static void set_failing(struct spool *s, const char *what, int rc)
 {
-	snprintf(s->error, sizeof(s->error), "spool %s: %s: %s", s->dir, what, strerror(-rc));
+	snprintf(s->error, sizeof(s->error), "spool %s: %s: %s%s", s->dir, what, strerror(-rc),
+		 rc == -ENOSPC ? " (disk full)" : "");
 	if (s->failing)
 		return;
 	s->failing = true;
@@ -451,6 +452,37 @@ int spool_peek(struct spool *s, char **doc, size_t *len, char *err, size_t errle
 	if (rc < 0)
 		spool_pop(s);	/* out of the queue even if its file stays */
 	return rc;
+}
+
+/* Whether the directory takes a file now (created and removed again). */
+static bool writable(struct spool *s)
+{
+	char tmp[512];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-probe", s->dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return unlink(tmp) == 0;
+}
+
+void spool_tidy(struct spool *s)
+{
+	const char *what = "";
+
+	remove_stuck(s);
+	if (!s->failing)
+		return;
+	if (s->mem_n > 0) {
+		size_t n = s->mem_n;
+
+		if (persist_memory(s, &what) == 0)
+			set_working(s, n);
+	} else if (writable(s)) {
+		set_working(s, 0);
+	}
 }
 
 size_t spool_count(const struct spool *s)

@@ -57,6 +57,11 @@ int spool_peek(struct spool *s, char **doc, size_t *len, char *err, size_t errle
  * left the queue all the same, and the removal is retried by later calls. */
 int spool_pop(struct spool *s);
 
+/* Once an interval: retry removing the files of sent documents, and when
+ * the directory failed, whether it takes writes again (then the documents
+ * kept in memory are written to it). Never fails; spool_state tells. */
+void spool_tidy(struct spool *s);
+
 /* Where the queue stands, for the status document. */
 struct spool_state {
 	bool in_memory;		/* new documents go to memory: the directory fails */

@@ -233,6 +233,12 @@ START_TEST(test_readonly_each_sent_once)
 	expect_next(s, "new1");
 	/* writable again: the sent files go, the memory one is written */
 	remount(false);
+	spool_tidy(s);
+	spool_state(s, &st);
+	ck_assert(!st.in_memory);
+	ck_assert_uint_eq(st.stuck, 0);
+	ck_assert_uint_eq(st.mem_count, 0);
+	ck_assert_uint_eq(files_in(dir), 1);
 	push_text(s, "new3");
 	spool_state(s, &st);
 	ck_assert(!st.in_memory);
