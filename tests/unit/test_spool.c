@@ -174,13 +174,13 @@ static void mount_tmpfs(unsigned size_kb)
 	snprintf(base, sizeof(base), "%.*s", (int)(strlen(dir) - 2), dir);
 	snprintf(opts, sizeof(opts), "size=%uk,mode=0700", size_kb);
 	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_int_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
 	ck_assert_int_eq(mount("tmpfs", base, "tmpfs", 0, opts), 0);
 }
 
 static void remount(bool ro)
 {
-	ck_assert_int_eq(mount(NULL, base, NULL, MS_REMOUNT | (ro ? MS_RDONLY : 0), NULL), 0);
+	ck_assert_int_eq(mount("tmpfs", base, "tmpfs", MS_REMOUNT | (ro ? MS_RDONLY : 0), NULL), 0);
 }
 
 static size_t files_in(const char *path)
