@@ -157,13 +157,13 @@ int spool_open(const char *dir, size_t max_count, size_t max_bytes, struct spool
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(err, errlen, "spool %s: create directory: %s", dir, strerror(-rc));
+		if (medium_fault(rc))
+			set_failing(s, "create directory", rc);
 	}
-	if (rc == 0)
-		rc = scan(s, err, errlen);
-	if (rc < 0 && medium_fault(rc)) {
-		set_failing(s, "open", rc);
+	if (rc == 0 && (rc = scan(s, err, errlen)) < 0 && medium_fault(rc))
+		set_failing(s, "open directory", rc);
+	if (s->failing)
 		rc = 0;
-	}
 	if (rc < 0) {
 		spool_close(s);
 		return rc;
@@ -335,6 +335,10 @@ static int write_file(struct spool *s, uint64_t seq, const char *doc, size_t len
  * restart). Returns 0 or the first failure. */
 static int persist_memory(struct spool *s, const char **what)
 {
+	if (s->failing && mkdir(s->dir, 0700) < 0 && errno != EEXIST) {
+		*what = "create directory";	/* it could not be made at open */
+		return -errno;
+	}
 	for (size_t i = s->head; s->mem_n > 0 && i < s->head + s->n; i++) {
 		struct entry *e = &s->e[i];
 		int rc;
@@ -471,18 +475,11 @@ static bool writable(struct spool *s)
 void spool_tidy(struct spool *s)
 {
 	const char *what = "";
+	size_t n = s->mem_n;
 
 	remove_stuck(s);
-	if (!s->failing)
-		return;
-	if (s->mem_n > 0) {
-		size_t n = s->mem_n;
-
-		if (persist_memory(s, &what) == 0)
-			set_working(s, n);
-	} else if (writable(s)) {
-		set_working(s, 0);
-	}
+	if (s->failing && persist_memory(s, &what) == 0 && (n > 0 || writable(s)))
+		set_working(s, n);
 }
 
 size_t spool_count(const struct spool *s)

@@ -333,9 +333,20 @@ START_TEST(test_open_readonly_without_dir)
 	remount(true);
 	ck_assert_msg(spool_open(dir, 10, 1 << 20, &s, err, sizeof(err)) == 0, "%s", err);
 	push_text(s, "only in memory");
+	push_text(s, "then on disk");
 	spool_state(s, &st);
 	ck_assert(st.in_memory);
+	ck_assert_msg(strstr(st.error, "create directory: Read-only file system"), "%s", st.error);
 	expect_next(s, "only in memory");
+	/* writable: the directory is made and the one in memory written to it */
+	remount(false);
+	spool_tidy(s);
+	spool_state(s, &st);
+	ck_assert(!st.in_memory);
+	ck_assert_uint_eq(st.mem_count, 0);
+	ck_assert_uint_eq(files_in(dir), 1);
+	expect_next(s, "then on disk");
+	ck_assert_uint_eq(files_in(dir), 0);
 	spool_close(s);
 }
 END_TEST
