@@ -204,9 +204,9 @@ static void add_stuck(struct spool *s, uint64_t seq, int rc, const char *path)
 		s->stuck_n--;
 	}
 	s->stuck[(s->stuck_head + s->stuck_n++) % SPOOL_STUCK_MAX] = seq;
-	log_ratelimited(&s->rl_unlink, LOG_ERR, "spool %s: cannot remove sent report %s: %s "
-			"(not sent again; removal retried later, %zu waiting)", s->dir, path,
-			strerror(-rc), s->stuck_n);
+	log_ratelimited(&s->rl_unlink, LOG_ERR, "spool %s: cannot remove %s: %s (out of the "
+			"queue all the same: never sent again by this process; removal retried, "
+			"%zu waiting)", s->dir, path, strerror(-rc), s->stuck_n);
 }
 
 /* Take the oldest entry out of the index (its file, if any, stays). */
