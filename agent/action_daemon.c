@@ -297,6 +297,22 @@ static void tick(struct daemon *d, double deadline)
 	free(doc);
 }
 
+/* At exit: what the next start will send, and what is lost with this
+ * process (reports kept in memory while the spool cannot be written). */
+static void report_left(struct daemon *d)
+{
+	struct spool_state st;
+
+	spool_tidy(d->spool);
+	spool_state(d->spool, &st);
+	if (st.count > st.mem_count)
+		log_warn("spool %s: %zu reports kept for the next start", d->ctx->cfg.spool_dir,
+			 st.count - st.mem_count);
+	if (st.mem_count)
+		log_err("%s: %zu reports kept in memory are lost with this process", st.error,
+			st.mem_count);
+}
+
 /* The collector side: token check, spool, libcurl. Skipped (0) when no
  * collector is configured: the election and the RTC still run. */
 static int open_reporting(struct daemon *d)
@@ -401,9 +417,7 @@ int agent_action_daemon(struct agent_ctx *ctx)
 	if (d.spool && spool_count(d.spool)) {
 		/* one bounded attempt; what is left is replayed by the next start */
 		replay(&d, timeutil_now(CLOCK_MONOTONIC) + ctx->cfg.post_timeout_ms / 1000.0);
-		if (spool_count(d.spool))
-			log_warn("spool %s: %zu reports kept for the next start", ctx->cfg.spool_dir,
-				 spool_count(d.spool));
+		report_left(&d);
 	}
 	log_info("signal %d: stopped", sig);
 	daemon_close(&d);

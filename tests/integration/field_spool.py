@@ -269,7 +269,12 @@ class FieldSpool(unittest.TestCase):
         self.assertEqual(sent, sorted(sent), "reports sent out of order")
         self.assertEqual([p[3]["host"] for p in posts[:on_card]], ["ro-boot"] * on_card)
         self.assertEqual(len(a.spooled()), on_card)     # still there: read-only
+        # stopped while reports wait in memory: it says they are lost
+        counter.set(503)
+        time.sleep(1)
         self.assertEqual(b.stop(), 0)
+        self.assertRegex(b.logtext(), r"Read-only file system: \d+ reports kept in memory are "
+                         r"lost with this process")
 
     def test_token_rotation(self):
         coll = Collector(self.dir, port=8831, tokens="right-token", addr=HTTP_ADDR).start()
