@@ -307,13 +307,16 @@ static int fallback_error(struct chrony_client *c, int rc)
 }
 
 /* Open (once) the socket a command goes through; sets c->endpoint. */
-static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
+static int pick_socket(struct chrony_client *c, bool read_only, int *fd, bool *fresh)
 {
 	bool use_udp = c->transport == CHRONY_TRANSPORT_UDP;
 	int rc = 0;
 
+	*fd = -1;
+	*fresh = true;
 	if (!use_udp) {
 		snprintf(c->endpoint, sizeof(c->endpoint), "unix:%s", c->socket_path);
+		*fresh = c->unix_fd < 0;
 		if (c->unix_fd < 0)
 			rc = open_unix(c);
 		if (rc == 0) {
@@ -329,6 +332,7 @@ static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 		memcpy(c->unix_err, c->err, sizeof(c->unix_err));
 	}
 	snprintf(c->endpoint, sizeof(c->endpoint), "udp:%s:%d", c->udp_host, c->udp_port);
+	*fresh = c->udp_fd < 0;
 	if (c->udp_fd < 0) {
 		rc = open_udp(c);
 		if (rc < 0)
@@ -524,32 +528,57 @@ static void drop_socket(struct chrony_client *c, int fd)
 	}
 }
 
+/* A socket that chronyd's restart left behind: connected to the old one. */
+static bool stale_peer(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE;
+}
+
+/* Send the batch and collect replies on one socket; the socket is closed
+ * after a transport error or a timeout. *fresh: the socket was opened for
+ * this batch. */
+static int run_batch(struct chrony_client *c, struct batch *b, const struct chrony_request *reqs,
+		     struct chrony_reply *replies, int *rcs, bool *fresh)
+{
+	bool all_read_only = true;
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++) {
+		b->p[i] = (struct pending){ .req = &reqs[i], .reply = &replies[i], .rc = &rcs[i],
+					    .timeout_ms = c->timeout_ms };
+		rcs[i] = -ETIMEDOUT;
+		all_read_only &= command_read_only(reqs[i].command);
+	}
+	b->bad_version = false;
+	rc = pick_socket(c, all_read_only, &b->fd, fresh);
+	if (rc < 0)
+		return rc;
+	while ((rc = fill_window(c, b)) > 0)
+		if ((rc = wait_replies(c, b)) < 0)
+			break;
+	if (rc < 0 || any_timed_out(rcs, b->n))
+		drop_socket(c, b->fd);
+	return rc < 0 ? rc : 0;
+}
+
 int chrony_client_request_many(struct chrony_client *c, const struct chrony_request *reqs,
 			       struct chrony_reply *replies, int *rcs, size_t n)
 {
 	struct pending p[CHRONY_MAX_BATCH];
 	struct batch b = { .p = p, .n = n };
-	bool all_read_only = true;
+	bool fresh = true;
 	int rc;
 
 	if (n > CHRONY_MAX_BATCH)
 		return set_error(c, -EINVAL, "too many requests in one batch (%zu)", n);
 	c->err[0] = '\0';
 	c->last_status = CHRONY_STT_SUCCESS;
-	for (size_t i = 0; i < n; i++) {
-		p[i] = (struct pending){ .req = &reqs[i], .reply = &replies[i], .rc = &rcs[i],
-					 .timeout_ms = c->timeout_ms };
-		rcs[i] = -ETIMEDOUT;
-		all_read_only &= command_read_only(reqs[i].command);
-	}
-	rc = pick_socket(c, all_read_only, &b.fd);
-	if (rc < 0)
-		return rc;
-	while ((rc = fill_window(c, &b)) > 0)
-		if ((rc = wait_replies(c, &b)) < 0)
-			break;
-	if (rc < 0 || any_timed_out(rcs, n))
-		drop_socket(c, b.fd);
+	rc = run_batch(c, &b, reqs, replies, rcs, &fresh);
+	/* chronyd was restarted since the last call: once more, on a new socket */
+	if (stale_peer(rc) && !fresh)
+		rc = run_batch(c, &b, reqs, replies, rcs, &fresh);
+	if (rc < 0 && b.fd < 0)
+		return rc;	/* no socket: pick_socket's error is complete */
 	if (rc < 0)
 		return fallback_error(c, rc);
 	if (c->unix_rc < 0 && !c->fallback_logged && n && rcs[0] == 0) {
