@@ -244,5 +244,108 @@ class FieldChronyd(unittest.TestCase):
         self.assertTrue(self.own_sockets(c, live.proc.pid), "a live agent's socket was removed")
 
 
+class Candidate:
+    """A master candidate: its chronyd (following the other candidates) and
+    its agent running the election in the foreground (--elect)."""
+
+    def __init__(self, tmp, name, addr, others, priority1):
+        self.name, self.addr = name, addr
+        self.chronyd = ChronyInstance("fld-" + name, addr, servers=others).start()
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.logpath = os.path.join(tmp, name + ".log")
+        self.state = os.path.join(tmp, name + ".json")
+        with open(self.conf, "w") as f:
+            f.write("[chrony]\nsocket = %s\ntimeout_ms = %d\n[agent]\nhost = %s\nrole = failover\n"
+                    "[election]\nenabled = yes\npriority1 = %d\ninterval = %s\n"
+                    "key_file = %s/fleet.key\ngroup =\nport = 37411\nbind = %s\npeers = %s\n"
+                    "rejoin_step = none\nassume_valid = yes\nstate_file = %s\n"
+                    % (self.chronyd.socket, CHRONY_TIMEOUT_MS, name, priority1, INTERVAL, tmp,
+                       addr, ",".join("%s:37411" % o for o in others), self.state))
+        with open(self.logpath, "a") as logf:
+            self.proc = subprocess.Popen([AGENT, "-c", self.conf, "-v", "--elect", "120"],
+                                         stdout=logf, stderr=subprocess.STDOUT)
+
+    def view_is(self, state, master):
+        try:
+            with open(self.state) as f:
+                v = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return v["state"] == state and v["master"] == master
+
+    def offline(self):
+        """How many of its sources chronyd has offline (chronyc activity):
+        offline, or in a burst (iburst at start) and offline after it."""
+        out = self.chronyd.chronyc("activity")
+        n = [int(line.split()[0]) for line in out.splitlines()
+             if line.endswith("sources offline") or line.endswith("(return to offline)")]
+        if len(n) != 2:
+            raise AssertionError("unexpected chronyc activity output: %r" % out)
+        return sum(n)
+
+    def logtext(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.chronyd.stop()
+
+
+class FieldElection(unittest.TestCase):
+    """Three candidates: M serves (M's chronyd has F and H offline), F and H
+    follow M (each has the other follower offline). A restarted chronyd
+    forgets those OFFLINE states; the agent puts them back within one
+    announce interval, seen in chronyd's ACTIVITY (the follower: nothing
+    else tells) or its reference (the master)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fc-field-election-")
+        with open(os.path.join(self.tmp, "fleet.key"), "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
+        addrs = {"m": "127.0.41.11", "f": "127.0.41.12", "h": "127.0.41.13"}
+        self.nodes = []
+        for p1, name in enumerate("mfh", start=1):
+            self.nodes.append(Candidate(self.tmp, name, addrs[name],
+                                        [a for n, a in addrs.items() if n != name], p1))
+        self.m, self.f, self.h = self.nodes
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def explain(self):
+        return "\n".join("--- %s\n%s" % (n.name, n.logtext()[-2500:]) for n in self.nodes)
+
+    def test_offline_sources_reapplied(self):
+        wait_for(lambda: self.m.view_is("serving", "m") and self.f.view_is("following", "m")
+                 and self.h.view_is("following", "m"), 20, what="M elected\n" + self.explain())
+        wait_for(lambda: self.m.offline() == 2 and self.f.offline() == 1, 10,
+                 what="the OFFLINE states set\n" + self.explain())
+        bound = 2 * INTERVAL + SLACK
+        # a follower's chronyd restarted: its reference comes back by itself,
+        # only ACTIVITY shows that H is online again
+        back = restart(self.f.chronyd, down_s=0.5)
+        self.assertEqual(self.f.offline(), 0)
+        self.assertTrue(wait_for(lambda: self.f.offline() == 1, bound, step=0.05),
+                        "F's chronyd has H online %.1f s after its return\n%s" % (bound, self.explain()))
+        print("follower: OFFLINE again %.2f s after chronyd's return" % (time.monotonic() - back))
+        # the master's: local reference and both candidates offline again
+        back = restart(self.m.chronyd, down_s=0.5)
+        self.assertTrue(wait_for(lambda: self.m.chronyd.tracking_csv()[0] == "7F7F0101"
+                                 and self.m.offline() == 2, bound, step=0.05),
+                        "M's chronyd not serving with F, H offline %.1f s after its return\n%s"
+                        % (bound, self.explain()))
+        print("master: local reference and OFFLINE again %.2f s after chronyd's return"
+              % (time.monotonic() - back))
+        self.assertTrue(self.m.view_is("serving", "m"), self.explain())
+        for n in self.nodes:
+            self.assertIsNone(n.proc.poll(), n.name)
+
+
 if __name__ == "__main__":
     main()
