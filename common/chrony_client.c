@@ -306,7 +306,8 @@ static int fallback_error(struct chrony_client *c, int rc)
 	return c->unix_rc == -ENOENT ? rc : c->unix_rc;
 }
 
-/* Open (once) the socket a command goes through; sets c->endpoint. */
+/* Open (when it is closed) the socket a command goes through; sets
+ * c->endpoint. *fresh: it was opened by this call. */
 static int pick_socket(struct chrony_client *c, bool read_only, int *fd, bool *fresh)
 {
 	bool use_udp = c->transport == CHRONY_TRANSPORT_UDP;
