@@ -74,6 +74,7 @@ struct agent_election {
 	int local_applied;
 	int peer_online[ANNOUNCE_MAX_PEERS];
 	uint32_t peer_online_addr[ANNOUNCE_MAX_PEERS];
+	bool peer_is_source[ANNOUNCE_MAX_PEERS];	/* one of chronyd's sources */
 	struct upstream ups[MAX_UPSTREAMS];
 	size_t n_ups;
 	/* rejoin */
@@ -86,7 +87,7 @@ struct agent_election {
 	struct timespec hf_ref_time;	/* chronyd's reference time at the last round */
 	bool hf_applied, hp_applied;	/* frequency, phase at the last start of serving */
 	double hf_mono, hf_ppm, hf_from_ppm, hf_delta_ppm, hp_ahead_s;
-	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state;
+	struct log_ratelimit rl_send, rl_meas, rl_chrony, rl_state, rl_forgot;
 	/* the view of the last round, for other threads (lock) */
 	pthread_mutex_t lock;
 	json_t *view;
@@ -135,6 +136,7 @@ static int candidate_slot(const struct agent_election *e, uint32_t in4)
 	return -1;
 }
 
+/* 0 done, 1 not one of chronyd's sources, or -errno (logged). */
 static int set_online(struct agent_election *e, struct chrony_client *c, uint32_t in4, bool on)
 {
 	struct chrony_ipaddr mask, addr;
@@ -144,7 +146,7 @@ static int set_online(struct agent_election *e, struct chrony_client *c, uint32_
 	ipaddr4(&addr, in4);
 	rc = chrony_client_set_online(c, &mask, &addr, on);
 	if (rc == -EREMOTEIO && chrony_client_last_status(c) == CHRONY_STT_NOSUCHSOURCE)
-		return 0;	/* not one of chronyd's sources: nothing to do */
+		return 1;	/* not one of chronyd's sources: nothing to do */
 	if (rc < 0)
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 	return rc;
@@ -215,7 +217,7 @@ int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out
 		e->last_sync_boot = now_clock(CLOCK_BOOTTIME);
 		e->last_sync_error = ctx->cfg.budget_ms / 1e3;
 	}
-	e->rl_send = e->rl_meas = e->rl_chrony = e->rl_state =
+	e->rl_send = e->rl_meas = e->rl_chrony = e->rl_state = e->rl_forgot =
 		(struct log_ratelimit)LOG_RATELIMIT_INIT(60);
 	e->rtc_given = now_clock(CLOCK_MONOTONIC);
 	rtc_from_store(e);
@@ -622,7 +624,7 @@ static void apply_sources(struct agent_election *e, struct chrony_client *c)
 	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++) {
 		uint16_t port;
 		uint32_t a;
-		int want;
+		int want, rc;
 
 		if (!e->table.peers[i].used)
 			continue;
@@ -630,9 +632,10 @@ static void apply_sources(struct agent_election *e, struct chrony_client *c)
 		want = e->out.serve ? 0 : master_slot < 0 ? 1 : i == master_slot;
 		if (e->peer_online[i] == want && e->peer_online_addr[i] == a)
 			continue;
-		if (set_online(e, c, a, want) == 0) {
+		if ((rc = set_online(e, c, a, want)) >= 0) {
 			e->peer_online[i] = want;
 			e->peer_online_addr[i] = a;
+			e->peer_is_source[i] = rc == 0;
 		}
 	}
 }
@@ -841,6 +844,52 @@ static void clock_jump_check(struct agent_election *e, double now_mono, double n
 			 timeutil_format_duration(jump, 1, buf, sizeof(buf)));
 }
 
+/* chronyd forgot what this agent set in it (it was restarted: the Ansible
+ * handler, a crash), as chronyd's own state shows: the local reference is
+ * on, yet chronyd has neither it nor a source (refid 0); or fewer of its
+ * sources are offline than this agent took offline (ACTIVITY). A cached
+ * flag cannot tell: it survives chronyd's restart. */
+static bool chronyd_forgot(struct agent_election *e, struct chrony_client *c, const char **what)
+{
+	const struct chrony_tracking *t = &e->snap.tracking;
+	struct chrony_activity a;
+	int expected = 0;
+
+	if (e->local_applied == 1 && t->ref_id != LOCAL_REFID && !chrony_tracking_synchronised(t)) {
+		*what = "it has no local reference";
+		return true;
+	}
+	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++)
+		expected += e->table.peers[i].used && e->peer_online[i] == 0 && e->peer_is_source[i];
+	for (size_t i = 0; i < e->n_ups; i++)
+		expected += e->ups[i].q.offline;
+	if (!expected || chrony_client_activity(c, &a) < 0)
+		return false;
+	*what = "sources this agent took offline are online";
+	return a.offline + a.burst_offline < expected;
+}
+
+/* Apply again, this round, everything chronyd forgot: the local reference
+ * (with the holdover frequency and phase), the candidates' online state,
+ * the quarantined upstreams OFFLINE. */
+static void reapply_if_forgotten(struct agent_election *e, struct chrony_client *c)
+{
+	const char *what = "";
+
+	if (e->ctx->dry_run || !e->chrony_ok || !chronyd_forgot(e, c, &what))
+		return;
+	log_ratelimited(&e->rl_forgot, LOG_WARNING,
+			"election: chronyd lost the state this agent set (%s; restarted?): applying it again",
+			what);
+	e->local_applied = -1;
+	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++)
+		e->peer_online[i] = -1;
+	/* an upstream no longer among chronyd's sources is judged afresh if it returns */
+	for (size_t i = 0; i < e->n_ups; i++)
+		if (e->ups[i].q.offline && set_online(e, c, e->ups[i].in4, false) == 1)
+			e->ups[i].q.offline = false;
+}
+
 int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 {
 	double now_mono = now_clock(CLOCK_MONOTONIC), now_real = now_clock(CLOCK_REALTIME);
@@ -865,6 +914,7 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	election_tick(&e->el, &in, &e->out);
 	if (e->out.action == ELECTION_ACT_MEASURE && e->out.target >= 0)
 		rejoin(e, c, now_mono, now_boot);
+	reapply_if_forgotten(e, c);
 	apply_local(e, c);
 	apply_sources(e, c);
 	quarantine(e, c, now_mono, now_real);

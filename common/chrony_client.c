@@ -3,7 +3,10 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
@@ -149,19 +152,63 @@ const char *chrony_client_endpoint(const struct chrony_client *c)
 	return c->endpoint;
 }
 
+int chrony_client_socket_pid(const char *name)
+{
+	const char *p = name;
+	long pid = 0;
+	int digits = 0;
+
+	if (strncmp(p, "fleetclock.", 11))
+		return 0;
+	for (p += 11; *p >= '0' && *p <= '9' && digits < 10; p++, digits++)
+		pid = pid * 10 + (*p - '0');
+	if (!digits || *p++ != '.' || pid <= 0 || pid > INT_MAX)
+		return 0;
+	for (digits = 0; *p >= '0' && *p <= '9' && digits < 10; p++)
+		digits++;
+	return digits && !strcmp(p, ".sock") ? (int)pid : 0;
+}
+
+/* Remove the client sockets that killed agents left in dir: only names of
+ * our own pattern, only of processes that no longer exist (ESRCH; EPERM
+ * means it lives under another user). Bounded: the first 4096 entries. */
+static void sweep_stale(const struct chrony_client *c, const char *dir)
+{
+	char path[sizeof(c->local_path)];
+	struct dirent *de;
+	DIR *d;
+	int seen = 0, pid;
+
+	if (!(d = opendir(dir)))
+		return;
+	while ((de = readdir(d)) && seen++ < 4096) {
+		pid = chrony_client_socket_pid(de->d_name);
+		if (pid <= 0 || pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (unlink(path) == 0)
+			log_info("removed stale chronyd client socket %s (process %d is gone)", path, pid);
+	}
+	closedir(d);
+}
+
 static int open_unix(struct chrony_client *c)
 {
-	static unsigned counter;
+	static unsigned counter;	/* shared by the threads: atomic */
 	struct sockaddr_un local = { .sun_family = AF_UNIX }, server = { .sun_family = AF_UNIX };
 	char dir[sizeof(c->socket_path)];
+	const char *sdir;
 	int n, e;
 
 	strcpy(dir, c->socket_path);
+	sdir = dirname(dir);
 	n = snprintf(local.sun_path, sizeof(local.sun_path), "%s/fleetclock.%d.%u.sock",
-		     dirname(dir), (int)getpid(), counter++);
+		     sdir, (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (n < 0 || (size_t)n >= sizeof(local.sun_path))
 		return set_error(c, -EINVAL, "client socket path next to %s is too long", c->socket_path);
-	c->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sweep_stale(c, sdir);
+	c->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->unix_fd < 0)
 		return set_error(c, -errno, "cannot create a Unix socket: %s", strerror(errno));
 	/* A stale file left by a killed client of the same PID would make bind fail. */
@@ -171,7 +218,7 @@ static int open_unix(struct chrony_client *c)
 		close_unix(c);
 		if (e == ENOENT)
 			return set_error(c, -ENOENT, "cannot reach chronyd at unix:%s: directory %s does not exist (is chronyd running?)",
-					 c->socket_path, dir);
+					 c->socket_path, sdir);
 		return set_error(c, -e, "cannot bind client socket %s for chronyd at unix:%s: %s",
 				 local.sun_path, c->socket_path, errno_hint(e));
 	}
@@ -211,7 +258,7 @@ static int open_udp(struct chrony_client *c)
 		return set_error(c, -EINVAL, "chronyd UDP address '%s' is not a numeric IPv4/IPv6 address",
 				 c->udp_host);
 	}
-	c->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	c->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->udp_fd < 0)
 		return set_error(c, -errno, "cannot create a UDP socket: %s", strerror(errno));
 	if (connect(c->udp_fd, (struct sockaddr *)&ss, sl) < 0) {
@@ -259,14 +306,18 @@ static int fallback_error(struct chrony_client *c, int rc)
 	return c->unix_rc == -ENOENT ? rc : c->unix_rc;
 }
 
-/* Open (once) the socket a command goes through; sets c->endpoint. */
-static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
+/* Open (when it is closed) the socket a command goes through; sets
+ * c->endpoint. *fresh: it was opened by this call. */
+static int pick_socket(struct chrony_client *c, bool read_only, int *fd, bool *fresh)
 {
 	bool use_udp = c->transport == CHRONY_TRANSPORT_UDP;
 	int rc = 0;
 
+	*fd = -1;
+	*fresh = true;
 	if (!use_udp) {
 		snprintf(c->endpoint, sizeof(c->endpoint), "unix:%s", c->socket_path);
+		*fresh = c->unix_fd < 0;
 		if (c->unix_fd < 0)
 			rc = open_unix(c);
 		if (rc == 0) {
@@ -282,6 +333,7 @@ static int pick_socket(struct chrony_client *c, bool read_only, int *fd)
 		memcpy(c->unix_err, c->err, sizeof(c->unix_err));
 	}
 	snprintf(c->endpoint, sizeof(c->endpoint), "udp:%s:%d", c->udp_host, c->udp_port);
+	*fresh = c->udp_fd < 0;
 	if (c->udp_fd < 0) {
 		rc = open_udp(c);
 		if (rc < 0)
@@ -348,9 +400,13 @@ static int send_one(struct chrony_client *c, struct batch *b, struct pending *p)
 	if (len < 0)
 		return set_error(c, len, "cannot encode %s request: invalid argument",
 				 chrony_wire_command_str(p->req->command));
-	if (send(b->fd, pkt, (size_t)len, 0) < 0 && errno != EINTR && errno != EAGAIN && errno != ENOBUFS)
+	/* The socket is non-blocking: when chronyd does not read (stopped,
+	 * wedged) its queue fills and send fails with EAGAIN instead of
+	 * blocking. A send lost to EAGAIN/EINTR/ENOBUFS simply times out and
+	 * is sent again, so the whole request stays bounded by its timeouts. */
+	if (send(b->fd, pkt, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EINTR &&
+	    errno != EAGAIN && errno != ENOBUFS)
 		return set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint, errno_hint(errno));
-	/* A send lost to EINTR/ENOBUFS simply times out and is sent again. */
 	p->attempts++;
 	p->deadline = mono_ms() + p->timeout_ms;
 	p->timeout_ms *= 2;
@@ -451,30 +507,79 @@ static int wait_replies(struct chrony_client *c, struct batch *b)
 	return 0;
 }
 
+static bool any_timed_out(const int *rcs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == -ETIMEDOUT)
+			return true;
+	return false;
+}
+
+/* After a transport error (ECONNREFUSED, ENOTCONN, ECONNRESET, EPIPE: a
+ * chronyd that was restarted has a new socket, and ours stays connected to
+ * the old one) or a reply timeout (late replies would be read as noise),
+ * close the socket: the next call opens a fresh one. */
+static void drop_socket(struct chrony_client *c, int fd)
+{
+	if (fd == c->unix_fd) {
+		close_unix(c);
+	} else if (fd == c->udp_fd) {
+		close(c->udp_fd);
+		c->udp_fd = -1;
+	}
+}
+
+/* A socket that chronyd's restart left behind: connected to the old one. */
+static bool stale_peer(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE;
+}
+
+/* Send the batch and collect replies on one socket; the socket is closed
+ * after a transport error or a timeout. *fresh: the socket was opened for
+ * this batch. */
+static int run_batch(struct chrony_client *c, struct batch *b, const struct chrony_request *reqs,
+		     struct chrony_reply *replies, int *rcs, bool *fresh)
+{
+	bool all_read_only = true;
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++) {
+		b->p[i] = (struct pending){ .req = &reqs[i], .reply = &replies[i], .rc = &rcs[i],
+					    .timeout_ms = c->timeout_ms };
+		rcs[i] = -ETIMEDOUT;
+		all_read_only &= command_read_only(reqs[i].command);
+	}
+	b->bad_version = false;
+	rc = pick_socket(c, all_read_only, &b->fd, fresh);
+	if (rc < 0)
+		return rc;
+	while ((rc = fill_window(c, b)) > 0)
+		if ((rc = wait_replies(c, b)) < 0)
+			break;
+	if (rc < 0 || any_timed_out(rcs, b->n))
+		drop_socket(c, b->fd);
+	return rc < 0 ? rc : 0;
+}
+
 int chrony_client_request_many(struct chrony_client *c, const struct chrony_request *reqs,
 			       struct chrony_reply *replies, int *rcs, size_t n)
 {
 	struct pending p[CHRONY_MAX_BATCH];
 	struct batch b = { .p = p, .n = n };
-	bool all_read_only = true;
+	bool fresh = true;
 	int rc;
 
 	if (n > CHRONY_MAX_BATCH)
 		return set_error(c, -EINVAL, "too many requests in one batch (%zu)", n);
 	c->err[0] = '\0';
 	c->last_status = CHRONY_STT_SUCCESS;
-	for (size_t i = 0; i < n; i++) {
-		p[i] = (struct pending){ .req = &reqs[i], .reply = &replies[i], .rc = &rcs[i],
-					 .timeout_ms = c->timeout_ms };
-		rcs[i] = -ETIMEDOUT;
-		all_read_only &= command_read_only(reqs[i].command);
-	}
-	rc = pick_socket(c, all_read_only, &b.fd);
-	if (rc < 0)
-		return rc;
-	while ((rc = fill_window(c, &b)) > 0)
-		if ((rc = wait_replies(c, &b)) < 0)
-			return fallback_error(c, rc);
+	rc = run_batch(c, &b, reqs, replies, rcs, &fresh);
+	/* chronyd was restarted since the last call: once more, on a new socket */
+	if (stale_peer(rc) && !fresh)
+		rc = run_batch(c, &b, reqs, replies, rcs, &fresh);
+	if (rc < 0 && b.fd < 0)
+		return rc;	/* no socket: pick_socket's error is complete */
 	if (rc < 0)
 		return fallback_error(c, rc);
 	if (c->unix_rc < 0 && !c->fallback_logged && n && rcs[0] == 0) {

@@ -4,8 +4,12 @@
  * or, for read-only status, over UDP (127.0.0.1:323 by default). Each send
  * uses a fresh random sequence number; a reply is accepted only when it
  * matches (see chrony_wire_match_reply); timeouts start at timeout_ms and
- * double, with at most max_attempts sends. Errors name the socket and the
- * cause, and are kept for chrony_client_error(). */
+ * double, with at most max_attempts sends. Sockets are non-blocking: a
+ * stopped chronyd whose queue is full costs a timeout, never a blocked
+ * call. After a transport error or a reply timeout the socket is closed and
+ * the next call opens a new one, so a client outlives chronyd's restarts.
+ * Errors name the socket and the cause, and are kept for
+ * chrony_client_error(). */
 #ifndef FLEETCLOCK_CHRONY_CLIENT_H
 #define FLEETCLOCK_CHRONY_CLIENT_H
 
@@ -37,6 +41,12 @@ struct chrony_client_opts {
 };
 
 struct chrony_client;
+
+/* The PID in the name of a client socket file, "fleetclock.PID.N.sock",
+ * or 0 when the name is not one of ours. Before opening its socket the
+ * client removes those of processes that no longer exist (killed agents)
+ * from chronyd's socket directory. */
+int chrony_client_socket_pid(const char *name);
 
 /* Create a client. Sockets are opened lazily, on the first request, so that
  * open never fails because chronyd is down. Returns 0 or -ENOMEM/-EINVAL. */

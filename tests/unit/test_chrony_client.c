@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,9 +374,14 @@ START_TEST(test_garbage_storm)
 	struct chrony_client *c;
 	struct chrony_tracking t;
 
+	struct chrony_client_opts o = { .transport = CHRONY_TRANSPORT_UNIX, .max_attempts = 3,
+					/* 300 datagrams take long under valgrind */
+					.timeout_ms = 1000 };
+
 	srand(1234);
 	fake_start(&f, SC_GARBAGE_STORM, false);
-	c = client_for(&f, CHRONY_TRANSPORT_UNIX);
+	o.socket_path = f.path;
+	ck_assert_int_eq(chrony_client_open(&o, &c), 0);
 	/* The right reply comes after 300 datagrams of noise. */
 	ck_assert_int_eq(chrony_client_tracking(c, &t), 0);
 	ck_assert_uint_eq(t.stratum, 3);
@@ -483,6 +489,186 @@ START_TEST(test_not_running)
 }
 END_TEST
 
+/* The fake's socket goes away and comes back at the same path, as when
+ * chronyd is restarted (a new socket, the client's still connected to the
+ * old one). */
+static void fake_down(struct fake *f)
+{
+	f->stop = true;
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+	unlink(f->path);
+}
+
+static void fake_up(struct fake *f)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	strcpy(a.sun_path, f->path);
+	f->stop = false;
+	f->fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_eq(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+/* _i = 0: a call while chronyd is down, then it is back: the first call
+ * after its return answers. _i = 1: restarted between two calls (faster
+ * than an interval): the call answers at once. */
+START_TEST(test_restarted)
+{
+	struct fake f;
+	struct chrony_client *c;
+	struct chrony_tracking t;
+	int rc;
+
+	fake_start(&f, SC_STRAY_THEN_OK, false);
+	c = client_for(&f, CHRONY_TRANSPORT_UNIX);
+	ck_assert_int_eq(chrony_client_tracking(c, &t), 0);
+	fake_down(&f);
+	if (_i == 0) {
+		rc = chrony_client_tracking(c, &t);
+		ck_assert_msg(rc == -ECONNREFUSED || rc == -ENOENT, "down: %d %s", rc,
+			      chrony_client_error(c));
+		ASSERT_ERR_HAS(c, f.path);
+	}
+	fake_up(&f);
+	rc = chrony_client_tracking(c, &t);
+	ck_assert_msg(rc == 0, "after the restart: %d %s", rc, chrony_client_error(c));
+	ck_assert_int_eq(chrony_client_tracking(c, &t), 0);
+	chrony_client_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
+/* A chronyd that does not read (SIGSTOP'ed): its queue fills up; every
+ * call must still come back with a timeout, never block in send. Run in a
+ * child so that a blocked call fails the test instead of hanging it. */
+START_TEST(test_stopped_never_blocks)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/fc-stopped-XXXXXX";
+	int fd, status = 0;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/chronyd.sock", dir);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct chrony_client_opts o = { .socket_path = a.sun_path, .timeout_ms = 5,
+						.max_attempts = 2,
+						.transport = CHRONY_TRANSPORT_UNIX };
+		struct chrony_snapshot *snap = calloc(1, sizeof(*snap));
+		struct chrony_client *c;
+		struct chrony_tracking t;
+		int bad = 0;
+
+		if (!snap || chrony_client_open(&o, &c) < 0)
+			_exit(3);
+		/* far more datagrams than the queue holds (net.unix.max_dgram_qlen) */
+		for (int i = 0; i < 40; i++) {
+			bad += chrony_client_tracking(c, &t) != -ETIMEDOUT;
+			bad += chrony_client_snapshot(c, snap) != -ETIMEDOUT;
+		}
+		if (bad)
+			fprintf(stderr, "unexpected: %s\n", chrony_client_error(c));
+		chrony_client_close(c);
+		free(snap);
+		_exit(bad ? 1 : 0);
+	}
+	/* generous: 80 calls of at most 15 ms of timeouts each */
+	for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50 * 1000);
+	if (waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("a call to a chronyd that does not read blocked (no return in 10 s)");
+	}
+	close(fd);
+	unlink(a.sun_path);
+	rmdir(dir);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	int pid;
+} socket_names[] = {
+	{ "fleetclock.812.0.sock", 812 },
+	{ "fleetclock.1.4294967295.sock", 1 },
+	{ "fleetclock.2147483647.3.sock", 2147483647 },
+	{ "fleetclock.2147483648.3.sock", 0 },
+	{ "fleetclock.0.0.sock", 0 },
+	{ "fleetclock.812.sock", 0 },
+	{ "fleetclock.812.0.sock.bak", 0 },
+	{ "fleetclock.812.x.sock", 0 },
+	{ "fleetclock..0.sock", 0 },
+	{ "fleetclock.-5.0.sock", 0 },
+	{ "chronyd.sock", 0 },
+	{ "chronyc.812.sock", 0 },
+	{ "xfleetclock.812.0.sock", 0 },
+	{ "", 0 },
+};
+
+START_TEST(test_socket_pid)
+{
+	ck_assert_msg(chrony_client_socket_pid(socket_names[_i].name) == socket_names[_i].pid,
+		      "%s: %d", socket_names[_i].name, chrony_client_socket_pid(socket_names[_i].name));
+}
+END_TEST
+
+/* dir/<pre><pid><post>, empty */
+static void touch_file(const char *dir, const char *pre, int pid, const char *post, char *path,
+		       size_t len)
+{
+	FILE *fp;
+
+	snprintf(path, len, "%s/%s%d%s", dir, pre, pid, post);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fclose(fp);
+}
+
+/* Client sockets of killed agents are removed from chronyd's directory;
+ * those of live processes and every other file stay. */
+START_TEST(test_stale_sockets_removed)
+{
+	struct fake f;
+	struct chrony_client *c;
+	struct chrony_tracking t;
+	char dead1[200], dead2[200], live[200], own[200], other[200], bak[200], odd[200];
+	pid_t dead = fork();
+
+	ck_assert_int_ne(dead, -1);
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	fake_start(&f, SC_STRAY_THEN_OK, false);
+	touch_file(f.dir, "fleetclock.", dead, ".0.sock", dead1, sizeof(dead1));
+	touch_file(f.dir, "fleetclock.", dead, ".17.sock", dead2, sizeof(dead2));
+	touch_file(f.dir, "fleetclock.", getppid(), ".0.sock", live, sizeof(live));
+	touch_file(f.dir, "fleetclock.", getpid(), ".99.sock", own, sizeof(own));
+	touch_file(f.dir, "other.", dead, ".0.sock", other, sizeof(other));
+	touch_file(f.dir, "fleetclock.", dead, ".0.sock.bak", bak, sizeof(bak));
+	touch_file(f.dir, "fleetclock.", dead, ".x.sock", odd, sizeof(odd));
+	c = client_for(&f, CHRONY_TRANSPORT_UNIX);
+	ck_assert_int_eq(chrony_client_tracking(c, &t), 0);
+	ck_assert_msg(access(dead1, F_OK) < 0 && access(dead2, F_OK) < 0, "stale sockets of a dead pid kept");
+	ck_assert_int_eq(access(live, F_OK), 0);
+	ck_assert_int_eq(access(own, F_OK), 0);
+	ck_assert_int_eq(access(other, F_OK), 0);
+	ck_assert_int_eq(access(bak, F_OK), 0);
+	ck_assert_int_eq(access(odd, F_OK), 0);
+	chrony_client_close(c);
+	unlink(live), unlink(own), unlink(other), unlink(bak), unlink(odd);
+	fake_stop(&f);
+}
+END_TEST
+
 START_TEST(test_permission_denied)
 {
 	struct fake f;
@@ -533,6 +719,10 @@ int main(void)
 	tcase_add_test(tc, test_udp_fallback);
 	tcase_add_test(tc, test_not_running);
 	tcase_add_test(tc, test_permission_denied);
+	tcase_add_loop_test(tc, test_restarted, 0, 2);
+	tcase_add_test(tc, test_stopped_never_blocks);
+	tcase_add_loop_test(tc, test_socket_pid, 0, sizeof(socket_names) / sizeof(socket_names[0]));
+	tcase_add_test(tc, test_stale_sockets_removed);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return check_run(s);
