@@ -20,18 +20,17 @@ What is checked, and why it proves the point:
 - RuntimeDirectory: the daemon's view /run/fleetclock/election.json appears, written by the
   daemon as _fleetclock (under ProtectSystem=strict nothing else could make it writable).
 - The rejoin step on a candidate: a probe (units_probe.c) runs as ExecStart of a copy of the
-  rendered unit (only Type/ExecStart/watchdog lines changed, and CAP_SYS_NICE added for the
-  SCHED_FIFO check). adjtimex() with modes = 0 needs no capability, so only the seccomp
+  rendered unit (only the Type/ExecStart/Restart/watchdog lines changed). adjtimex() with modes = 0 needs no capability, so only the seccomp
   filter can deny it; it passes, and since systemd's filter sees the system call number
   only (not the modes inside the struct), adjtimex(ADJ_SETOFFSET) passes the same filter:
   its EPERM is the missing CAP_SYS_TIME (absent from nspawn's bounding set on purpose), which
   the unit grants on a real node (CapabilityBoundingSet/AmbientCapabilities shown by
   systemctl). The headset's unit (ProtectClock=yes, no @clock) is the control: its
   adjtimex(modes = 0) is refused, by the filter.
-- SCHED_FIFO for the RTC write: with CAP_SYS_NICE held, only RestrictRealtime= can refuse
-  sched_setscheduler(SCHED_FIFO); it succeeds under the candidate's settings and LimitRTPRIO=10
-  is what systemd applies (this machine lacks CAP_SYS_RESOURCE, so inside the container the
-  hard limit cannot actually be raised: systemd sets the closest it can).
+- SCHED_FIFO for the RTC write: the probe enters SCHED_FIFO | SCHED_RESET_ON_FORK at priority 10
+  and goes back to SCHED_OTHER, as common/rtc_sync.c does, under the candidate's settings
+  (CAP_SYS_NICE granted, RestrictRealtime=no). Under the old settings (RestrictRealtime=yes,
+  no capability) the first call is refused.
 - The RTC device as the agent's user: /dev/i2c-1 and /dev/rtc0 are made after boot (a device
   that appears later) with the owner and mode the shipped udev rule gives them (udev does not
   run in a container: the test applies GROUP= and MODE= from the rule file itself); the probe
@@ -126,8 +125,7 @@ def probe_unit(text):
         out.append(line)
         if line == "[Service]":
             out += ["Type=oneshot", "ExecStart=/usr/local/libexec/units_probe /dev/i2c-1 /dev/rtc0 /dev/rtc1"]
-    # The SCHED_FIFO check needs CAP_SYS_NICE (RLIMIT_RTPRIO cannot be raised here).
-    return "\n".join(out).rstrip() + "\nCapabilityBoundingSet=CAP_SYS_NICE\nAmbientCapabilities=CAP_SYS_NICE\n"
+    return "\n".join(out).rstrip() + "\n"
 
 
 def udev_owner(rule_text, subsystem):
@@ -348,9 +346,11 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         self.assertEqual(p["ProtectClock"], "no")
 
     def test_4_sched_fifo_for_the_rtc_write(self):
-        self.assertEqual(self.probe("probe-candidate")["fifo"], 0, "sched_setscheduler(SCHED_FIFO) refused")
-        p = self.ct.show("fleetclock-agent.service", "RestrictRealtime", "LimitRTPRIO")
-        self.assertEqual((p["RestrictRealtime"], p["LimitRTPRIO"]), ("no", "10"))
+        p = self.probe("probe-candidate")
+        self.assertEqual((p["fifo"], p.get("fifo_leave")), (0, 0), "SCHED_FIFO and back refused: %s" % p)
+        p = self.ct.show("fleetclock-agent.service", "RestrictRealtime", "CapabilityBoundingSet")
+        self.assertEqual(p["RestrictRealtime"], "no")
+        self.assertIn("cap_sys_nice", p["CapabilityBoundingSet"])
 
     def test_5_rtc_device_opened_as_the_agent_user(self):
         # Majors 60 and 61 are for local use (devices.txt): no driver here answers them, so an

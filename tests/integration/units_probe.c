@@ -7,7 +7,9 @@
  *   adjtimex_step   adjtimex(ADJ_SETOFFSET) by 0 s, the rejoin guard's step: the
  *                   same system call (seccomp cannot see modes), so when
  *                   adjtimex_read passed, an EPERM here is the capability check;
- *   fifo            sched_setscheduler(SCHED_FIFO, 10), as the RTC write does;
+ *   fifo            sched_setscheduler(SCHED_FIFO | SCHED_RESET_ON_FORK, 10), as the
+ *                   RTC write does (common/rtc_sync.c);
+ *   fifo_leave      then back to SCHED_OTHER, as rtc_sync.c does after the write;
  *   open:PATH       open(PATH, O_RDWR) for each argument (ENXIO: permitted, but no
  *                   driver behind the node);
  * and the capabilities and RLIMIT_RTPRIO it runs with. It never changes the
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	fifo = err_of(sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp));
 	printf(", \"fifo\": %d", fifo);
 	if (!fifo)
-		sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+		printf(", \"fifo_leave\": %d", err_of(sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 })));
 	getrlimit(RLIMIT_RTPRIO, &rl);
 	printf(", \"rtprio_soft\": %llu, \"rtprio_hard\": %llu", (unsigned long long)rl.rlim_cur,
 	       (unsigned long long)rl.rlim_max);
