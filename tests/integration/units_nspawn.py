@@ -11,6 +11,10 @@ the udev rule, chrony's own unit with the fleetclock drop-in.
 This machine's clock is safe: nspawn's capability set leaves out CAP_SYS_TIME (checked on
 PID 1 of the container before anything else runs there), and chronyd runs with -x all the
 same (a drop-in, which also lifts chrony.service's ConditionCapability=CAP_SYS_TIME).
+nspawn also puts its own seccomp filter on the container, refusing @clock to a container
+without CAP_SYS_TIME; --system-call-filter=@clock lifts that one filter so that the unit's own
+filter is what the probe meets. Without the capability every call that sets a clock still
+fails (EPERM), in the kernel.
 
 What is checked, and why it proves the point:
 - READY=1 and the watchdog: the agent unit is Type=notify, so ActiveState=active means
@@ -48,8 +52,8 @@ What is checked, and why it proves the point:
   only then runs the restore, which opens the node as _fleetclock (ENXIO: no driver).
 
 Skips (exit 77) only when nspawn cannot run here: not root, no systemd-nspawn, no tree and no
-debootstrap or mirror to make one, no overlayfs. About 35-40 s with a cached tree (plus ~40 s
-for debootstrap the first time).
+debootstrap or mirror to make one, no overlayfs. About 20-55 s with a cached tree, depending
+on the machine's load (plus ~40 s for debootstrap the first time).
 """
 
 import glob
