@@ -9,7 +9,7 @@ built, the units the roles render for a master candidate with the election on (o
 the udev rule, chrony's own unit with the fleetclock drop-in.
 
 This machine's clock is safe: nspawn's capability set leaves out CAP_SYS_TIME (checked on
-PID 1 of the container before anything else runs there), and chronyd runs with -x all the
+the container's PID 1 as soon as it exists; the test stops if it is there), and chronyd runs with -x all the
 same (a drop-in, which also lifts chrony.service's ConditionCapability=CAP_SYS_TIME).
 nspawn also puts its own seccomp filter on the container, refusing @clock to a container
 without CAP_SYS_TIME; --system-call-filter=@clock lifts that one filter so that the unit's own
