@@ -9,8 +9,8 @@ built, the units the roles render for a master candidate with the election on (o
 the udev rule, chrony's own unit with the fleetclock drop-in.
 
 This machine's clock is safe: nspawn's capability set leaves out CAP_SYS_TIME (checked on
-the container's PID 1 as soon as it exists; the test stops if it is there), and chronyd runs with -x all the
-same (a drop-in, which also lifts chrony.service's ConditionCapability=CAP_SYS_TIME).
+the container's PID 1 as soon as it exists; the test stops if it is there), and chronyd runs
+with -x all the same (a drop-in, which also lifts chrony.service's ConditionCapability=CAP_SYS_TIME).
 nspawn also puts its own seccomp filter on the container, refusing @clock to a container
 without CAP_SYS_TIME; --system-call-filter=@clock lifts that one filter so that the unit's own
 filter is what the probe meets. Without the capability every call that sets a clock still
@@ -24,10 +24,11 @@ What is checked, and why it proves the point:
 - RuntimeDirectory: the daemon's view /run/fleetclock/election.json appears, written by the
   daemon as _fleetclock (under ProtectSystem=strict nothing else could make it writable).
 - The rejoin step on a candidate: a probe (units_probe.c) runs as ExecStart of a copy of the
-  rendered unit (only the Type/ExecStart/Restart/watchdog lines changed). adjtimex() with modes = 0 needs no capability, so only the seccomp
-  filter can deny it; it passes, and since systemd's filter sees the system call number
-  only (not the modes inside the struct), adjtimex(ADJ_SETOFFSET) passes the same filter:
-  its EPERM is the missing CAP_SYS_TIME (absent from nspawn's bounding set on purpose), which
+  rendered unit (only the Type/ExecStart/Restart/watchdog lines changed). adjtimex() with
+  modes = 0 needs no capability, so only the seccomp filter can deny it; it passes, and
+  since systemd's filter sees the system call number only (not the modes inside the
+  struct), adjtimex(ADJ_SETOFFSET) passes the same filter: its EPERM is the missing
+  CAP_SYS_TIME (absent from nspawn's bounding set on purpose), which
   the unit grants on a real node (CapabilityBoundingSet/AmbientCapabilities shown by
   systemctl). The headset's unit (ProtectClock=yes, no @clock) is the control: its
   adjtimex(modes = 0) is refused, by the filter.
@@ -177,7 +178,8 @@ chroot {root} sh -ec '
   chown _fleetclock:_fleetclock /etc/fleetclock/fleet.key && chmod 0600 /etc/fleetclock/fleet.key
   chown root:_fleetclock-collector /etc/fleetclock/collector.conf && chmod 0640 /etc/fleetclock/collector.conf
   systemctl enable -q fleetclock-agent.service fleetclock-collector.service fleetclock-rtc-restore.service'
-exec systemd-nspawn --register=no --keep-unit --private-network --system-call-filter=@clock --machine=fcunits -D {root} -b
+exec systemd-nspawn --register=no --keep-unit --private-network --system-call-filter=@clock \\
+  --machine=fcunits -D {root} -b
 """.format(lower=lower, w=workdir, root=root, stage=stage)
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
@@ -259,7 +261,8 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         shutil.copy(cand + "/systemd/chrony.service.d/fleetclock.conf", system + "/chrony.service.d/")
         with open(system + "/chrony.service.d/test-no-clock.conf", "w") as f:
             f.write("# units_nspawn: chronyd never adjusts a clock here (-x); nspawn gives no CAP_SYS_TIME.\n"
-                    "[Unit]\nConditionCapability=\n[Service]\nExecStart=\nExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x\n")
+                    "[Unit]\nConditionCapability=\n"
+                    "[Service]\nExecStart=\nExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x\n")
         with open(system + "/fleetclock-agent.service.d/test-watchdog.conf", "w") as f:
             f.write("# units_nspawn: a short watchdog so that two periods pass in seconds.\n"
                     "[Service]\nWatchdogSec=3\n")
@@ -333,9 +336,11 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         self.assertGreater(int(later["WatchdogTimestampMonotonic"]), int(first["WatchdogTimestampMonotonic"]))
 
     def test_2_runtime_directory_for_the_view(self):
-        st = fctest.wait_for(lambda: self.ct.run("stat", "-c", "%U %a", "/run/fleetclock", "/run/fleetclock/election.json",
+        st = fctest.wait_for(lambda: self.ct.run("stat", "-c", "%U %a", "/run/fleetclock",
+                                                 "/run/fleetclock/election.json",
                                                  check=False).stdout.split() or None, 20, step=0.5)
-        self.assertEqual(st, ["_fleetclock", "750", "_fleetclock", "640"], self.journal("fleetclock-agent.service")[-3000:])
+        self.assertEqual(st, ["_fleetclock", "750", "_fleetclock", "640"],
+                         self.journal("fleetclock-agent.service")[-3000:])
 
     def test_3_rejoin_step_allowed_on_a_candidate(self):
         cand = self.probe("probe-candidate")
@@ -372,12 +377,12 @@ class TestUnitsUnderSystemd(unittest.TestCase):
             self.assertIsNotNone(group, "the udev rule gives %s no group" % subsystem)
             made.append("mknod -m %s %s c %d %d && chgrp %s %s" % (mode or "0600", node, major, minor, group, node))
         made.append("mknod -m 0600 /dev/rtc1 c 61 1")    # as Debian leaves a kernel RTC
-        self.ct.run("sh", "-ec", " && ".join("{ rm -f %s; true; }" % n for n in ("/dev/i2c-1", "/dev/rtc0", "/dev/rtc1"))
-                    + " && " + " && ".join(made))
+        self.ct.run("sh", "-ec", "rm -f /dev/i2c-1 /dev/rtc0 /dev/rtc1 && " + " && ".join(made))
         p = self.probe("probe-candidate")
         self.assertEqual(p["uid"] > 0, True, p)
         self.assertEqual((p["open:/dev/i2c-1"], p["open:/dev/rtc0"], p["open:/dev/rtc1"]), (6, 6, 13),
-                         "expected ENXIO (permitted, no driver) for the rule's nodes, EACCES for root:root 0600: %s" % p)
+                         "expected ENXIO (permitted, no driver) for the rule's nodes, EACCES for "
+                         "root:root 0600: %s" % p)
 
     def test_6_restore_ordered_after_its_device(self):
         dev = self.ct.run("systemd-escape", "--path", "--suffix=device", "/dev/i2c-1").stdout.strip()
@@ -415,7 +420,8 @@ class TestUnitsUnderSystemd(unittest.TestCase):
             dev, self.ct.run("systemctl", "list-jobs", "--no-pager", check=False).stdout))
         plugged = self.ct.show(dev, "ActiveState", "ActiveEnterTimestampMonotonic")
         self.assertEqual(plugged["ActiveState"], "active")
-        self.assertGreaterEqual(int(ran["ExecMainStartTimestampMonotonic"]), int(plugged["ActiveEnterTimestampMonotonic"]))
+        self.assertGreaterEqual(int(ran["ExecMainStartTimestampMonotonic"]),
+                                int(plugged["ActiveEnterTimestampMonotonic"]))
         # It opened the node as _fleetclock: ENXIO (no driver), not ENOENT or EACCES.
         def last():
             lines = [ln for ln in self.journal("fleetclock-rtc-restore.service").splitlines() if "/dev/i2c-1" in ln]
