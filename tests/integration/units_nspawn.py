@@ -57,6 +57,7 @@ debootstrap or mirror to make one, no overlayfs. About 20-55 s with a cached tre
 on the machine's load (plus ~40 s for debootstrap the first time).
 """
 
+import fcntl
 import glob
 import hashlib
 import json
@@ -97,7 +98,6 @@ def tree():
         skip("no cached tree in %s and no debootstrap (apt-get install debootstrap)" % CACHE)
     os.makedirs(CACHE, exist_ok=True)
     with open(os.path.join(CACHE, "lock"), "w") as lock:
-        import fcntl
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.isdir(os.path.join(path, "usr", "lib", "systemd")):
             return path
