@@ -12,6 +12,8 @@ FLEETCLOCK_TEST_PACKAGES="chrony faketime valgrind clang libclang-rt-14-dev pyth
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES ansible-core ansible-lint yamllint openssh-server openssh-client"
 # i2c-tools: an independent I2C client to cross-check the DS1307 emulator.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES i2c-tools"
+# The units under a real systemd (tests/integration/units_nspawn.py): a Debian tree to boot.
+FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES debootstrap systemd-container"
 # Collector tests: promtool (prometheus, ~96 MB installed) checks /metrics;
 # chromium (~290 MB) renders the dashboard.
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl openssl"

@@ -90,8 +90,11 @@ class TestEtc(unittest.TestCase):
                      "ProtectSystem=strict", "NoNewPrivileges=yes"):
             self.assertIn("\n" + line + "\n", agent)
         self.assertRegex(agent, r"\nWatchdogSec=\d+\n")
-        # The example RTC is a DS1307 on /dev/i2c-1: no capability at all.
-        self.assertIn("\nCapabilityBoundingSet=\n", agent)
+        # The example RTC is a DS1307 on /dev/i2c-1 and the election is off: CAP_SYS_NICE only
+        # (the RTC write at SCHED_FIFO), no clock control (docs/units.md).
+        self.assertIn("\nCapabilityBoundingSet=CAP_SYS_NICE\n", agent)
+        self.assertIn("\nProtectClock=yes\n", agent)
+        self.assertIn("\nRuntimeDirectory=fleetclock\n", agent)
         rtc = unit("fleetclock-rtc-restore.service")
         self.assertIn("\nType=oneshot\n", rtc)
         self.assertRegex(rtc, r"\nBefore=[^\n]*\bchrony\.service\b")
