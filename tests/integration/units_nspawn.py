@@ -284,7 +284,11 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         conf = re.sub(r"(?m)^(key_file = .*)$", r"\1\nbind = 127.0.0.1\npeers = 127.0.0.2", conf)
         with open(fc + "/agent.conf", "w") as f:
             f.write(conf)
-        shutil.copy(cand + "/fleetclock/collector.conf", fc)
+        # The rendered example keeps the placeholder token, which the collector refuses.
+        with open(cand + "/fleetclock/collector.conf") as f:
+            cconf = re.sub(r"(?m)^tokens = .*$", "tokens = units-nspawn-test", f.read())
+        with open(fc + "/collector.conf", "w") as f:
+            f.write(cconf)
         with open(fc + "/fleet.key", "w") as f:
             f.write(KEY + "\n")
         with open(stage + "/etc/chrony/chrony.conf", "w") as f:
