@@ -199,5 +199,42 @@ class Check(unittest.TestCase):
         self.assertIn("COULD NOT CHECK", r.stdout)
 
 
+class FixWithoutStep(unittest.TestCase):
+    """--check --fix where chronyd cannot step (chronyd -x refuses MAKESTEP)
+    and the clock is 300 s ahead (issue 14 item 7): chronyd drops its
+    pending correction on the refused step, so its tracking reads right
+    until its next update. The fix must say that the step failed and why,
+    judge from a fresh update and exit 1 (before: READY, exit 0).
+    Addresses 127.0.44.41-42 (no shared lock needed)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ChronyInstance("chk-nostep-server", "127.0.44.41", local_stratum=8).start()
+        cls.ahead = ChronyInstance("chk-nostep", "127.0.44.42", servers=["127.0.44.41"], serve=False,
+                                   faketime="+300s", makestep="1000000 1").start()
+        cls.ahead.wait_synced()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ahead.stop()
+        cls.server.stop()
+
+    def test_refused_step_not_ready(self):
+        t0 = time.monotonic()
+        r = check(self.ahead, "--fix", conf="[check]\nfix_timeout_s = 30\n")
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"fix: makestep +FAILED: .*MAKESTEP failed.*chronyd could not step "
+                         r"the clock .* dropped its correction of -300\.\d{3}s")
+        self.assertRegex(r.stdout, r"fix: wait +FAILED: max error 300\.\d{3}s after chronyd's next update")
+        l = line(r.stdout, "max error")
+        self.assertTrue(l.startswith("[FAIL]"), l)
+        self.assertIn("NOT READY", r.stdout)
+        # It gave up once the error could not be slewed out, not at the end
+        # of the fix's 30 s (loose bound: one chronyd update, a loaded machine).
+        self.assertLess(took, 25, r.stdout)
+        print("--fix against a chronyd that cannot step: exit 1 after %.1f s" % took)
+
+
 if __name__ == "__main__":
     main()
