@@ -58,6 +58,24 @@ static json_t *sourcestats_json(const struct chrony_source *s)
 			 "sd", s->stats.sd);
 }
 
+char *chrony_json_source_address(const struct chrony_source_data *d, char *buf, size_t len)
+{
+	char text[5];
+	size_t n = 0;
+
+	if (d->mode != CHRONY_MODE_REF || d->ip.family != CHRONY_AF_INET4)
+		return chrony_wire_ipaddr_str(&d->ip, buf, len);
+	for (int shift = 24; shift >= 0; shift -= 8) {
+		unsigned char c = (unsigned char)(d->ip.addr.in4 >> shift);
+
+		if (c >= 0x20 && c < 0x7F)
+			text[n++] = (char)c;
+	}
+	text[n] = '\0';
+	snprintf(buf, len, "%s", text);
+	return buf;
+}
+
 json_t *chrony_json_source(const struct chrony_source *s)
 {
 	const struct chrony_source_data *d = &s->data;
@@ -67,7 +85,7 @@ json_t *chrony_json_source(const struct chrony_source *s)
 
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:f, s:f, s:f, s:o}",
 			 "name", s->name,
-			 "address", chrony_wire_ipaddr_str(&d->ip, addr, sizeof(addr)),
+			 "address", chrony_json_source_address(d, addr, sizeof(addr)),
 			 "mode", mode_str(d->mode),
 			 "state", chrony_wire_state_str(d->state),
 			 "state_char", chrony_json_state_char(d->state),

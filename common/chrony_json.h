@@ -21,6 +21,11 @@ json_t *chrony_json_source(const struct chrony_source *s);
  *  "synchronised": bool}; NULL only when out of memory. */
 json_t *chrony_json_snapshot(const struct chrony_snapshot *snap);
 
+/* A source's address as chronyc prints it into buf: a reference clock's
+ * refid as text (its printable bytes: "TST1", "GPS"; chronyd carries the
+ * refid in the IPv4 address field), else the IP address. Returns buf. */
+char *chrony_json_source_address(const struct chrony_source_data *d, char *buf, size_t len);
+
 /* The one-character state chronyc shows for a source ("*", "+", "-", "x",
  * "~", "?"). */
 const char *chrony_json_state_char(uint16_t state);

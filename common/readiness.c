@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chrony_json.h"
 #include "timeutil.h"
 
 static struct readiness_check *add(struct readiness_report *r, const char *name,
@@ -84,7 +85,7 @@ static void check_source(const struct readiness_input *in, struct readiness_repo
 		add(r, "source", READINESS_FAIL, threshold, "no selected source (%u known)", s->n_sources);
 		return;
 	}
-	chrony_wire_ipaddr_str(&sel->data.ip, addr, sizeof(addr));
+	chrony_json_source_address(&sel->data, addr, sizeof(addr));
 	add(r, "source", !exp || listed(exp, sel->name, addr) ? READINESS_OK : READINESS_FAIL, threshold,
 	    "%s selected (stratum %u)", sel->name, sel->data.stratum);
 }
