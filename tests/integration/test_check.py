@@ -12,7 +12,7 @@ import time
 import unittest
 
 from chronyd_harness import ChronyInstance
-from fctest import BUILD, SOURCE, agent, main
+from fctest import BUILD, SOURCE, agent, main, wait_for
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "emu"))
 import ds1307_state as emu  # noqa: E402
@@ -234,6 +234,58 @@ class FixWithoutStep(unittest.TestCase):
         # of the fix's 30 s (loose bound: one chronyd update, a loaded machine).
         self.assertLess(took, 25, r.stdout)
         print("--fix against a chronyd that cannot step: exit 1 after %.1f s" % took)
+
+
+class MasterIgnoresUpstream(unittest.TestCase):
+    """Issue 15: a master whose chronyd serves its local reference while its
+    stratum-1 upstream answers but is not selected. chronyd needs a few
+    samples of a source before it selects it (chronyc shows "?" until
+    then); after RESET_SOURCES, which the election sends when it turns the
+    local reference on, the upstream starts from none and gets one per
+    poll (64 s by default: ~3 min). --check warns on the "upstream" line;
+    once chronyd selects the upstream (a burst here) the line is gone.
+    Addresses 127.0.44.43-44; polls of 8 s keep the "?" window ~20 s."""
+
+    UP = "127.0.44.43"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = ChronyInstance("chk-up", cls.UP, local_stratum=1).start()
+        cls.master = ChronyInstance("chk-upmaster", "127.0.44.44", servers=[cls.UP], serve=False,
+                                    minpoll=3, maxpoll=3).start()
+        cls.master.wait_synced()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.master.stop()
+        cls.up.stop()
+
+    def sources(self):
+        out = self.master.chronyc("-n", "-c", "sources")
+        return (out.stdout if hasattr(out, "stdout") else out).strip().split(",")
+
+    def test_warns_while_upstream_unselected(self):
+        conf = "[agent]\nrole = master\n[election]\nupstreams = %s\n" % self.UP
+        self.master.chronyc("local", "stratum", "8")
+        self.master.chronyc("reset", "sources")
+        # The first sample after the reset: reach 1, not selectable yet.
+        self.assertTrue(wait_for(lambda: int(self.sources()[5], 8) & 0xFF, 20), self.sources())
+        self.assertEqual(self.sources()[1], "?", self.sources())
+        r = check(self.master, conf=conf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        l = line(r.stdout, "upstream")
+        self.assertTrue(l.startswith("[WARN]"), r.stdout)
+        print(l)
+        self.assertIn("serving the local reference (stratum 8) while upstream %s (stratum 1, reach 1" % self.UP, l)
+        self.assertIn("none: serving its own clock", line(r.stdout, "source"))
+        # Enough samples (a burst): chronyd selects the upstream itself, the
+        # local reference is only its fallback; no upstream line.
+        self.master.chronyc("burst", "4/8")
+        self.assertTrue(wait_for(lambda: self.sources()[1] == "*", 15), self.sources())
+        # (its skew after three fresh samples may still fail: not the point)
+        r = check(self.master, conf=conf)
+        self.assertNotIn("] upstream ", r.stdout)
+        self.assertIn("%s selected (stratum 1)" % self.UP, line(r.stdout, "source"))
 
 
 if __name__ == "__main__":
