@@ -60,6 +60,47 @@ START_TEST(test_source_json_refclock)
 }
 END_TEST
 
+struct tracking_row {
+	uint16_t family;
+	uint32_t ref_id, in4;
+	const char *want;	/* NULL: no address */
+};
+
+/* chronyc tracking with an SHM refclock selected: "54535431 (TST1)", the
+ * address unspecified in the report (chrony 4.3). */
+static const struct tracking_row tracking_rows[] = {
+	{ CHRONY_AF_UNSPEC, 0x54535431, 0, "TST1" },
+	{ CHRONY_AF_INET4, 0xC0000201, 0xC0000201, "192.0.2.1" },
+	{ CHRONY_AF_UNSPEC, CHRONY_REFID_LOCAL, 0, NULL },
+	{ CHRONY_AF_UNSPEC, 0, 0, NULL },
+};
+
+START_TEST(test_tracking_address)
+{
+	const struct tracking_row *r = &tracking_rows[_i];
+	struct chrony_tracking t;
+	const char *a;
+	json_t *j;
+	char buf[64];
+
+	memset(&t, 0, sizeof(t));
+	t.ip.family = r->family;
+	t.ip.addr.in4 = r->in4;
+	t.ref_id = r->ref_id;
+	a = chrony_json_tracking_address(&t, buf, sizeof(buf));
+	j = chrony_json_tracking(&t);
+	ck_assert_ptr_nonnull(j);
+	if (r->want) {
+		ck_assert_str_eq(a, r->want);
+		ck_assert_str_eq(json_string_value(json_object_get(j, "address")), r->want);
+	} else {
+		ck_assert_ptr_null(a);
+		ck_assert(json_is_null(json_object_get(j, "address")));
+	}
+	json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("chrony_json");
@@ -67,6 +108,8 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_source_address, 0, (int)(sizeof(addr_rows) / sizeof(addr_rows[0])));
 	tcase_add_test(tc, test_source_json_refclock);
+	tcase_add_loop_test(tc, test_tracking_address, 0,
+			    (int)(sizeof(tracking_rows) / sizeof(tracking_rows[0])));
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
