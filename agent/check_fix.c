@@ -170,8 +170,6 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 	char d1[32], d2[32];
 	int rc;
 
-	log->started = t0;
-	log->deadline = deadline;
 	if (chrony_client_tracking(c, &before) < 0) {
 		note(log, "tracking", false, "%s", chrony_client_error(c));
 		return;
@@ -183,9 +181,10 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		note(log, "wait", true, "fresh clock update after %.1f s", timeutil_now(CLOCK_MONOTONIC) - t0);
 	else
 		note(log, "wait", false, "no clock update within %.0f s", timeutil_now(CLOCK_MONOTONIC) - t0);
+	log->started = t0;
 	if (!fix_step(c, log, deadline, budget, t0, &t)) {
-		log->deadline = timeutil_now(CLOCK_MONOTONIC);	/* the settle wait cannot help */
 		fix_rtc(ctx, c, log);
+		log->deadline = timeutil_now(CLOCK_MONOTONIC);	/* the settle wait cannot help */
 		return;
 	}
 	if (wait_for(c, deadline, &t, done_within, &budget))
@@ -198,6 +197,7 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0,
 		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
 	fix_rtc(ctx, c, log);
+	log->deadline = deadline;
 }
 
 void check_fix_note(struct check_fix_log *log, const char *action, bool ok, const char *detail)
