@@ -183,7 +183,10 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		note(log, "wait", false, "no clock update within %.0f s", timeutil_now(CLOCK_MONOTONIC) - t0);
 	log->started = t0;
 	if (!fix_step(c, log, deadline, budget, t0, &t)) {
-		fix_rtc(ctx, c, log);
+		/* chronyd still calls the clock synchronised: never write the
+		 * RTC from a clock known to be over budget. */
+		if (strcmp(ctx->cfg.rtc_device, "none"))
+			note(log, "rtc", false, "not written: the clock is over budget");
 		log->deadline = timeutil_now(CLOCK_MONOTONIC);	/* the settle wait cannot help */
 		return;
 	}

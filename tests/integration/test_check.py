@@ -221,7 +221,15 @@ class FixWithoutStep(unittest.TestCase):
 
     def test_refused_step_not_ready(self):
         t0 = time.monotonic()
-        r = check(self.ahead, "--fix", conf="[check]\nfix_timeout_s = 30\n")
+        # An emulated DS1307, right, preloaded next to the faked clock.
+        from chronyd_harness import faketime_env
+        conf, env, state = Check.rtc(self, offset=0.0)
+        env = faketime_env(self.ahead.faketime, env)
+        env["LD_PRELOAD"] = env["LD_PRELOAD"] + ":" + EMU
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write(BASE_CONF + "[check]\nfix_timeout_s = 30\n" + conf)
+            f.flush()
+            r = agent("-c", f.name, "--socket", self.ahead.socket, "--check", "--fix", env=env)
         took = time.monotonic() - t0
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"fix: makestep +FAILED: .*MAKESTEP failed.*chronyd could not step "
@@ -233,6 +241,10 @@ class FixWithoutStep(unittest.TestCase):
         # It gave up once the error could not be slewed out, not at the end
         # of the fix's 30 s (loose bound: one chronyd update, a loaded machine).
         self.assertLess(took, 25, r.stdout)
+        # The RTC is not written from a clock 300 s off that chronyd calls
+        # synchronised.
+        self.assertRegex(r.stdout, r"fix: rtc +FAILED: not written: the clock is over budget")
+        self.assertLess(abs(emu.true_offset(emu.read(state))), 0.5)
         print("--fix against a chronyd that cannot step: exit 1 after %.1f s" % took)
 
 
