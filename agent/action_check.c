@@ -41,8 +41,27 @@ void agent_check_limits(const struct agent_config *cfg, struct readiness_limits 
 struct election_view {
 	enum readiness_election kind;
 	char state[24], master[64], reason[600];
+	char candidates[400];		/* the candidates' NTP addresses, comma-separated */
 	bool self;
 };
+
+/* "addr, addr" from the view's candidates[].ntp ("127.0.4.11:123"). */
+static void view_candidates(json_t *doc, char *buf, size_t len)
+{
+	size_t n = 0, i;
+	json_t *cand;
+
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(doc, "candidates"), i, cand) {
+		const char *ntp = json_string_value(json_object_get(cand, "ntp"));
+		size_t alen;
+
+		if (!ntp || n >= len)
+			continue;
+		alen = strcspn(ntp, ":");
+		n += (size_t)snprintf(buf + n, len - n, "%s%.*s", n ? "," : "", (int)alen, ntp);
+	}
+}
 
 static void read_election(const struct agent_ctx *ctx, struct election_view *v)
 {
@@ -78,6 +97,7 @@ static void read_election(const struct agent_ctx *ctx, struct election_view *v)
 	snprintf(v->master, sizeof(v->master), "%s", json_string_value(json_object_get(doc, "master")) ?: "");
 	snprintf(v->reason, sizeof(v->reason), "%s", json_string_value(json_object_get(doc, "reason")) ?: "");
 	v->self = json_is_true(json_object_get(doc, "master_is_self"));
+	view_candidates(doc, v->candidates, sizeof(v->candidates));
 	json_decref(doc);
 }
 
@@ -108,6 +128,8 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.election_master = ev.master;
 	in.election_self = ev.self;
 	in.election_reason = ev.reason;
+	in.upstreams = ctx->cfg.election.upstreams;
+	in.candidates = ev.kind == READINESS_ELECTION_VIEW ? ev.candidates : NULL;
 	if (ctx->cfg.collector_url[0]) {
 		in.collector = collector_probe(ctx->cfg.collector_url, 1000, coll, sizeof(coll)) == 0
 				       ? READINESS_COLLECTOR_REACHABLE

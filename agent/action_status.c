@@ -15,10 +15,10 @@ static void print_tracking(const struct chrony_tracking *t, const char *endpoint
 {
 	char refid[16], addr[64], d1[32], d2[32], ref[40];
 	double offset = -t->current_correction;
+	const char *a = chrony_json_tracking_address(t, addr, sizeof(addr));
 
 	printf("chronyd          %s\n", endpoint);
-	printf("Reference        %s (%s), stratum %u\n",
-	       t->ip.family == CHRONY_AF_UNSPEC ? "none" : chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)),
+	printf("Reference        %s (%s), stratum %u\n", a ? a : "none",
 	       chrony_wire_refid_str(t->ref_id, refid, sizeof(refid)), t->stratum);
 	printf("Reference time   %s\n",
 	       t->ref_time.tv_sec ? timeutil_format_rfc3339(t->ref_time, 3, ref, sizeof(ref)) : "never");

@@ -16,6 +16,8 @@
 #include "timeutil.h"
 
 #define POLL_US 200000
+#define FRESH_WAIT_S 20.0
+#define SLEW_MAX 0.083333	/* chronyd's default maxslewrate: 83333 ppm */
 
 static void note(struct check_fix_log *log, const char *action, bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -107,6 +109,59 @@ static void fix_rtc(struct agent_ctx *ctx, struct chrony_client *c, struct check
 	rtc_close(d);
 }
 
+/* MAKESTEP refused: chronyd has dropped the correction it was slewing, so
+ * its tracking looks right until its next update brings the offset back.
+ * Wait for that update; then give up at once when the error cannot be
+ * slewed out in the fix's remaining time. Returns whether to go on
+ * waiting for the budget. */
+static bool after_failed_step(struct chrony_client *c, struct check_fix_log *log,
+			      const struct chrony_tracking *before_step, double deadline, double budget,
+			      double t0, struct chrony_tracking *t)
+{
+	struct chrony_tracking dropped;
+	char d1[32], d2[32];
+	double left;
+
+	note(log, "makestep", false, "%s: chronyd could not step the clock (no clock control: chronyd -x, "
+	     "or no CAP_SYS_TIME) and dropped its correction of %s", chrony_client_error(c),
+	     timeutil_format_duration(before_step->current_correction, 1, d1, sizeof(d1)));
+	if (chrony_client_tracking(c, &dropped) < 0)
+		dropped = *before_step;
+	if (!wait_for(c, fmin(deadline, timeutil_now(CLOCK_MONOTONIC) + FRESH_WAIT_S), t, done_fresh,
+		      &dropped)) {
+		note(log, "wait", false, "no clock update within %.0f s of the failed step: the error "
+		     "cannot be judged", timeutil_now(CLOCK_MONOTONIC) - t0);
+		return false;
+	}
+	left = deadline - timeutil_now(CLOCK_MONOTONIC);
+	if (within(t, budget) || fabs(t->current_correction) <= SLEW_MAX * left)
+		return true;
+	note(log, "wait", false, "max error %s after chronyd's next update (budget %s): not slewed out "
+	     "in the %.0f s left (chronyd slews at most 83 ms/s)",
+	     timeutil_format_duration(chrony_tracking_max_error(t), 0, d1, sizeof(d1)),
+	     timeutil_format_duration(budget, 0, d2, sizeof(d2)), left);
+	return false;
+}
+
+/* Step when over budget; returns whether waiting for the budget can help. */
+static bool fix_step(struct chrony_client *c, struct check_fix_log *log, double deadline,
+		     double budget, double t0, struct chrony_tracking *t)
+{
+	char d1[32];
+	struct chrony_tracking before = *t;
+
+	if (within(t, budget)) {
+		note(log, "makestep", true, "not needed: max error %s within budget",
+		     timeutil_format_duration(chrony_tracking_max_error(t), 0, d1, sizeof(d1)));
+		return true;
+	}
+	if (chrony_client_makestep(c) < 0)
+		return after_failed_step(c, log, &before, deadline, budget, t0, t);
+	note(log, "makestep", true, "stepped by %s",
+	     timeutil_format_duration(t->current_correction, 1, d1, sizeof(d1)));
+	return true;
+}
+
 void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_fix_log *log)
 {
 	double budget = ctx->cfg.budget_ms / 1e3, t0 = timeutil_now(CLOCK_MONOTONIC);
@@ -122,17 +177,18 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 	rc = chrony_client_burst(c, NULL, NULL, 4, 8);
 	note(log, "burst", rc == 0, "%s", rc == 0 ? "asked every source for 4 good samples (of at most 8)"
 						  : chrony_client_error(c));
-	if (wait_for(c, fmin(deadline, t0 + 20), &t, done_fresh, &before))
+	if (wait_for(c, fmin(deadline, t0 + FRESH_WAIT_S), &t, done_fresh, &before))
 		note(log, "wait", true, "fresh clock update after %.1f s", timeutil_now(CLOCK_MONOTONIC) - t0);
 	else
 		note(log, "wait", false, "no clock update within %.0f s", timeutil_now(CLOCK_MONOTONIC) - t0);
-	if (within(&t, budget)) {
-		note(log, "makestep", true, "not needed: max error %s within budget",
-		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)));
-	} else {
-		rc = chrony_client_makestep(c);
-		note(log, "makestep", rc == 0, "%s%s", rc == 0 ? "stepped by " : chrony_client_error(c),
-		     rc == 0 ? timeutil_format_duration(t.current_correction, 1, d1, sizeof(d1)) : "");
+	log->started = t0;
+	if (!fix_step(c, log, deadline, budget, t0, &t)) {
+		/* chronyd still calls the clock synchronised: never write the
+		 * RTC from a clock known to be over budget. */
+		if (strcmp(ctx->cfg.rtc_device, "none"))
+			note(log, "rtc", false, "not written: the clock is over budget");
+		log->deadline = timeutil_now(CLOCK_MONOTONIC);	/* the settle wait cannot help */
+		return;
 	}
 	if (wait_for(c, deadline, &t, done_within, &budget))
 		note(log, "wait", true, "max error %s within budget %s after %.1f s",
@@ -145,7 +201,6 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
 	fix_rtc(ctx, c, log);
 	log->deadline = deadline;
-	log->started = t0;
 }
 
 void check_fix_note(struct check_fix_log *log, const char *action, bool ok, const char *detail)

@@ -17,7 +17,7 @@ struct check_fix_log {
 	struct {
 		char action[16];	/* "burst", "makestep", "wait", "rtc" */
 		bool ok;
-		char detail[200];
+		char detail[320];
 	} actions[CHECK_FIX_MAX_ACTIONS];
 };
 

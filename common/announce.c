@@ -244,37 +244,70 @@ static struct announce_peer *find_peer(struct announce_table *t, const uint8_t *
 	return free_slot;
 }
 
+static double msg_ts(const struct announce_msg *m)
+{
+	return (double)m->ts.tv_sec + m->ts.tv_nsec * 1e-9;
+}
+
+/* How long a session must be unheard before another session of the same
+ * sender may replace it: a few of its own announce intervals, so that a
+ * live sender (heard every gap) is never displaced by a recording. */
+static double quiet_after(const struct announce_peer *p)
+{
+	return p->gap_s > 0 ? ANNOUNCE_QUIET_GAPS * p->gap_s : ANNOUNCE_QUIET_UNKNOWN_S;
+}
+
+/* A new session of a known sender, see announce_table_accept. */
+static bool new_session_refused(const struct announce_peer *p, const struct announce_msg *m,
+				double now_mono)
+{
+	double unheard = now_mono - p->heard_mono;
+
+	for (size_t i = 0; i < ANNOUNCE_RECENT_SESSIONS; i++)
+		if (p->recent[i] == m->session && m->session)
+			return true;
+	if (!(unheard >= quiet_after(p)))
+		return true;
+	return !(msg_ts(m) > p->newest_ts) && !(unheard >= ANNOUNCE_FORGET_S);
+}
+
 /* The replay rule for a known sender, see announce_table_accept. */
-static bool replayed(struct announce_peer *p, const struct announce_msg *m)
+static bool replayed(const struct announce_peer *p, const struct announce_msg *m, double now_mono)
 {
 	if (!p->used)
 		return false;
 	if (m->session == p->msg.session)
 		return m->seq <= p->msg.seq;
-	for (size_t i = 0; i < ANNOUNCE_RECENT_SESSIONS; i++)
-		if (p->recent[i] == m->session && m->session)
-			return true;
-	return false;
+	return new_session_refused(p, m, now_mono);
 }
 
 static enum announce_verdict judge(struct announce_table *t, const uint8_t *buf, size_t len,
-				   const struct announce_key *key, double now_real,
+				   const struct announce_key *key, double now_real, double now_mono,
 				   struct announce_msg *m, struct announce_peer **pp)
 {
 	enum announce_verdict v = announce_decode(buf, len, key, m);
-	double ts;
 
 	if (v != ANNOUNCE_OK)
 		return v;
 	if (!memcmp(m->ds.identity, t->self, BMCA_IDENTITY_LEN))
 		return ANNOUNCE_SELF;
-	ts = (double)m->ts.tv_sec + m->ts.tv_nsec * 1e-9;
-	if (t->enforce_window && !(fabs(ts - now_real) <= t->window_s))
+	if (t->enforce_window && !(fabs(msg_ts(m) - now_real) <= t->window_s))
 		return ANNOUNCE_STALE;
 	*pp = find_peer(t, m->ds.identity, true);
 	if (!*pp)
 		return ANNOUNCE_FULL;
-	return replayed(*pp, m) ? ANNOUNCE_REPLAYED : ANNOUNCE_OK;
+	return replayed(*pp, m, now_mono) ? ANNOUNCE_REPLAYED : ANNOUNCE_OK;
+}
+
+/* The sender's announce spacing as heard: follows a longer gap at once and
+ * a shorter one slowly, so two announces read in one batch (gap ~0) do not
+ * make a live session look quiet. */
+static void note_gap(struct announce_peer *p, double now_mono)
+{
+	double gap = now_mono - p->heard_mono;
+
+	if (gap > 0)
+		p->gap_s = fmax(gap, 0.9 * p->gap_s);
 }
 
 enum announce_verdict announce_table_accept(struct announce_table *t, const uint8_t *buf,
@@ -284,7 +317,7 @@ enum announce_verdict announce_table_accept(struct announce_table *t, const uint
 {
 	struct announce_peer *p = NULL;
 	struct announce_msg m;
-	enum announce_verdict v = judge(t, buf, len, key, now_real, &m, &p);
+	enum announce_verdict v = judge(t, buf, len, key, now_real, now_mono, &m, &p);
 	uint64_t *counters[] = { &t->count.ok, &t->count.malformed, &t->count.unsigned_,
 				 &t->count.stale, &t->count.replayed, &t->count.self, &t->count.full };
 
@@ -294,7 +327,12 @@ enum announce_verdict announce_table_accept(struct announce_table *t, const uint
 	if (p->used && p->msg.session != m.session) {
 		memmove(p->recent + 1, p->recent, sizeof(p->recent) - sizeof(p->recent[0]));
 		p->recent[0] = p->msg.session;
+		p->gap_s = 0;		/* the new session's spacing is learnt afresh */
+	} else if (p->used) {
+		note_gap(p, now_mono);
 	}
+	if (!p->used || msg_ts(&m) > p->newest_ts)
+		p->newest_ts = msg_ts(&m);
 	p->used = true;
 	p->msg = m;
 	p->heard_mono = now_mono;

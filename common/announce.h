@@ -85,8 +85,14 @@ struct announce_peer {
 	uint8_t src_addr[16];		/* the packet's source address (IPv4: first 4) */
 	uint8_t src_family;		/* 4 or 6 */
 	double heard_mono;		/* when it was accepted (monotonic) */
+	double newest_ts;		/* latest send time accepted from it, any session */
+	double gap_s;			/* its announce spacing as heard (0: not known yet) */
 	uint32_t recent[ANNOUNCE_RECENT_SESSIONS];	/* earlier sessions, refused again */
 };
+
+#define ANNOUNCE_QUIET_GAPS 2.0		/* a session is over after this many gaps unheard */
+#define ANNOUNCE_QUIET_UNKNOWN_S 1.0	/* ... or this long when its spacing is not known */
+#define ANNOUNCE_FORGET_S 60.0		/* after this long unheard, any new session is heard */
 
 struct announce_counters {
 	uint64_t ok, malformed, unsigned_, stale, replayed, self, full;
@@ -105,10 +111,14 @@ void announce_table_init(struct announce_table *t, const uint8_t self[BMCA_IDENT
 			 double window_s);
 
 /* Verify and take one received datagram (src: its source address, family
- * 4 or 6). now_real: our system clock; now_mono: a monotonic clock. A new
- * session of a known sender is accepted when in the window and not one of
- * its recent sessions; within a session the sequence must increase.
- * Counts the verdict. The window is not applied while enforce_window is
+ * 4 or 6). now_real: our system clock; now_mono: a monotonic clock. Within
+ * a session the sequence must increase. A new session of a known sender is
+ * accepted only when (1) it is not one of the sender's recent sessions,
+ * (2) the current session has gone quiet (unheard for ANNOUNCE_QUIET_GAPS
+ * of its own announce spacing): a live session is never displaced, and
+ * (3) its send time is later than every announce accepted from the sender,
+ * unless the current session has been unheard for ANNOUNCE_FORGET_S (a
+ * sender whose clock went back across a restart). Counts the verdict. The window is not applied while enforce_window is
  * false: a node whose own clock may be minutes off (just started, not yet
  * proven) must still hear the fleet; what it hears then only makes it
  * measure before it serves. */

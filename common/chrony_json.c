@@ -21,9 +21,8 @@ json_t *chrony_json_tracking(const struct chrony_tracking *t)
 {
 	char refid[16], addr[64];
 
-	json_t *address = t->ip.family == CHRONY_AF_UNSPEC
-				  ? json_null()
-				  : json_string(chrony_wire_ipaddr_str(&t->ip, addr, sizeof(addr)));
+	const char *a = chrony_json_tracking_address(t, addr, sizeof(addr));
+	json_t *address = a ? json_string(a) : json_null();
 
 	return json_pack("{s:s, s:o, s:i, s:i, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
 			 "ref_id", chrony_wire_refid_str(t->ref_id, refid, sizeof(refid)),
@@ -58,6 +57,39 @@ static json_t *sourcestats_json(const struct chrony_source *s)
 			 "sd", s->stats.sd);
 }
 
+/* A refid as chronyc prints a reference clock's: its printable bytes. */
+static char *refid_text(uint32_t refid, char *buf, size_t len)
+{
+	char text[5];
+	size_t n = 0;
+
+	for (int shift = 24; shift >= 0; shift -= 8) {
+		unsigned char c = (unsigned char)(refid >> shift);
+
+		if (c >= 0x20 && c < 0x7F)
+			text[n++] = (char)c;
+	}
+	text[n] = '\0';
+	snprintf(buf, len, "%s", text);
+	return buf;
+}
+
+char *chrony_json_source_address(const struct chrony_source_data *d, char *buf, size_t len)
+{
+	if (d->mode != CHRONY_MODE_REF || d->ip.family != CHRONY_AF_INET4)
+		return chrony_wire_ipaddr_str(&d->ip, buf, len);
+	return refid_text(d->ip.addr.in4, buf, len);
+}
+
+const char *chrony_json_tracking_address(const struct chrony_tracking *t, char *buf, size_t len)
+{
+	if (t->ip.family != CHRONY_AF_UNSPEC)
+		return chrony_wire_ipaddr_str(&t->ip, buf, len);
+	if (t->ref_id == 0 || t->ref_id == CHRONY_REFID_LOCAL)
+		return NULL;
+	return refid_text(t->ref_id, buf, len);
+}
+
 json_t *chrony_json_source(const struct chrony_source *s)
 {
 	const struct chrony_source_data *d = &s->data;
@@ -67,7 +99,7 @@ json_t *chrony_json_source(const struct chrony_source *s)
 
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:f, s:f, s:f, s:o}",
 			 "name", s->name,
-			 "address", chrony_wire_ipaddr_str(&d->ip, addr, sizeof(addr)),
+			 "address", chrony_json_source_address(d, addr, sizeof(addr)),
 			 "mode", mode_str(d->mode),
 			 "state", chrony_wire_state_str(d->state),
 			 "state_char", chrony_json_state_char(d->state),

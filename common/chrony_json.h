@@ -21,6 +21,17 @@ json_t *chrony_json_source(const struct chrony_source *s);
  *  "synchronised": bool}; NULL only when out of memory. */
 json_t *chrony_json_snapshot(const struct chrony_snapshot *snap);
 
+/* A source's address as chronyc prints it into buf: a reference clock's
+ * refid as text (its printable bytes: "TST1", "GPS"; chronyd carries the
+ * refid in the IPv4 address field), else the IP address. Returns buf. */
+char *chrony_json_source_address(const struct chrony_source_data *d, char *buf, size_t len);
+
+/* The reference's address as chronyc tracking prints it into buf: the IP
+ * address, or for a reference clock (no address; chronyd reports the
+ * family unspecified) its refid as text ("TST1"). NULL when there is no
+ * reference (refid 0) or it is the local reference. */
+const char *chrony_json_tracking_address(const struct chrony_tracking *t, char *buf, size_t len);
+
 /* The one-character state chronyc shows for a source ("*", "+", "-", "x",
  * "~", "?"). */
 const char *chrony_json_state_char(uint16_t state);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chrony_json.h"
 #include "timeutil.h"
 
 static struct readiness_check *add(struct readiness_report *r, const char *name,
@@ -84,9 +85,61 @@ static void check_source(const struct readiness_input *in, struct readiness_repo
 		add(r, "source", READINESS_FAIL, threshold, "no selected source (%u known)", s->n_sources);
 		return;
 	}
-	chrony_wire_ipaddr_str(&sel->data.ip, addr, sizeof(addr));
+	chrony_json_source_address(&sel->data, addr, sizeof(addr));
 	add(r, "source", !exp || listed(exp, sel->name, addr) ? READINESS_OK : READINESS_FAIL, threshold,
 	    "%s selected (stratum %u)", sel->name, sel->data.stratum);
+}
+
+/* A source that is an upstream of this node: listed in upstreams, or (no
+ * list) any source that is not a master candidate. */
+static bool is_upstream(const struct readiness_input *in, const struct chrony_source *src)
+{
+	char addr[64];
+
+	chrony_json_source_address(&src->data, addr, sizeof(addr));
+	if (in->upstreams && *in->upstreams)
+		return listed(in->upstreams, src->name, addr);
+	return !(in->candidates && listed(in->candidates, src->name, addr));
+}
+
+/* Serving the local reference while an upstream answers: chronyd has not
+ * (yet) the samples to select it, or rejects it; the fleet gets a
+ * free-running clock that a reachable reference could discipline. */
+static void check_upstream(const struct readiness_input *in, struct readiness_report *r)
+{
+	const struct chrony_snapshot *s = in->snap;
+	const struct chrony_source *reachable = NULL;
+	unsigned n_up = 0;
+	char addr[64];
+
+	if (!is_local(&s->tracking))
+		return;
+	for (uint32_t i = 0; i < s->n_sources; i++) {
+		const struct chrony_source *src = &s->sources[i];
+
+		if (!is_upstream(in, src))
+			continue;
+		n_up++;
+		if ((src->data.reachability & 0xFF) && src->data.state != CHRONY_SRC_SELECTED && !reachable)
+			reachable = src;
+	}
+	if (!n_up) {
+		add(r, "upstream", READINESS_SKIP, "", "none configured: serving the local reference");
+		return;
+	}
+	if (!reachable) {
+		add(r, "upstream", READINESS_OK, "", "serving the local reference: no upstream reachable "
+		    "(%u configured)", n_up);
+		return;
+	}
+	chrony_json_source_address(&reachable->data, addr, sizeof(addr));
+	add(r, "upstream", READINESS_WARN, "not serving LOCAL while an upstream answers",
+	    "serving the local reference (stratum %u) while upstream %s%s%s%s (stratum %u, reach %o) "
+	    "is reachable but %s: chronyd has not selected it yet (too few samples, e.g. after a "
+	    "source reset)", s->tracking.stratum, reachable->name,
+	    strcmp(reachable->name, addr) ? " (" : "", strcmp(reachable->name, addr) ? addr : "",
+	    strcmp(reachable->name, addr) ? ")" : "", reachable->data.stratum,
+	    (unsigned)(reachable->data.reachability & 0xFF), chrony_wire_state_str(reachable->data.state));
 }
 
 static void check_update(const struct readiness_input *in, const struct readiness_limits *lim,
@@ -140,6 +193,8 @@ static void check_chrony(const struct readiness_input *in, const struct readines
 	add(r, "leap status", t->leap_status == CHRONY_LEAP_UNSYNC ? READINESS_FAIL : READINESS_OK,
 	    "", "%s", chrony_wire_leap_str(t->leap_status));
 	check_source(in, r);
+	if (in->allow_local)
+		check_upstream(in, r);
 	snprintf(thr, sizeof(thr), "<= %s", timeutil_format_duration(lim->budget, 0, d1, sizeof(d1)));
 	add(r, "max error", err <= lim->budget ? READINESS_OK : READINESS_FAIL, thr,
 	    "%s (offset %s, root delay/2 + dispersion %s)", timeutil_format_duration(err, 0, d1, sizeof(d1)),

@@ -49,6 +49,10 @@ struct readiness_input {
 	const char *expected_sources;	/* comma-separated names/addresses; NULL or "" = any;
 					 * "local" accepts the node's own local reference */
 	bool allow_local;		/* a master candidate may serve its own clock */
+	const char *upstreams;		/* [election] upstreams: comma-separated addresses;
+					 * NULL or "" = every source not in candidates */
+	const char *candidates;		/* the master candidates' NTP addresses (the election
+					 * view), comma-separated; NULL = none known */
 	enum readiness_rtc rtc;
 	double rtc_offset;		/* RTC minus system, s (READINESS_RTC_VALID) */
 	const char *rtc_detail;		/* device and reason, for the message */
@@ -93,7 +97,12 @@ struct readiness_report {
 	enum readiness_verdict verdict;
 };
 
-/* Evaluate every check. Never fails: missing input gives FAIL or SKIP lines. */
+/* Evaluate every check. Never fails: missing input gives FAIL or SKIP lines.
+ * While chronyd serves its local reference, an "upstream" line follows the
+ * source line: WARN when an upstream source is reachable (answered one of
+ * its last 8 polls) but not selected (chronyd has fewer than the samples it
+ * needs to select it: docs/election.md), OK when none is reachable, SKIP
+ * when there is none. */
 void readiness_evaluate(const struct readiness_input *in, const struct readiness_limits *lim,
 			struct readiness_report *out);
 

@@ -12,7 +12,7 @@ import time
 import unittest
 
 from chronyd_harness import ChronyInstance
-from fctest import BUILD, SOURCE, agent, main
+from fctest import BUILD, SOURCE, agent, main, wait_for
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "emu"))
 import ds1307_state as emu  # noqa: E402
@@ -197,6 +197,107 @@ class Check(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("permission denied (run as root or as the _chrony user)", line(r.stdout, "chronyd"))
         self.assertIn("COULD NOT CHECK", r.stdout)
+
+
+class FixWithoutStep(unittest.TestCase):
+    """--check --fix where chronyd cannot step (chronyd -x refuses MAKESTEP)
+    and the clock is 300 s ahead (issue 14 item 7): chronyd drops its
+    pending correction on the refused step, so its tracking reads right
+    until its next update. The fix must say that the step failed and why,
+    judge from a fresh update and exit 1 (before: READY, exit 0).
+    Addresses 127.0.44.41-42 (no shared lock needed)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ChronyInstance("chk-nostep-server", "127.0.44.41", local_stratum=8).start()
+        cls.ahead = ChronyInstance("chk-nostep", "127.0.44.42", servers=["127.0.44.41"], serve=False,
+                                   faketime="+300s", makestep="1000000 1").start()
+        cls.ahead.wait_synced()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ahead.stop()
+        cls.server.stop()
+
+    def test_refused_step_not_ready(self):
+        t0 = time.monotonic()
+        # An emulated DS1307, right, preloaded next to the faked clock.
+        from chronyd_harness import faketime_env
+        conf, env, state = Check.rtc(self, offset=0.0)
+        env = faketime_env(self.ahead.faketime, env)
+        env["LD_PRELOAD"] = env["LD_PRELOAD"] + ":" + EMU
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write(BASE_CONF + "[check]\nfix_timeout_s = 30\n" + conf)
+            f.flush()
+            r = agent("-c", f.name, "--socket", self.ahead.socket, "--check", "--fix", env=env)
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"fix: makestep +FAILED: .*MAKESTEP failed.*chronyd could not step "
+                         r"the clock .* dropped its correction of -300\.\d{3}s")
+        self.assertRegex(r.stdout, r"fix: wait +FAILED: max error 300\.\d{3}s after chronyd's next update")
+        l = line(r.stdout, "max error")
+        self.assertTrue(l.startswith("[FAIL]"), l)
+        self.assertIn("NOT READY", r.stdout)
+        # It gave up once the error could not be slewed out, not at the end
+        # of the fix's 30 s (loose bound: one chronyd update, a loaded machine).
+        self.assertLess(took, 25, r.stdout)
+        # The RTC is not written from a clock 300 s off that chronyd calls
+        # synchronised.
+        self.assertRegex(r.stdout, r"fix: rtc +FAILED: not written: the clock is over budget")
+        self.assertLess(abs(emu.true_offset(emu.read(state))), 0.5)
+        print("--fix against a chronyd that cannot step: exit 1 after %.1f s" % took)
+
+
+class MasterIgnoresUpstream(unittest.TestCase):
+    """Issue 15: a master whose chronyd serves its local reference while its
+    stratum-1 upstream answers but is not selected. chronyd needs a few
+    samples of a source before it selects it (chronyc shows "?" until
+    then); after RESET_SOURCES, which the election sends when it turns the
+    local reference on, the upstream starts from none and gets one per
+    poll (64 s by default: ~3 min). --check warns on the "upstream" line;
+    once chronyd selects the upstream (a burst here) the line is gone.
+    Addresses 127.0.44.43-44; polls of 8 s keep the "?" window ~20 s."""
+
+    UP = "127.0.44.43"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = ChronyInstance("chk-up", cls.UP, local_stratum=1).start()
+        cls.master = ChronyInstance("chk-upmaster", "127.0.44.44", servers=[cls.UP], serve=False,
+                                    minpoll=3, maxpoll=3).start()
+        cls.master.wait_synced()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.master.stop()
+        cls.up.stop()
+
+    def sources(self):
+        out = self.master.chronyc("-n", "-c", "sources")
+        return (out.stdout if hasattr(out, "stdout") else out).strip().split(",")
+
+    def test_warns_while_upstream_unselected(self):
+        conf = "[agent]\nrole = master\n[election]\nupstreams = %s\n" % self.UP
+        self.master.chronyc("local", "stratum", "8")
+        self.master.chronyc("reset", "sources")
+        # The first sample after the reset: reach 1, not selectable yet.
+        self.assertTrue(wait_for(lambda: int(self.sources()[5], 8) & 0xFF, 20), self.sources())
+        self.assertEqual(self.sources()[1], "?", self.sources())
+        r = check(self.master, conf=conf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        l = line(r.stdout, "upstream")
+        self.assertTrue(l.startswith("[WARN]"), r.stdout)
+        print(l)
+        self.assertIn("serving the local reference (stratum 8) while upstream %s (stratum 1, reach 1" % self.UP, l)
+        self.assertIn("none: serving its own clock", line(r.stdout, "source"))
+        # Enough samples (a burst): chronyd selects the upstream itself, the
+        # local reference is only its fallback; no upstream line.
+        self.master.chronyc("burst", "4/8")
+        self.assertTrue(wait_for(lambda: self.sources()[1] == "*", 15), self.sources())
+        # (its skew after three fresh samples may still fail: not the point)
+        r = check(self.master, conf=conf)
+        self.assertNotIn("] upstream ", r.stdout)
+        self.assertIn("%s selected (stratum 1)" % self.UP, line(r.stdout, "source"))
 
 
 if __name__ == "__main__":

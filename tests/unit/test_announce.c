@@ -186,15 +186,17 @@ START_TEST(test_table_replay_and_window)
 	m.seq = 45;
 	ck_assert_int_eq(feed(&t, &m, NOW + 1020, 7), ANNOUNCE_OK);
 	t.enforce_window = true;
-	/* The sender restarts: a new session with a small sequence. */
+	/* The sender restarts: a new session with a small sequence, once the
+	 * old one has been unheard for two of its gaps, sent later. */
 	m.session = 7;
 	m.seq = 1;
-	ck_assert_int_eq(feed(&t, &m, NOW, 8), ANNOUNCE_OK);
+	m.ts.tv_sec += 3;
+	ck_assert_int_eq(feed(&t, &m, NOW, 10), ANNOUNCE_OK);
 	ck_assert_uint_eq(t.peers[0].msg.session, 7);
 	/* The old session replayed (new sequence numbers): refused. */
 	m.session = 0xDEADBEEF;
 	m.seq = 1000;
-	ck_assert_int_eq(feed(&t, &m, NOW, 9), ANNOUNCE_REPLAYED);
+	ck_assert_int_eq(feed(&t, &m, NOW, 13), ANNOUNCE_REPLAYED);
 	/* Our own announce looped back. */
 	m = msg();
 	memcpy(m.ds.identity, id_self, 8);
@@ -205,8 +207,63 @@ START_TEST(test_table_replay_and_window)
 	ck_assert_uint_eq(t.count.self, 1);
 	ck_assert_str_eq(announce_counters_format(&t.count, line, sizeof(line)),
 			 "ok=5 malformed=0 unsigned=0 stale=2 replayed=3 self=1 full=0");
-	ck_assert_int_eq(announce_table_expire(&t, 20, 10), 1);
+	ck_assert_int_eq(announce_table_expire(&t, 25, 10), 1);
 	ck_assert(!t.peers[0].used);
+}
+END_TEST
+
+struct session_row {
+	const char *what;
+	uint32_t session;	/* the live session is 2 */
+	double ts_off;		/* send time - the live session's last send time */
+	double mono;		/* received at (the live session last heard at 10.0) */
+	bool enforce_window;
+	enum announce_verdict want;
+};
+
+/* Issue 14 item 6: an unproven receiver heard the live session 2 of M
+ * (announces every 0.5 s, last at mono 10.0, send time NOW); then another
+ * session of M arrives. Only a new session that is both later than all of
+ * M's announces and after session 2 went quiet replaces it. */
+static const struct session_row session_rows[] = {
+	{ "older session replayed while live", 1, -5, 10.2, false, ANNOUNCE_REPLAYED },
+	{ "older session, recorded while ahead", 1, +1020, 10.2, false, ANNOUNCE_REPLAYED },
+	{ "newer session while live (a recording from the future)", 3, +0.1, 10.4, false,
+	  ANNOUNCE_REPLAYED },
+	{ "older session after the live one went quiet", 1, -5, 12.0, false, ANNOUNCE_REPLAYED },
+	{ "restart: newer session after quiet", 3, +2, 12.0, false, ANNOUNCE_OK },
+	{ "restart: newer session after quiet, proven receiver", 3, +2, 12.0, true, ANNOUNCE_OK },
+	{ "restart with the clock set back, quiet for 60 s", 3, -30, 70.5, false, ANNOUNCE_OK },
+	{ "restart with the clock set back, quiet 30 s", 3, -30, 40.0, false, ANNOUNCE_REPLAYED },
+};
+
+START_TEST(test_table_sessions)
+{
+	const struct session_row *r = &session_rows[_i];
+	struct announce_table t;
+	struct announce_msg m = msg();
+
+	announce_table_init(&t, id_self, 10);
+	t.enforce_window = false;
+	m.session = 2;
+	m.ts.tv_sec -= 2;
+	for (int i = 0; i < 5; i++, m.seq++, m.ts.tv_nsec += 100000000)
+		ck_assert_int_eq(feed(&t, &m, NOW, 8.0 + 0.5 * i), ANNOUNCE_OK);
+	m.ts = (struct timespec){ (time_t)NOW, 250000000 };
+	ck_assert_int_eq(feed(&t, &m, NOW, 10.0), ANNOUNCE_OK);
+	t.enforce_window = r->enforce_window;
+	m.session = r->session;
+	m.seq = 7;
+	m.ts.tv_sec += (time_t)r->ts_off;
+	m.ts.tv_nsec += (long)((r->ts_off - (double)(time_t)r->ts_off) * 1e9);
+	ck_assert_msg(feed(&t, &m, (double)m.ts.tv_sec + m.ts.tv_nsec * 1e-9, r->mono) == r->want,
+		      "%s", r->what);
+	/* The live session goes on: heard unless a new session replaced it. */
+	m.session = 2;
+	m.seq = 1000;
+	m.ts = (struct timespec){ (time_t)NOW + 1, 0 };
+	ck_assert_int_eq(feed(&t, &m, NOW + 1, r->mono + 0.1),
+			 r->want == ANNOUNCE_OK ? ANNOUNCE_REPLAYED : ANNOUNCE_OK);
 }
 END_TEST
 
@@ -302,6 +359,8 @@ int main(void)
 	tcase_add_test(tc, test_forged);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_table_replay_and_window);
+	tcase_add_loop_test(tc, test_table_sessions, 0,
+			    (int)(sizeof(session_rows) / sizeof(session_rows[0])));
 	tcase_add_test(tc, test_table_counts_forged_and_full);
 	tcase_add_test(tc, test_identity);
 	tcase_add_test(tc, test_key_file);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "announce.h"
 #include "election.h"
 #include "check_run.h"
 
@@ -415,12 +416,76 @@ START_TEST(test_quarantine)
 }
 END_TEST
 
+/* Issue 14 item 6, the announce table and the election together: F
+ * (priority1 2) follows M (1), whose live session announces every 0.5 s;
+ * F's clock is unproven (no window). One recorded announce of an earlier
+ * session of M arrives between two live ones. F must keep hearing the
+ * live session: M is never aged out and F never serves. */
+static void feed_m(struct announce_table *t, const struct announce_key *k, uint32_t session,
+		   uint32_t seq, double ts, double now_mono)
+{
+	struct announce_msg m = {
+		.ds = { .priority1 = 1, .clock_class = FREE, .accuracy = 0x29, .priority2 = 128,
+			.identity = { 0xA0, 1 } },
+		.flags = ANNOUNCE_FLAG_SERVING | ANNOUNCE_FLAG_ELIGIBLE,
+		.session = session, .seq = seq, .ts = { (time_t)ts, (long)((ts - (double)(time_t)ts) * 1e9) },
+		.ntp_family = 4, .ntp_addr = { 127, 0, 0, 1 }, .name = "m",
+	};
+	uint8_t buf[ANNOUNCE_LEN];
+	const uint8_t src[4] = { 127, 0, 0, 1 };
+
+	ck_assert_int_eq(announce_encode(&m, k, buf, sizeof(buf)), ANNOUNCE_LEN);
+	announce_table_accept(t, buf, sizeof(buf), k, src, 4, ts, now_mono);
+}
+
+START_TEST(test_replayed_session_does_not_age_out_master)
+{
+	static const uint8_t self_id[8] = { 0xB0, 2 };
+	const double real0 = 1795291210.0;
+	struct announce_table t;
+	struct announce_key k;
+	struct election_policy pol;
+	struct election e;
+	struct election_output out;
+
+	ck_assert_int_eq(announce_key_from_hex("00112233445566778899aabbccddeeff", &k), 0);
+	announce_table_init(&t, self_id, 10);
+	t.enforce_window = false;
+	election_policy_defaults(&pol);
+	pol.interval_s = 0.5;
+	election_init(&e, &pol, 100);
+	e.state = FO;
+	for (int i = 0; i < 16; i++) {
+		double now = 100 + 0.5 * i;
+		struct election_candidate c = { 0 };
+		struct election_input in;
+
+		feed_m(&t, &k, 0x5E55102, (uint32_t)(100 + i), real0 + 0.5 * i, now);
+		if (i == 4)	/* a recording of session 1, 40 s old, 0.2 s later */
+			feed_m(&t, &k, 0x5E55101, 77, real0 - 40, now + 0.2);
+		c.ds = t.peers[0].msg.ds;
+		c.serving = t.peers[0].msg.flags & ANNOUNCE_FLAG_SERVING;
+		c.eligible = t.peers[0].msg.flags & ANNOUNCE_FLAG_ELIGIBLE;
+		c.age_s = now + 0.45 - t.peers[0].heard_mono;	/* the round just before the next announce */
+		in = (struct election_input){ .now = now + 0.45, .cands = &c, .n_cands = 1,
+			.self = { .priority1 = 2, .clock_class = FREE, .accuracy = 0x29, .priority2 = 128,
+				  .identity = { 0xB0, 2 } } };
+		election_tick(&e, &in, &out);
+		ck_assert_msg(!out.serve && out.master == 0, "round %d: F %s, master %d (M heard %.2f s ago)",
+			      i, election_state_name(out.state), out.master, c.age_s);
+	}
+	ck_assert_uint_eq(t.peers[0].msg.session, 0x5E55102);
+	ck_assert_uint_eq(t.count.replayed, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("election");
 	TCase *tc = tcase_create("core");
 
 	tcase_add_loop_test(tc, test_transitions, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_test(tc, test_replayed_session_does_not_age_out_master);
 	tcase_add_test(tc, test_rejoin_step_and_holdoff);
 	tcase_add_test(tc, test_holdoff_out_of_budget_restarts);
 	tcase_add_test(tc, test_holdoff_needs_a_good_measurement);

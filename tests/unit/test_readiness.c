@@ -45,7 +45,7 @@ enum mutation {
 	M_OVER_BUDGET, M_STALE, M_FAST_POLL_FRESH, M_FAST_POLL_STALE, M_AHEAD_FRESH, M_NEVER, M_FUTURE, M_SKEW, M_FREQ, M_RTC_NONE, M_RTC_OK, M_RTC_OFF,
 	M_RTC_INVALID, M_RTC_ERROR, M_BEFORE_BUILD, M_CHRONY_DOWN, M_CHRONY_EACCES,
 	M_COLLECTOR_DOWN, M_COLLECTOR_UP, M_NOT_CANDIDATE, M_MASTER, M_FOLLOWER, M_REJOINING,
-	M_NO_VIEW,
+	M_NO_VIEW, M_UP_REACHABLE, M_UP_DEFAULT, M_UP_UNREACHABLE, M_UP_CANDIDATES_ONLY, M_UP_SELECTED,
 };
 
 static const struct {
@@ -90,6 +90,17 @@ static const struct {
 	  READINESS_NOT_READY },
 	{ M_NO_VIEW, "election", READINESS_FAIL, "no current view: /var/lib/x.json is 31 s old",
 	  READINESS_NOT_READY },
+	/* Issue 15: the master serves LOCAL (stratum 8) while its stratum-1
+	 * upstream answers (reach 3) but is not selected (^?): a warning. */
+	{ M_UP_REACHABLE, "upstream", READINESS_WARN,
+	  "serving the local reference (stratum 8) while upstream ntp1 (192.0.2.1) (stratum 1, reach 3) "
+	  "is reachable but nonselectable", READINESS_READY },
+	/* No upstreams list: every source that is not a candidate is one. */
+	{ M_UP_DEFAULT, "upstream", READINESS_WARN, "upstream ntp1 (192.0.2.1)", READINESS_READY },
+	{ M_UP_UNREACHABLE, "upstream", READINESS_OK, "no upstream reachable (1 configured)", READINESS_READY },
+	{ M_UP_CANDIDATES_ONLY, "upstream", READINESS_SKIP, "none configured", READINESS_READY },
+	/* chronyd follows the upstream again: no upstream line (see test_no_upstream_line). */
+	{ M_UP_SELECTED, "source", READINESS_OK, "ntp1 selected", READINESS_READY },
 };
 
 static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_input *in)
@@ -153,6 +164,25 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 		in->election_master = m == M_MASTER ? "me" : "obs";
 		in->election_reason = "best dataset";
 		break;
+	case M_UP_REACHABLE:
+	case M_UP_DEFAULT:
+	case M_UP_UNREACHABLE:
+	case M_UP_CANDIDATES_ONLY:
+		s->tracking.ref_id = CHRONY_REFID_LOCAL;
+		s->tracking.ip.family = CHRONY_AF_UNSPEC;
+		s->tracking.stratum = 8;
+		s->sources[0].data.state = CHRONY_SRC_NONSELECTABLE;
+		s->sources[0].data.reachability = m == M_UP_UNREACHABLE ? 0 : 3;
+		s->sources[1].data.reachability = 0xFF;	/* ntp2: a candidate, taken offline */
+		in->allow_local = true;
+		in->upstreams = m == M_UP_REACHABLE || m == M_UP_UNREACHABLE ? "192.0.2.1" : "";
+		in->candidates = m == M_UP_CANDIDATES_ONLY ? "ntp2, 192.0.2.1" : "ntp2";
+		break;
+	case M_UP_SELECTED:
+		s->sources[0].data.reachability = 3;
+		in->allow_local = true;
+		in->upstreams = "192.0.2.1";
+		break;
 	case M_NO_VIEW:
 		in->election = READINESS_ELECTION_MISSING;
 		in->election_reason = "/var/lib/x.json is 31 s old (is the daemon running?)";
@@ -191,6 +221,25 @@ START_TEST(test_rows)
 	ck_assert_int_eq(r.verdict, rows[_i].verdict);
 	/* Exactly the failures the verdict says. */
 	ck_assert_int_eq(r.n_fail > 0, rows[_i].verdict != READINESS_READY);
+	free(s);
+}
+END_TEST
+
+/* Not serving LOCAL (or not a master): no upstream line at all. */
+START_TEST(test_no_upstream_line)
+{
+	static const enum mutation ms[] = { M_UP_SELECTED, M_LOCAL };
+	struct chrony_snapshot *s = calloc(1, sizeof(*s));
+	struct readiness_input in = { .chrony_endpoint = "unix:/run/chrony/chronyd.sock", .now = NOW };
+	struct readiness_report r;
+
+	healthy(s);
+	in.snap = s;
+	mutate(ms[_i], s, &in);
+	s->sources[0].data.reachability = 3;
+	in.upstreams = "192.0.2.1";
+	readiness_evaluate(&in, &limits, &r);
+	ck_assert_ptr_null(find_check(&r, "upstream"));
 	free(s);
 }
 END_TEST
@@ -242,6 +291,7 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_loop_test(tc, test_update_threshold, 0, 2);
+	tcase_add_loop_test(tc, test_no_upstream_line, 0, 2);
 	tcase_add_test(tc, test_json);
 	suite_add_tcase(s, tc);
 	return check_run(s);
