@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chrony_json.h"
 #include "json_fast.h"
 #include "when.h"
 #include "timeutil.h"
@@ -73,14 +74,6 @@ static json_t *time_or_null(struct timespec ts)
 
 /* ---- building ---- */
 
-static void ipaddr_text(const struct chrony_ipaddr *ip, char *buf, size_t len)
-{
-	if (ip->family == CHRONY_AF_UNSPEC)
-		snprintf(buf, len, "-");
-	else
-		chrony_wire_ipaddr_str(ip, buf, len);
-}
-
 /* Synchronised as chronyc tracking would say: leap not unsync and a real
  * reference (the lead's chrony_tracking_synchronised() says the same; kept
  * here so that building stays free of the client). */
@@ -94,8 +87,12 @@ static json_t *build_tracking(const struct chrony_tracking *t)
 {
 	char refid[16], addr[INET6_ADDRSTRLEN + 16];
 
+	const char *a;
+
 	snprintf(refid, sizeof(refid), "%08" PRIX32, t->ref_id);
-	ipaddr_text(&t->ip, addr, sizeof(addr));
+	a = chrony_json_tracking_address(t, addr, sizeof(addr));
+	if (!a)
+		snprintf(addr, sizeof(addr), "-");
 	return json_pack("{s:s, s:s, s:i, s:s, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b}",
 			 "ref_id", refid, "ref_address", addr, "stratum", (int)t->stratum,
 			 "leap", name_of(leap_names, t->leap_status, 4),
@@ -115,7 +112,7 @@ static json_t *build_source(const struct chrony_source *s)
 	char addr[INET6_ADDRSTRLEN + 16];
 	json_t *stats = json_null();
 
-	ipaddr_text(&d->ip, addr, sizeof(addr));
+	chrony_json_source_address(d, addr, sizeof(addr));
 	if (s->have_stats)
 		stats = json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}",
 				  "samples", (int)s->stats.n_samples, "runs", (int)s->stats.n_runs,

@@ -3,16 +3,22 @@ chronyd 4.3 (-x) with an SHM refclock (refid TST1) fed by this test with
 this machine's own time, so chronyd selects it. `chronyc -n sources` and
 `chronyc tracking` name it "TST1"; so must --status and --status --json
 (before: "84.83.84.49", its refid read as an IPv4 address, and
-"Reference none"). Loopback 127.0.44.53, SHM unit 7 (0x4e545037)."""
+"Reference none"). The daemon's status document too (a small HTTP catcher on 127.0.44.54:8876).
+Loopback 127.0.44.53, SHM unit 7 (0x4e545037)."""
 
 import ctypes
+import http.server
 import json
+import os
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
 from chronyd_harness import ChronyInstance
-from fctest import agent, main, wait_for
+from fctest import AGENT, agent, main, wait_for
 
 SHM_UNIT = 7
 
@@ -97,6 +103,46 @@ class Refclock(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Reference        TST1 (54535431), stratum 1", r.stdout)
         self.assertNotIn("84.83.84.49", r.stdout)
+
+    def test_status_document_names_refclock(self):
+        """The report the daemon POSTs: sources[].address and tracking.ref_address "TST1"."""
+        self.assertTrue(wait_for(lambda: "#* TST1" in self.chronyc("-n", "sources"), 20),
+                        self.chronyc("-n", "sources"))
+        docs = []
+
+        class Catch(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                docs.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.44.54", 8876), Catch)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.addCleanup(httpd.server_close)
+        self.addCleanup(httpd.shutdown)
+        work = tempfile.mkdtemp(prefix="fe-refclock-")
+        conf = os.path.join(work, "agent.conf")
+        with open(conf, "w") as f:
+            f.write("[chrony]\nsocket = %s\ntransport = unix\n[agent]\nhost = refclock\n"
+                    "role = headset\n[rtc]\ndevice = none\n[collector]\n"
+                    "url = http://127.0.44.54:8876/api/v1/status\ntoken = t0ken\ninterval_s = 0.5\n"
+                    "spool_dir = %s\n" % (self.inst.socket, os.path.join(work, "spool")))
+        os.chmod(conf, 0o600)
+        proc = subprocess.Popen([AGENT, "-c", conf, "--daemon"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(wait_for(lambda: any(d.get("chrony") for d in docs), 20), docs)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+        ch = [d for d in docs if d.get("chrony")][-1]["chrony"]
+        src = [s for s in ch["sources"] if s["mode"] == "refclock"]
+        self.assertEqual([s["address"] for s in src], ["TST1"])
+        self.assertEqual(ch["tracking"]["ref_address"], "TST1")
 
 
 if __name__ == "__main__":
