@@ -589,6 +589,34 @@ static void apply_holdover(struct agent_election *e, struct chrony_client *c)
 	}
 }
 
+static bool watched(const struct agent_election *e, uint32_t in4);
+
+/* After RESET_SOURCES chronyd has no sample of any source and selects an
+ * upstream only after three new ones: at poll 6 about three minutes of
+ * serving LOCAL beside a reachable upstream. A burst of the watched
+ * upstreams (never the candidates) brings them back in seconds. */
+static void burst_upstreams(struct agent_election *e, struct chrony_client *c)
+{
+	struct chrony_ipaddr mask, addr;
+
+	ipaddr4(&mask, 0xFFFFFFFFU);
+	for (uint32_t i = 0; i < e->snap.n_sources; i++) {
+		const struct chrony_source_data *s = &e->snap.sources[i].data;
+		struct upstream *u = NULL;
+
+		if (s->mode != 0 || s->ip.family != CHRONY_AF_INET4 || !watched(e, s->ip.addr.in4))
+			continue;
+		for (size_t k = 0; k < e->n_ups; k++)
+			if (e->ups[k].in4 == s->ip.addr.in4)
+				u = &e->ups[k];
+		if (u && u->q.offline)
+			continue;	/* quarantined: stays OFFLINE */
+		ipaddr4(&addr, s->ip.addr.in4);
+		if (chrony_client_burst(c, &mask, &addr, 4, 8) < 0)
+			log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	}
+}
+
 /* Local reference on while master without an upstream, off otherwise. */
 static void apply_local(struct agent_election *e, struct chrony_client *c)
 {
@@ -605,8 +633,12 @@ static void apply_local(struct agent_election *e, struct chrony_client *c)
 	}
 	/* A lost master's samples would keep chronyd on its reference (and
 	 * make a rebooted master see a loop): drop them. */
-	if (want && ref != LOCAL_REFID && ref != 0 && chrony_client_reset_sources(c) < 0)
-		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+	if (want && ref != LOCAL_REFID && ref != 0) {
+		if (chrony_client_reset_sources(c) < 0)
+			log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+		else
+			burst_upstreams(e, c);
+	}
 	e->local_applied = want;
 	log_info("election: chronyd local reference %s", want ? "on (serving)" : "off");
 	if (want)
