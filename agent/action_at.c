@@ -711,6 +711,26 @@ out:
 	return rc;
 }
 
+/* --wait-until inside a CMD of --at --arm (a shell script): tell the agent
+ * "ready" / "go" like the gate libraries do. */
+static void tell_arming_agent(const char *what, struct timespec t, unsigned steps)
+{
+	const char *v = getenv("FLEETCLOCK_READY_FD");
+	char line[96];
+	int n;
+
+	if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+		return;
+	if (!strcmp(what, "ready"))
+		n = snprintf(line, sizeof(line), "ready %lld\n",
+			     (long long)t.tv_sec * NSEC_PER_SEC + t.tv_nsec);
+	else
+		n = snprintf(line, sizeof(line), "go %lld %u\n",
+			     (long long)t.tv_sec * NSEC_PER_SEC + t.tv_nsec, steps);
+	if (write(atoi(v), line, (size_t)n) != n)
+		log_debug("FLEETCLOCK_READY_FD %s: write: %s", v, strerror(errno));
+}
+
 int agent_action_wait_until(struct agent_ctx *ctx)
 {
 	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1 };
@@ -720,9 +740,12 @@ int agent_action_wait_until(struct agent_ctx *ctx)
 		log_err("--wait-until takes no command (%s ...): use --at TIME -- CMD", ctx->argv[0]);
 		return AGENT_EXIT_ERROR;
 	}
+	tell_arming_agent("ready", now_rt(), 0);
 	rc = run(&r);
-	if (rc == AGENT_EXIT_OK)
+	if (rc == AGENT_EXIT_OK) {
+		tell_arming_agent("go", r.start, r.steps_before + r.wait.steps);
 		write_report(&r, "waited", NULL);
+	}
 	leave_rt(&r);
 	if (r.report_fd >= 0)
 		close(r.report_fd);

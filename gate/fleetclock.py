@@ -17,7 +17,6 @@ epoch), FLEETCLOCK_START_AT (T, RFC 3339), FLEETCLOCK_READY_FD (the pipe
 on which "ready NS" and "go NS STEPS" tell the agent the slack it had).
 """
 import ctypes
-import ctypes.util
 import errno
 import fractions
 import os
@@ -41,7 +40,10 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's global namespace, not libc's handle: an LD_PRELOAD'ed clock
+# (the fleet simulator's virtual clock, libfaketime) is found first, as it
+# is by C programs.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.clock_nanosleep.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Timespec),
                                   ctypes.POINTER(_Timespec)]
 _libc.clock_nanosleep.restype = ctypes.c_int
