@@ -52,8 +52,11 @@ def main():
     for item in a.plan.split(","):
         m, t = item.split(":")
         t = int(t)
-        while time.time() < t - LAUNCH_BEFORE_S:  # in steps: the clock may be stepped
-            time.sleep(min(0.5, t - LAUNCH_BEFORE_S - time.time()))
+        while True:  # in short steps: chronyd may step the clock meanwhile
+            left = t - LAUNCH_BEFORE_S - time.time()
+            if left <= 0:
+                break
+            time.sleep(min(0.5, left))
         with open(os.path.join(a.dir, "run-%s.out" % m), "wb") as out:
             subprocess.run(commands(m, t, a, conf), env=dict(env, FLEETCLOCK_LED_LOG=os.path.join(
                 a.dir, "led-%s.log" % m)), stdout=out, stderr=out, stdin=subprocess.DEVNULL,

@@ -8,7 +8,11 @@ anchored timer, (b) `--at T -- program`, (c) `--at T --arm` + frames().
 Each LED change is stamped with CLOCK_MONOTONIC, which the simulator leaves
 real, i.e. true time common to all nodes. The fleet frame skew of frame k
 is max - min of its stamps across headsets; printed: p50 / p99 / max over
-the run, and frames skipped (never shown) summed over headsets.
+the run, and frames skipped (never shown) summed over headsets. For (c),
+whose instants are known, also the clock-only skew: each stamp minus how
+late the node's own clock says it woke, i.e. the clocks' disagreement
+without this shared machine's wake-up latency (a node's own CPU has none
+of its neighbours' load).
 
     frame_skew.py --profile lan --seconds 120 [--methods abc] [--out DIR]
     frame_skew.py --from DIR      (tabulate an earlier run)
@@ -72,33 +76,64 @@ def read_led(path):
     return frames
 
 
-def analyse(out, methods, seconds, headsets):
+def read_led_on_time(path, t):
+    """{frame index: monotonic ns minus how late the node's own clock says
+    the change came after T + k / 24}: when each node's clock read the
+    frame's instant, i.e. the clocks' disagreement without the wake-up
+    latency of this shared machine (method c only: its instants are known)."""
+    frames = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, mono, rt = (int(x) for x in line.split())
+                frames[k] = mono - (rt - (t * 10**9 + k * 10**9 // FPS))
+    return frames
+
+
+def skews_ms(runs, total):
+    common = set(range(total))
+    for fr in runs.values():
+        common &= set(fr)
+    return [(max(fr[k] for fr in runs.values()) - min(fr[k] for fr in runs.values())) / 1e6
+            for k in sorted(common)]
+
+
+def analyse(out, methods, seconds, headsets, plan_t):
     total = int(seconds * FPS)
     res = {}
     for m in methods:
         runs = {h: read_led(os.path.join(out, "nodes", h, "led-%s.log" % m)) for h in headsets}
-        common = set(range(total))
-        for fr in runs.values():
-            common &= set(fr)
-        skews = [(max(fr[k] for fr in runs.values()) - min(fr[k] for fr in runs.values())) / 1e6
-                 for k in sorted(common)]
-        res[m] = dict(frames=total, headsets=len(headsets), compared=len(skews),
+        missing = sorted(h for h, fr in runs.items() if not fr)  # did not run at all
+        runs = {h: fr for h, fr in runs.items() if fr}
+        skews = skews_ms(runs, total)
+        clock = []
+        if m == "c":
+            clock = skews_ms({h: read_led_on_time(os.path.join(out, "nodes", h, "led-c.log"),
+                                                  plan_t[m]) for h in runs}, total)
+        res[m] = dict(frames=total, headsets=len(runs), missing=missing, compared=len(skews),
                       skipped=sum(total - len(fr) for fr in runs.values()),
                       p50_ms=percentile(skews, 50), p99_ms=percentile(skews, 99),
-                      max_ms=max(skews) if skews else None)
+                      max_ms=max(skews) if skews else None,
+                      clock_p50_ms=percentile(clock, 50), clock_p99_ms=percentile(clock, 99),
+                      clock_max_ms=max(clock) if clock else None)
     return res
 
 
 def table(results):
-    lines = ["| profile | start | frames compared | skew p50 (ms) | skew p99 (ms) | "
-             "skew max (ms) | skipped frames |", "|---|---|---|---|---|---|---|"]
+    f = (lambda v: "%.3f" % v if v is not None else "-")
+    lines = ["| profile | start | frames compared | LED skew p50 / p99 / max (ms) | "
+             "clock-only skew p50 / p99 / max (ms) | skipped frames |",
+             "|---|---|---|---|---|---|"]
+    notes = []
     for prof, res in results.items():
         for m, r in res.items():
-            f = (lambda v: "%.3f" % v if v is not None else "-")
-            lines.append("| %s | %s | %d | %s | %s | %s | %d |" % (
+            lines.append("| %s | %s | %d | %s / %s / %s | %s / %s / %s | %d |" % (
                 prof, NAMES[m], r["compared"], f(r["p50_ms"]), f(r["p99_ms"]), f(r["max_ms"]),
+                f(r.get("clock_p50_ms")), f(r.get("clock_p99_ms")), f(r.get("clock_max_ms")),
                 r["skipped"]))
-    return "\n".join(lines)
+            if r.get("missing"):
+                notes.append("%s %s: headsets that never ran: %s" % (prof, m, r["missing"]))
+    return "\n".join(lines + notes)
 
 
 def run(profile, methods, seconds, out, scenario="frames", seed=16):
@@ -107,9 +142,9 @@ def run(profile, methods, seconds, out, scenario="frames", seed=16):
     ts, setups = prepare(sc, methods, seconds, seed)
     s, _ = fleetsim.run_scenario(sc, out, quiet=True)
     headsets = sorted(setups)
-    res = analyse(out, methods, seconds, headsets)
+    res = analyse(out, methods, seconds, headsets, ts)
     with open(os.path.join(out, "frames.json"), "w") as f:
-        json.dump(dict(profile=profile, plan=ts, setups=setups, results=res,
+        json.dump(dict(profile=profile, plan=ts, setups=setups, seconds=seconds, results=res,
                        escaped=s["escaped"], real_clock_unchanged=s["real_clock_unchanged"]),
                   f, indent=1)
     return res, s
@@ -129,7 +164,9 @@ def main():
         d = os.path.join(a.from_dir or a.out, "frames-" + p)
         if a.from_dir:
             with open(os.path.join(d, "frames.json")) as f:
-                results[p] = json.load(f)["results"]
+                j = json.load(f)
+            results[p] = analyse(d, sorted(j["plan"]), j.get("seconds", a.seconds),
+                                 sorted(j["setups"]), j["plan"])
             continue
         if os.geteuid() != 0:
             print("SKIP: needs root")
