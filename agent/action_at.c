@@ -566,10 +566,12 @@ static int arm_wait_target(struct at_run *r)
 		if (rc == 0)
 			break;
 		arm_read(r);
+		if (r->arm_eof && !r->msg.ready)
+			break;	/* CMD is gone, or does not use a gate: no need to wait */
 	}
 	r->wait.steps = 0;	/* counted above */
 	r->wait.total_step_s = 0;
-	r->ready_by_target = r->msg.ready;
+	r->ready_by_target = r->msg.ready && timeutil_ts_diff_ns(r->msg.ready_at, r->target) <= 0;
 	return AGENT_EXIT_OK;
 }
 
@@ -633,6 +635,23 @@ static int wait_child(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
+/* The re-check of a long wait, as for --at (CMD's lines wait in the pipe;
+ * they carry their own time). A node that is not ready any more does not
+ * start: CMD, still before its gate, is terminated. */
+static int refresh_armed(struct at_run *r, const struct precise_wait_opts *o)
+{
+	int rc = refresh(r, o);
+
+	if (rc == AGENT_EXIT_OK)
+		return rc;
+	log_err("--at --arm: stopping %s (pid %d) before TIME: not started on a node that is not "
+		"ready", r->ctx->argv[0], (int)r->child);
+	kill(r->child, SIGTERM);
+	wait_child(r->child);
+	r->child = 0;
+	return rc;
+}
+
 /* --at TIME --arm [LEAD] -- CMD: the checks of --at, CMD started LEAD
  * before TIME (or now), the outcome reported at TIME, CMD's exit status. */
 static int run_armed(struct at_run *r)
@@ -657,6 +676,8 @@ static int run_armed(struct at_run *r)
 	r->steps_before += r->wait.steps;
 	r->step_s_before += r->wait.total_step_s;
 	rc = spawn_armed(r);
+	if (rc == AGENT_EXIT_OK)
+		rc = refresh_armed(r, &coarse);
 	if (rc == AGENT_EXIT_OK)
 		rc = arm_wait_target(r);
 	if (rc != AGENT_EXIT_OK)

@@ -133,6 +133,9 @@ def wait_start():
                 os.close(int(os.environ[READY_FD_ENV]))
             except OSError:
                 pass
+            # the number may be reused by the next open(): children must
+            # not write to it
+            os.environ.pop(READY_FD_ENV, None)
     return at
 
 

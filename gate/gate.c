@@ -142,6 +142,9 @@ GATE_API int fleetclock_wait_start(struct fleetclock_start *out)
 		gate_go_sent = true;
 		if (ready_fd() >= 0)
 			close(ready_fd());	/* the agent sees EOF: nothing more */
+		/* the number may be reused by the next open(): children must
+		 * not write to it */
+		unsetenv(FLEETCLOCK_READY_FD_ENV);
 	}
 	return rc;
 }

@@ -7,9 +7,10 @@ Real processes: the agent, the example LED programs (gate/examples) and
 small probes. Clock steps are made on the fleet simulator's virtual clock
 (LD_PRELOAD, never the real clock). Timing is asserted loosely: never
 before the instant, within TOLERANCE in one of three tries (the machine is
-shared); precision is tests/bench/bench_gate.py's business. No chronyd is
-needed: --force, except where the readiness check itself is tested (a
-missing chronyd socket). No network addresses are used.
+shared); precision is tests/bench/bench_gate.py's business. --force
+everywhere but where the readiness check itself is tested: a missing
+chronyd socket, and TestWithChronyd's two chronyd -x on this test's own
+addresses 127.0.46.1-2 (no fixed address of the other tests).
 """
 import calendar
 import json
@@ -219,6 +220,75 @@ class TestOutcomes(ArmTest):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=10)
         self.assertEqual(p.returncode, 128 + signal.SIGTERM, err)
+
+
+class TestWithChronyd(ArmTest):
+    """Readiness against real chronyd instances (-x) on this test's own
+    addresses, 127.0.46.1-2: checked before CMD is started, again 2 s
+    before T on a long wait."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.join(SOURCE, "tests", "harness"))
+        from chronyd_harness import ChronyInstance
+        cls.server = ChronyInstance("arm-server", "127.0.46.1", local_stratum=8).start()
+        cls.client = ChronyInstance("arm-client", "127.0.46.2", servers=["127.0.46.1"],
+                                    serve=False).start()
+        cls.client.wait_synced(timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        for inst in (cls.client, cls.server):
+            inst.stop()
+
+    def checked(self, at, cmd):
+        """An armed run with the readiness check (budget 1 s)."""
+        with open(self.conf, "w") as f:
+            f.write("[chrony]\nsocket = %s\ntransport = unix\ntimeout_ms = 300\n"
+                    "[agent]\nbudget_ms = 1000\nlate_tolerance_ms = 50\n"
+                    "[check]\nmax_skew_ppm = 1000000\n" % self.client.socket)
+        return subprocess.Popen([AGENT, "-c", self.conf, "--report", self.report, "--at", at,
+                                 "--arm", "--"] + cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env)
+
+    def test_ready_node_starts_with_a_fresh_bound(self):
+        target = time.time() + 4.5
+        p = self.checked("%.6f" % target, [sys.executable, self.probe, "0"])
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err)
+        with open(self.report) as f:
+            rep = json.loads(f.readline())
+        self.assertEqual(rep["result"], "started", rep)
+        self.assertTrue(rep["chrony_synchronised"])
+        self.assertLess(rep["chrony_max_error_s"], 1.0)
+        read_at = json_ts_ns(rep["chrony_read_at"]) / 1e9
+        self.assertGreater(read_at, target - 3.0, "bound not re-read shortly before T")
+        self.assertGreaterEqual(float(out.split("=")[1]), 0.0)
+
+    def test_node_no_longer_ready_does_not_start(self):
+        # chronyd loses its source during the wait (offline, measurements
+        # reset): the check 2 s before T refuses; CMD, set up and waiting
+        # on its gate, is stopped before T and never released.
+        marker = os.path.join(self.tmp.name, "released")
+        probe = [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import fleetclock; "
+                 "fleetclock.wait_start(); open(%r, 'w').close()"
+                 % (os.path.abspath(GATE_DIR), marker)]
+        try:
+            p = self.checked("+5s", probe)
+            time.sleep(1.5)
+            self.client.chronyc("offline")
+            self.client.chronyc("reset", "sources")
+            _, err = p.communicate(timeout=20)
+        finally:
+            self.client.chronyc("online")
+            self.client.wait_synced(timeout=30)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("not ready any more", err)
+        self.assertIn("stopping", err)
+        self.assertFalse(os.path.exists(marker), "CMD was released on a node not ready")
+        with open(self.report) as f:
+            rep = json.loads(f.readline())
+        self.assertEqual(rep["result"], "refused", rep)
 
 
 class TestSteps(ArmTest):
