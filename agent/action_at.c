@@ -10,7 +10,14 @@
  * long wait, wake AT_REFRESH_S early and check again; wait
  * (common/precise_wait: cancel-on-set timerfd, absolute clock_nanosleep,
  * busy-poll); read CLOCK_REALTIME; append the report; exec CMD in place,
- * so its PID, signals and exit status are the agent's. */
+ * so its PID, signals and exit status are the agent's.
+ *
+ * --arm [LEAD] (docs/start.md): the same checks, then CMD is forked LEAD
+ * before TIME (or at once) with TIME and a pipe in its environment; its
+ * gate (gate/) says "ready" and "go" on the pipe (agent/arm_msg.c). The
+ * agent follows steps until TIME, re-checks before it on a long wait
+ * (stopping CMD when the node is not ready any more), reports the slack
+ * or the late start, passes signals on and returns CMD's exit status. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
