@@ -91,6 +91,8 @@ def read_led_on_time(path, t):
 
 
 def skews_ms(runs, total):
+    if not runs:
+        return []
     common = set(range(total))
     for fr in runs.values():
         common &= set(fr)
