@@ -665,7 +665,7 @@ static int run_armed(struct at_run *r)
 {
 	struct precise_wait_opts coarse = { .approach_ns = 0, .spin_ns = 0 };
 	enum arm_outcome outcome;
-	int64_t lead_ns;
+	int64_t lead_ns = 0;
 	int rc = prepare(r);
 
 	if (rc == AGENT_EXIT_OK && parse_lead(r, &lead_ns) < 0)
