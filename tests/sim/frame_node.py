@@ -8,6 +8,7 @@ clock reads it), run the LED program with this node's set-up delay:
      program with its own time.time()-anchored timer (tests/sim/led_naive.py)
   b  fleetclock-agent --at T -- the same program
   c  fleetclock-agent --at T --arm -- gate/examples/led_blink.py (frames())
+  r  c with --rt (the program inherits SCHED_FIFO 50)
 
 Each run's LED changes go to DIR/led-M.log, its output to DIR/run-M.out.
 """
@@ -31,7 +32,8 @@ def commands(m, t, a, conf):
                 % t, "sh"] + naive
     if m == "b":
         return agent + ["--"] + naive
-    return agent + ["--arm", "--", py, os.path.join(a.source, "gate", "examples", "led_blink.py"),
+    rt = ["--rt"] if m == "r" else []  # r: c at SCHED_FIFO 50, inherited by the program
+    return agent + rt + ["--arm", "--", py, os.path.join(a.source, "gate", "examples", "led_blink.py"),
                     "--setup", str(a.setup), "--seconds", str(a.seconds)]
 
 

@@ -32,7 +32,7 @@ FPS = 24
 SETTLE_S = 30     # from the fleet's start to the first T: chronyd converges
 SETUP_S = (0.2, 2.0)
 NAMES = {"a": "(a) date loop + own timer", "b": "(b) --at T -- program",
-         "c": "(c) --at T --arm + frames()"}
+         "c": "(c) --at T --arm + frames()", "r": "(c) with --rt (SCHED_FIFO 50)"}
 
 
 def percentile(xs, p):
@@ -109,8 +109,8 @@ def analyse(out, methods, seconds, headsets, plan_t):
         runs = {h: fr for h, fr in runs.items() if fr}
         skews = skews_ms(runs, total)
         clock = []
-        if m == "c":
-            clock = skews_ms({h: read_led_on_time(os.path.join(out, "nodes", h, "led-c.log"),
+        if m in ("c", "r"):
+            clock = skews_ms({h: read_led_on_time(os.path.join(out, "nodes", h, "led-%s.log" % m),
                                                   plan_t[m]) for h in runs}, total)
         res[m] = dict(frames=total, headsets=len(runs), missing=missing, compared=len(skews),
                       skipped=sum(total - len(fr) for fr in runs.values()),
