@@ -7,6 +7,7 @@ is not asserted (this machine is shared: a descheduled frame is skipped by
 design), only counted. Loose by design: the figures are the benchmark's
 (frame_skew.py --profile lan --profile wifi)."""
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -36,6 +37,7 @@ class FramesSim(unittest.TestCase):
         self.assertLessEqual(c["p50_ms"], budget, c)
         self.assertGreater(a["p50_ms"], 10 * c["p50_ms"], (a, c))
         self.assertGreater(a["p50_ms"], c["p99_ms"], (a, c))
+        shutil.rmtree(out)  # kept when an assertion failed, for a look
 
 
 if __name__ == "__main__":
