@@ -27,6 +27,8 @@ struct agent_ctx {
 	const char *report_path;	/* --report FILE */
 	bool rt;		/* --rt */
 	bool late_ok;		/* --late-ok */
+	bool arm;		/* --arm: start CMD early, gated (docs/start.md) */
+	const char *arm_lead;	/* --arm LEAD: how long before TIME (NULL: at once) */
 	int argc;		/* words after "--" */
 	char **argv;
 };

@@ -44,6 +44,7 @@ enum {
 	OPT_REPORT,
 	OPT_RT,
 	OPT_LATE_OK,
+	OPT_ARM,
 };
 
 /* Actions that take an argument: chosen by their fixed long option. */
@@ -75,6 +76,15 @@ static void usage(FILE *f)
 		"      --rt                 wait with SCHED_FIFO priority 50 and locked memory\n"
 		"                           (root or CAP_SYS_NICE); CMD keeps SCHED_FIFO 50, as\n"
 		"                           under chrt -f 50: for commands that block or finish\n"
+		"      --arm [LEAD]         with --at: start CMD now (or LEAD before TIME: 5s,\n"
+		"                           500ms) so it can set up, with TIME in its environment\n"
+		"                           (FLEETCLOCK_START_AT_NS, FLEETCLOCK_START_AT) and a\n"
+		"                           pipe (FLEETCLOCK_READY_FD); CMD waits on a gate\n"
+		"                           (libfleetclock-gate, Python module fleetclock, or\n"
+		"                           --wait-until \"$FLEETCLOCK_START_AT\") released at\n"
+		"                           TIME; the agent stays CMD's parent, reports CMD's\n"
+		"                           ready time and slack, and a late start (ready after\n"
+		"                           TIME) clearly. See docs/start.md\n"
 		"      --late-ok            start even when TIME is already past\n"
 		"      --report FILE        append one JSON line: target, actual start, error,\n"
 		"                           chronyd's error bound\n"
@@ -109,6 +119,7 @@ static struct option *build_longopts(void)
 		{ "wait-until", required_argument, NULL, OPT_WAIT_UNTIL },
 		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "rt", no_argument, NULL, OPT_RT },
+		{ "arm", optional_argument, NULL, OPT_ARM },
 		{ "late-ok", no_argument, NULL, OPT_LATE_OK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,6 +176,15 @@ int main(int argc, char **argv)
 		case OPT_REPORT: ctx.report_path = optarg; break;
 		case OPT_RT: ctx.rt = true; break;
 		case OPT_LATE_OK: ctx.late_ok = true; break;
+		case OPT_ARM:
+			/* --arm LEAD as well as --arm=LEAD: a next word that
+			 * starts like a duration is the LEAD. */
+			ctx.arm = true;
+			ctx.arm_lead = optarg;
+			if (!optarg && optind < argc && strchr("+.0123456789", argv[optind][0]) &&
+			    argv[optind][0])
+				ctx.arm_lead = argv[optind++];
+			break;
 		case OPT_AT:
 		case OPT_WAIT_UNTIL:
 			ctx.at_time = optarg;
@@ -203,6 +223,10 @@ int main(int argc, char **argv)
 	if (!action) {
 		fprintf(stderr, "fleetclock-agent: no action given\n");
 		usage(stderr);
+		return AGENT_EXIT_ERROR;
+	}
+	if (ctx.arm && action != &at_action) {
+		fprintf(stderr, "fleetclock-agent: --arm goes with --at TIME -- CMD\n");
 		return AGENT_EXIT_ERROR;
 	}
 	if (agent_config_load(&ctx.cfg, ctx.config_path, config_explicit, err, sizeof(err)) < 0) {

@@ -3,6 +3,7 @@
 #include "precise_wait.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -51,9 +52,33 @@ static void note_step(int64_t step_ns, struct timespec target, struct precise_wa
 		 timeutil_ts_diff_ns(target, now_rt()) * 1e-9);
 }
 
+/* Block until the timerfd fires or watch_fd (when >= 0) is readable:
+ * 1 for watch_fd, 0 to read the timerfd, -errno. */
+static int block(int tfd, int watch_fd)
+{
+	struct pollfd p[2] = { { .fd = tfd, .events = POLLIN }, { .fd = watch_fd, .events = POLLIN } };
+
+	if (watch_fd < 0)
+		return 0;
+	for (;;) {
+		int n = poll(p, 2, -1);	/* bounded by the timer */
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_err("poll(timerfd, fd %d): %s", watch_fd, strerror(errno));
+			return -errno;
+		}
+		if (p[1].revents)
+			return 1;
+		return 0;
+	}
+}
+
 /* Stage 1: sleep on a cancel-on-set timerfd until wake_at, re-arming after
- * each clock step. */
-static int coarse_wait(struct timespec wake_at, struct timespec target, struct precise_wait_stats *st)
+ * each clock step; 1 as soon as watch_fd (when >= 0) is readable. */
+static int coarse_wait(struct timespec wake_at, struct timespec target, struct precise_wait_stats *st,
+		       int watch_fd)
 {
 	struct itimerspec its = { .it_value = wake_at };
 	int fd, rc = 0;
@@ -82,6 +107,9 @@ static int coarse_wait(struct timespec wake_at, struct timespec target, struct p
 				strerror(errno));
 			goto out;
 		}
+		rc = block(fd, watch_fd);
+		if (rc != 0)
+			goto out;
 		n = read(fd, &expirations, sizeof(expirations));
 		/* Fired before its time: only a clock set back (seen through
 		 * an emulation that does not report ECANCELED) does that. */
@@ -144,6 +172,12 @@ static int final_approach(struct timespec target, const struct precise_wait_opts
 int precise_wait_until(struct timespec target, const struct precise_wait_opts *opts,
 		       struct precise_wait_stats *st)
 {
+	return precise_wait_until_fd(target, opts, st, -1);
+}
+
+int precise_wait_until_fd(struct timespec target, const struct precise_wait_opts *opts,
+			  struct precise_wait_stats *st, int watch_fd)
+{
 	static const struct precise_wait_opts defaults = PRECISE_WAIT_OPTS_DEFAULT;
 	struct precise_wait_stats local;
 	int rc;
@@ -160,7 +194,12 @@ int precise_wait_until(struct timespec target, const struct precise_wait_opts *o
 	for (;;) {
 		int64_t early_ns;
 
-		rc = coarse_wait(timeutil_ts_add_ns(target, -opts->approach_ns - opts->spin_ns), target, st);
+		rc = coarse_wait(timeutil_ts_add_ns(target, -opts->approach_ns - opts->spin_ns), target, st,
+				 watch_fd);
+		if (rc == 1) {
+			st->woke = now_rt();
+			return 1;
+		}
 		if (rc == 0)
 			rc = final_approach(target, opts);
 		st->woke = now_rt();

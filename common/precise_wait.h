@@ -55,6 +55,12 @@ struct precise_wait_stats {
 int precise_wait_until(struct timespec target, const struct precise_wait_opts *opts,
 		       struct precise_wait_stats *st);
 
+/* The same, but returns 1 early (st->woke set) as soon as watch_fd is
+ * readable during the coarse stage (the agent's --arm: CMD said "ready").
+ * Call it again to go on waiting; st is reset by every call. */
+int precise_wait_until_fd(struct timespec target, const struct precise_wait_opts *opts,
+			  struct precise_wait_stats *st, int watch_fd);
+
 /* Set this thread's timer slack to 1 ns. Returns 0 or -errno. */
 int precise_wait_set_slack(void);
 
