@@ -106,6 +106,24 @@ class TestEtc(unittest.TestCase):
         self.assertIn("\nCapabilityBoundingSet=\n", collector)
         self.assertIn("\nProtectSystem=strict\n", collector)
 
+    def test_election_transport(self):
+        # Unicast by default (etc/): the other candidate as peer, no group, own address
+        # bound; multicast on request: the group, no peers, still bound (the interface).
+        def election(path):
+            with open(path) as f:
+                return dict(re.findall(r"(?m)^(group|bind|peers) = (.*)$",
+                                       f.read().split("[election]")[1]))
+        self.assertEqual(election(os.path.join(ETC, "fleetclock", "agent-master.conf")),
+                         {"group": "", "bind": "192.168.50.10", "peers": "192.168.50.11"})
+        self.assertEqual(election(os.path.join(ETC, "fleetclock", "agent-failover.conf")),
+                         {"group": "", "bind": "192.168.50.11", "peers": "192.168.50.10"})
+        r = render(self.tmp, "-e", "fleetclock_election_multicast=true")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(election(os.path.join(self.tmp, "fleetclock", "agent-master.conf")),
+                         {"group": "239.255.31.91", "bind": "192.168.50.10"})
+        with open(os.path.join(self.tmp, "fleetclock", "agent-headset.conf")) as f:
+            self.assertNotIn("[election]", f.read())
+
     def test_chrony_configs(self):
         for role in ("master", "failover", "headset"):
             path = os.path.join(ETC, "chrony", role + ".conf")
