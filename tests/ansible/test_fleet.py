@@ -228,8 +228,16 @@ class TestFleet(unittest.TestCase):
         self.fleet.ssh("h1", "b=/usr/local/sbin/fleetclock-collector; cp $b $b.new && printf '\\0' >>$b.new && mv $b.new $b",
                        check=True)
         self.assertTrue(self.collector_exe()[1].endswith("(deleted)"))
+        # An earlier build left in /usr/local/src is removed; what the role did not make stays.
+        old = "/usr/local/src/fleetclock-0123456789abcdef"
+        self.fleet.ssh("h1", "mkdir -p {0}/build && touch {0}.tar.gz {0}.log {0}.installed "
+                       "/usr/local/src/fleetclock-notes.txt".format(old), check=True)
         r = self.play("site.yml", "--limit", "h1")
         self.assertEqual(r.returncode, 0, self.show(r))
+        left = self.fleet.ssh("h1", "ls /usr/local/src", check=True).stdout.split()
+        self.assertEqual(sorted(f for f in left if not re.match(r"fleetclock-[0-9a-f]{16}", f) or "0123456789abcdef" in f),
+                         ["fleetclock-notes.txt"], left)
+        self.assertEqual(len([f for f in left if f.endswith(".installed")]), 1, left)
         pid2, exe2 = self.collector_exe()
         self.assertNotEqual(pid, pid2, "collector not restarted")
         self.assertFalse(exe2.endswith("(deleted)"), exe2)
