@@ -1,17 +1,23 @@
 """fleet - a fleet of real hosts on one machine for the Ansible tests.
 
-Each host is a network namespace (fcdeploy-hN, address 10.205.0.1N on a bridge in
-fcdeploy-hub) running its own sshd inside a private mount namespace where /etc, /var
+Each host is a network namespace (PREFIX + hN, address NET.1N on a bridge in
+PREFIX + hub) running its own sshd inside a private mount namespace where /etc, /var
 and /usr/local are overlays over the real ones (writes stay in the host's directory)
 and /run is a fresh tmpfs: the roles use the real paths (/etc/chrony/chrony.conf,
 /run/chrony/chronyd.sock, /var/lib/fleetclock, /usr/local/sbin) yet hosts share no
 files and this machine's own /etc, /var and /usr/local are not changed. The controller
-is one more namespace (fcdeploy-ctl, 10.205.0.1) that runs ansible-playbook over ssh
+is one more namespace (PREFIX + ctl, NET.1) that runs ansible-playbook over ssh
 and a reference chronyd (local stratum 1) the master candidates follow.
 
 No chronyd here ever touches the clock: the reference runs with -x, and the hosts' run
 with -x through the roles' test-only switches (fleetclock_service_manager=direct,
 chrony_daemon_args=['-x']). Every process is started here and stopped by its PID.
+
+PREFIX (env FCDEPLOY_PREFIX, default "fcdeploy-") and NET (env FCDEPLOY_NET, default
+"10.205.0") let two fleets run on one machine at once (e.g. CI and an engineer's run):
+a fleet removes only stale namespaces of its own prefix. Everything else it makes lives
+inside its namespaces (veth names, the bridge, sshd and chronyd addresses and ports), so
+nothing else needs to differ.
 """
 
 import atexit
@@ -23,9 +29,10 @@ import subprocess
 import tempfile
 import time
 
-NET = "10.205.0"
-CTL_NS = "fcdeploy-ctl"
-HUB_NS = "fcdeploy-hub"
+PREFIX = os.environ.get("FCDEPLOY_PREFIX", "fcdeploy-")
+NET = os.environ.get("FCDEPLOY_NET", "10.205.0")
+CTL_NS = PREFIX + "ctl"
+HUB_NS = PREFIX + "hub"
 
 
 def run(*cmd, check=True, **kw):
@@ -80,7 +87,7 @@ class Fleet:
     """hosts: {name: address}; start() builds the namespaces and sshd, stop() undoes it."""
 
     def __init__(self, names=("h1", "h2", "h3")):
-        self.top = tempfile.mkdtemp(prefix="fcdeploy-")
+        self.top = tempfile.mkdtemp(prefix=PREFIX)
         os.chmod(self.top, 0o755)
         self.hosts = {n: "%s.%d" % (NET, 11 + i) for i, n in enumerate(names)}
         self.sshd = {}
@@ -107,9 +114,10 @@ class Fleet:
 
     @staticmethod
     def clean_stale():
-        """Remove fcdeploy-* namespaces a killed earlier run left (only these tests make them)."""
+        """Remove this prefix's namespaces a killed earlier run left (never another prefix's:
+        a fleet with another FCDEPLOY_PREFIX may be running)."""
         names = run("ip", "netns", "list", check=False).stdout.split()
-        for ns in [n for n in names if n.startswith("fcdeploy-")]:
+        for ns in [n for n in names if n.startswith(PREFIX)]:
             for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)
@@ -129,7 +137,7 @@ class Fleet:
         self._attach(CTL_NS, 0, NET + ".1")
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.top + "/id_ed25519")
         for i, (name, addr) in enumerate(self.hosts.items(), 1):
-            ns = "fcdeploy-" + name
+            ns = PREFIX + name
             self._ns(ns)
             self._attach(ns, i, addr)
             self._start_host(name, ns, addr)
@@ -215,7 +223,7 @@ class Fleet:
     # -- teardown ------------------------------------------------------------
     def host_pids(self, name):
         """PIDs of every process in the host's network namespace."""
-        r = run("ip", "netns", "pids", "fcdeploy-" + name, check=False)
+        r = run("ip", "netns", "pids", PREFIX + name, check=False)
         return [int(p) for p in r.stdout.split()]
 
     def stop(self):

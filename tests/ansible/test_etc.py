@@ -109,6 +109,24 @@ class TestEtc(unittest.TestCase):
         self.assertIn("\nCapabilityBoundingSet=\n", collector)
         self.assertIn("\nProtectSystem=strict\n", collector)
 
+    def test_election_transport(self):
+        # Unicast by default (etc/): the other candidate as peer, no group, own address
+        # bound; multicast on request: the group, no peers, still bound (the interface).
+        def election(path):
+            with open(path) as f:
+                return dict(re.findall(r"(?m)^(group|bind|peers) = (.*)$",
+                                       f.read().split("[election]")[1]))
+        self.assertEqual(election(os.path.join(ETC, "fleetclock", "agent-master.conf")),
+                         {"group": "", "bind": "192.168.50.10", "peers": "192.168.50.11"})
+        self.assertEqual(election(os.path.join(ETC, "fleetclock", "agent-failover.conf")),
+                         {"group": "", "bind": "192.168.50.11", "peers": "192.168.50.10"})
+        r = render(self.tmp, "-e", "fleetclock_election_multicast=true")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(election(os.path.join(self.tmp, "fleetclock", "agent-master.conf")),
+                         {"group": "239.255.31.91", "bind": "192.168.50.10"})
+        with open(os.path.join(self.tmp, "fleetclock", "agent-headset.conf")) as f:
+            self.assertNotIn("[election]", f.read())
+
     def test_chrony_configs(self):
         for role in ("master", "failover", "headset"):
             path = os.path.join(ETC, "chrony", role + ".conf")
@@ -127,6 +145,73 @@ class TestEtc(unittest.TestCase):
                 else:
                     self.assertEqual(servers[0], "192.168.50.1")
                     self.assertRegex(conf, r"(?m)^allow 192\.168\.50\.0/24$")
+
+
+def meson_lookups():
+    """(pkg-config dependencies, (library, header or None), programs) that the meson.build
+    files of a -Dtests=false build look for (tests-only lookups left out)."""
+    deps, libs, progs = set(), set(), set()
+    for path in ["meson.build"] + glob.glob(os.path.join(SOURCE, "*", "meson.build")):
+        rel = os.path.relpath(os.path.join(SOURCE, path), SOURCE)
+        if rel.startswith(("tests" + os.sep, "fuzz" + os.sep)):
+            continue
+        with open(os.path.join(SOURCE, path)) as f:
+            text = f.read()
+        for m in re.finditer(r"(?m)\bdependency\('([^']+)'(.*)$", text):
+            if "get_option('tests')" not in m.group(2):
+                deps.add(m.group(1))
+        for m in re.finditer(r"find_library\('([^']+)'([^)]*)\)", text):
+            header = re.search(r"has_headers\s*:\s*\['([^']+)'", m.group(2))
+            libs.add((m.group(1), header.group(1) if header else None))
+        progs.update(re.findall(r"find_program\('([^']+)'", text))
+    return deps, libs, progs
+
+
+def debian_package_of(path):
+    r = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+    return r.stdout.split(":")[0].strip() if r.returncode == 0 else None
+
+
+class TestBuildPackages(unittest.TestCase):
+    """The role's build package list (fleetclock_build_packages) has everything meson
+    looks for, so a fresh node's build neither fails (libcrypto) nor silently drops a
+    feature (libsystemd: no sd_notify under a Type=notify unit)."""
+
+    # Where this machine cannot tell (not installed here, or part of libc).
+    KNOWN = {"threads": "libc6-dev", "m": "libc6-dev", "dl": "libc6-dev", "python3": "python3",
+             "libcrypto": "libssl-dev", "libsystemd": "libsystemd-dev", "libcurl": "libcurl4-openssl-dev",
+             "libmicrohttpd": "libmicrohttpd-dev", "sqlite3": "libsqlite3-dev", "jansson": "libjansson-dev",
+             "inih": "libinih-dev", "i2c": "libi2c-dev"}
+    # The same .pc from another flavour of a package.
+    SAME = {"libcurl4-gnutls-dev": "libcurl4-openssl-dev", "libcurl4-nss-dev": "libcurl4-openssl-dev",
+            "python3-minimal": "python3"}
+
+    def role_packages(self):
+        with open(os.path.join(ANSIBLE, "roles", "fleetclock_install", "defaults", "main.yml")) as f:
+            m = re.search(r"(?m)^fleetclock_build_packages:\n((?:  - .*\n)+)", f.read())
+        return set(re.findall(r"  - (\S+)", m.group(1)))
+
+    def needed(self):
+        deps, libs, progs = meson_lookups()
+        need = {"meson": "meson", "ninja": "ninja-build", "pkg-config": "pkg-config", "cc": "gcc"}
+        for d in deps:
+            pc = subprocess.run(["pkg-config", "--path", d], capture_output=True, text=True).stdout.strip()
+            need[d] = (pc and debian_package_of(pc)) or self.KNOWN.get(d)
+        for lib, header in libs:
+            need[lib] = (header and debian_package_of("/usr/include/" + header)) or self.KNOWN.get(lib)
+        for p in progs:
+            need[p] = self.KNOWN.get(p) or debian_package_of(shutil.which(p) or "/nonexistent")
+        return {k: self.SAME.get(v, v) for k, v in need.items()}
+
+    def test_role_installs_what_meson_needs(self):
+        have = self.role_packages()
+        need = self.needed()
+        unknown = sorted(k for k, v in need.items() if not v)
+        self.assertEqual(unknown, [], "no Debian package known for these meson lookups: add them to KNOWN")
+        missing = sorted("%s (for %s)" % (v, k) for k, v in need.items() if v not in have)
+        self.assertEqual(missing, [], "fleetclock_build_packages lacks what meson.build looks for")
+        # The lookups this test knows of are really found (the parser is not blind).
+        self.assertTrue({"libcrypto", "libsystemd", "jansson", "i2c"} <= set(need), need)
 
 
 if __name__ == "__main__":
