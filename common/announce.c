@@ -81,10 +81,13 @@ int announce_key_load(const char *path, struct announce_key *key, char *err, siz
 		snprintf(err, errlen, "%s: fleet key is not a regular file", path);
 		goto out;
 	}
-	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077)) {
+	/* Root may read a key the daemon's user owns (the roles install it so,
+	 * and an operator runs --elect as root): only the mode protects it. */
+	if ((geteuid() != 0 && st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077)) {
 		rc = -EPERM;
-		snprintf(err, errlen, "%s: fleet key must be owned by root and mode 0600 or stricter "
-			 "(is uid %u mode %04o)", path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		snprintf(err, errlen, "%s: fleet key must be owned by root or the running user, mode "
+			 "0600 or stricter (is uid %u mode %04o)", path, (unsigned)st.st_uid,
+			 (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	n = read(fd, text, sizeof(text) - 1);

@@ -86,7 +86,12 @@ static int join_group(struct announce_sock *s, const struct sockaddr_in *grp,
 	     setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) < 0)) {
 		int rc = -errno;
 
-		snprintf(err, errlen, "announce group %s: join: %s", inet_ntoa(grp->sin_addr),
+		char ifa[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, ifaddr, ifa, sizeof(ifa));
+		snprintf(err, errlen, "announce group %s: join on interface %s: %s (no multicast route: "
+			 "set [election] bind to this node's fleet address, or peers to announce by unicast)",
+			 inet_ntoa(grp->sin_addr), ifaddr->s_addr == htonl(INADDR_ANY) ? "of the default route" : ifa,
 			 strerror(errno));
 		return rc;
 	}

@@ -257,7 +257,7 @@ static void check_election(const struct readiness_input *in, struct readiness_re
 
 	switch (in->election) {
 	case READINESS_ELECTION_NOT_CANDIDATE:
-		add(r, "election", READINESS_SKIP, "", "not a master candidate");
+		add(r, "election", READINESS_SKIP, "", "off on this node ([election] enabled = no)");
 		break;
 	case READINESS_ELECTION_MISSING:
 		add(r, "election", READINESS_FAIL, "", "no current view: %s", why);

@@ -35,7 +35,7 @@ enum readiness_collector {
 };
 
 enum readiness_election {
-	READINESS_ELECTION_NOT_CANDIDATE,	/* this node is not a master candidate */
+	READINESS_ELECTION_NOT_CANDIDATE,	/* the election is off on this node */
 	READINESS_ELECTION_VIEW,		/* the daemon's current view, below */
 	READINESS_ELECTION_MISSING,		/* a candidate without a current view */
 };

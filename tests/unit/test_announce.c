@@ -334,6 +334,11 @@ START_TEST(test_key_file)
 	ck_assert_int_eq(announce_key_load(path, &k, err, sizeof(err)), 0);
 	ck_assert_uint_eq(k.len, 32);
 	ck_assert_uint_eq(k.bytes[31], 0x20);
+	if (geteuid() == 0) {	/* root reads the daemon user's key (the roles install it so) */
+		ck_assert_int_eq(chown(path, 65534, 65534), 0);
+		ck_assert_msg(announce_key_load(path, &k, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_int_eq(chown(path, 0, 0), 0);
+	}
 	write_key(path, key_hex, 0644);
 	ck_assert_int_eq(announce_key_load(path, &k, err, sizeof(err)), -EPERM);
 	ck_assert_msg(strstr(err, path) && strstr(err, "0644"), "%s", err);

@@ -83,7 +83,7 @@ static const struct {
 	{ M_CHRONY_EACCES, "chronyd", READINESS_FAIL, "permission denied", READINESS_UNKNOWN },
 	{ M_COLLECTOR_DOWN, "collector", READINESS_WARN, "unreachable", READINESS_READY },
 	{ M_COLLECTOR_UP, "collector", READINESS_OK, "reachable", READINESS_READY },
-	{ M_NOT_CANDIDATE, "election", READINESS_SKIP, "not a master candidate", READINESS_READY },
+	{ M_NOT_CANDIDATE, "election", READINESS_SKIP, "off on this node ([election] enabled = no)", READINESS_READY },
 	{ M_MASTER, "election", READINESS_OK, "this node is the master (best dataset)", READINESS_READY },
 	{ M_FOLLOWER, "election", READINESS_OK, "master obs (best dataset); this node follows it", READINESS_READY },
 	{ M_REJOINING, "election", READINESS_FAIL, "rejoin-holdoff: not following the fleet's master (obs)",
