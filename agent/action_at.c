@@ -427,6 +427,19 @@ static void unlock_memory(void *arg)
 	munlockall();
 }
 
+/* What --at and --at --arm do before waiting: the readiness gate, the
+ * late check, SCHED_FIFO with --rt. */
+static int gate_and_enter(struct at_run *r)
+{
+	int rc = gate(r);
+
+	if (rc == AGENT_EXIT_OK)
+		rc = check_late(r, now_rt(), "");
+	if (rc == AGENT_EXIT_OK && r->ctx->rt)
+		rc = enter_rt(r);
+	return rc;
+}
+
 static int run(struct at_run *r)
 {
 	struct precise_wait_opts wait_opts = PRECISE_WAIT_OPTS_DEFAULT;
@@ -434,11 +447,7 @@ static int run(struct at_run *r)
 	int rc = prepare(r);
 
 	if (rc == AGENT_EXIT_OK)
-		rc = gate(r);
-	if (rc == AGENT_EXIT_OK)
-		rc = check_late(r, now_rt(), "");
-	if (rc == AGENT_EXIT_OK && r->ctx->rt)
-		rc = enter_rt(r);
+		rc = gate_and_enter(r);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
 	if (r->rt_on) {
@@ -671,11 +680,7 @@ static int run_armed(struct at_run *r)
 	if (rc == AGENT_EXIT_OK && parse_lead(r, &lead_ns) < 0)
 		rc = AGENT_EXIT_ERROR;
 	if (rc == AGENT_EXIT_OK)
-		rc = gate(r);
-	if (rc == AGENT_EXIT_OK)
-		rc = check_late(r, now_rt(), "");
-	if (rc == AGENT_EXIT_OK && r->ctx->rt)
-		rc = enter_rt(r);
+		rc = gate_and_enter(r);
 	if (rc != AGENT_EXIT_OK)
 		return rc;
 	if (lead_ns > 0 && precise_wait_until(timeutil_ts_add_ns(r->target, -lead_ns), &coarse, &r->wait) < 0)
