@@ -18,6 +18,7 @@ import time
 import unittest
 
 from chronyd_harness import ChronyInstance
+from election_node import ElectionNode
 from fctest import AGENT, main, wait_for
 
 import subprocess
@@ -27,63 +28,9 @@ M_ADDR, F_ADDR, RELAY_ADDR, REPLAY_ADDR = "127.0.44.11", "127.0.44.12", "127.0.4
 PORT = 37420
 
 
-class Node:
-    """A master candidate: its chronyd (-x) and its agent's election in the
-    foreground."""
-
-    def __init__(self, tmp, name, addr, peers, priority1, servers):
-        self.name, self.addr, self.tmp = name, addr, tmp
-        self.peers, self.priority1, self.servers = peers, priority1, servers
-        self.chronyd = self.proc = self.log = None
-        self.state = os.path.join(tmp, name + ".json")
-        self.conf = os.path.join(tmp, name + ".conf")
-
-    def start_chronyd(self):
-        self.chronyd = ChronyInstance("fe-" + self.name, self.addr, servers=self.servers).start()
-
-    def start_agent(self, assume_valid):
-        with open(self.conf, "w") as f:
-            f.write("[chrony]\nsocket = %s\n[agent]\nhost = %s\nrole = failover\nbudget_ms = 5\n"
-                    "[election]\nenabled = yes\npriority1 = %d\ninterval = 0.5\n"
-                    "key_file = %s/fleet.key\ngroup =\nport = %d\nbind = %s\npeers = %s\n"
-                    "holdoff = 5\nholdoff_valid = 2\nrejoin_step = none\nstate_file = %s\n"
-                    "assume_valid = %s\nwindow = 30\n"
-                    % (self.chronyd.socket, self.name, self.priority1, self.tmp, PORT, self.addr,
-                       ",".join("%s:%d" % (p, PORT) for p in self.peers), self.state,
-                       "yes" if assume_valid else "no"))
-        if self.log:
-            self.log.close()
-        self.log = open(os.path.join(self.tmp, self.name + ".log"), "a")
-        self.proc = subprocess.Popen([AGENT, "-c", self.conf, "-v", "--elect", "120"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def kill_agent(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
-        if os.path.exists(self.state):
-            os.unlink(self.state)  # a dead agent's view must not be read as current
-
-    def stop(self):
-        self.kill_agent()
-        if self.chronyd:
-            self.chronyd.stop()
-            self.chronyd = None
-        if self.log:
-            self.log.close()
-            self.log = None
-
-    def view(self):
-        try:
-            with open(self.state) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
-
-    def view_is(self, state, master=None):
-        v = self.view()
-        return v if v and v["state"] == state and (master is None or v["master"] == master) else None
+def Node(tmp, name, addr, peers, priority1, servers):
+    """A master candidate on this test's announce port (tests/harness/election_node.py)."""
+    return ElectionNode(tmp, name, addr, peers, priority1, servers, PORT, "fe-", "window = 30\n")
 
 
 class RecordingRelay(threading.Thread):

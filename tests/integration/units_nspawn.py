@@ -281,7 +281,8 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         # No network but loopback in the container: the collector there, a peer nobody answers.
         conf = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:8470/api/v1/status", conf)
         conf = re.sub(r"(?m)^interval_s = .*$", "interval_s = 1", conf)
-        conf = re.sub(r"(?m)^(key_file = .*)$", r"\1\nbind = 127.0.0.1\npeers = 127.0.0.2", conf)
+        conf = re.sub(r"(?m)^(bind|peers|group) = .*\n", "", conf)  # the inventory's addresses
+        conf = re.sub(r"(?m)^(key_file = .*)$", r"\1\nbind = 127.0.0.1\npeers = 127.0.0.2\ngroup =", conf)
         with open(fc + "/agent.conf", "w") as f:
             f.write(conf)
         # The rendered example keeps the placeholder token, which the collector refuses.
