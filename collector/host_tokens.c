@@ -67,6 +67,8 @@ static int check_unique(struct host_tokens *t, const char *name, char *err, size
 	const struct host_token **p;
 	int rc = 0;
 
+	if (t->n < 2)
+		return 0;	/* nothing to compare (and qsort must not get a NULL array) */
 	qsort(t->v, t->n, sizeof(*t->v), by_host);
 	for (size_t k = 1; k < t->n; k++) {
 		if (!strcmp(t->v[k - 1].host, t->v[k].host)) {
