@@ -14,22 +14,34 @@ chronyd after chronyd restarts, with real processes on loopback 127.0.49.x
   never follows U afterwards (chronyd's iburst would select U within about
   a second if the agent left it online).
 
-chronyd always runs with -x (this machine's clock is never touched).
-About 15 s."""
+- The holdover frequency (announces on 37461), on the simulator's virtual
+  clocks: H, 20 ppm fast, follows M; M dies and H serves LOCAL with the
+  rate fitted while following (DFREQ); H's chronyd crashes (SIGKILL) and
+  comes back at its driftfile's 15 ppm; within one announce interval and
+  the slack it is at LOCAL with the fitted rate again.
+
+chronyd runs with -x (this machine's clock is never touched), or on a
+virtual clock without CAP_SYS_TIME. About 25 s."""
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 from chronyd_harness import ChronyInstance
 from election_node import ElectionNode
-from fctest import main, wait_for
+from fctest import AGENT, main, wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sim"))
+from simnode import SimNode  # noqa: E402
 
 KEY = "8f3a" * 16
 M_ADDR, U_ADDR, NOBODY = "127.0.49.11", "127.0.49.19", "127.0.49.29"
+M2_ADDR, H_ADDR = "127.0.49.31", "127.0.49.32"
 PORT = 37460
 INTERVAL = 0.5   # the election interval (ElectionNode's)
 SLACK = 3.0      # loose: a shared, noisy machine
@@ -46,6 +58,14 @@ def offline(inst):
     if len(n) != 2:
         raise AssertionError("unexpected chronyc activity output: %r" % out)
     return sum(n)
+
+
+def until(test, pred, timeout, what):
+    """wait_for, failing with what and the test's explain() (read then)."""
+    v = wait_for(pred, timeout)
+    if not v:
+        test.fail("timed out after %.0f s waiting for %s\n%s" % (timeout, what, test.explain()))
+    return v
 
 
 def restart(inst, down_s):
@@ -101,13 +121,12 @@ class FieldQuarantine(unittest.TestCase):
     def test_quarantine_reapplied_after_restart(self):
         self.m.start_chronyd()
         self.m.start_agent(assume_valid=True)
-        wait_for(lambda: self.m.view_is("serving", "m"), 10, what="M elected\n" + self.explain())
-        wait_for(lambda: any(u["offline"] for u in (self.m.view() or {}).get("upstreams", [])),
-                 15, what="U quarantined\n" + self.explain())
+        until(self, lambda: self.m.view_is("serving", "m"), 10, "M elected")
+        until(self, lambda: any(u["offline"] for u in (self.m.view() or {}).get("upstreams", [])),
+              15, "U quarantined")
         u = self.m.view()["upstreams"][0]
         self.assertAlmostEqual(u["offset_s"], 3 * 3600, delta=1)
-        wait_for(self.quarantined_and_local, 20,
-                 what="U OFFLINE in chronyd and LOCAL served\n" + self.explain())
+        until(self, self.quarantined_and_local, 20, "U OFFLINE in chronyd and LOCAL served")
 
         back = restart(self.m.chronyd, down_s=0.5)
         seen = {"offline": offline(self.m.chronyd), "refid": self.m.refid()}
@@ -118,7 +137,8 @@ class FieldQuarantine(unittest.TestCase):
                         "return\n%s" % (bound, self.explain()))
         print("master: U OFFLINE and LOCAL again %.2f s after chronyd's return"
               % (time.monotonic() - back))
-        self.assertIn("chronyd lost the state this agent set", open(self.m.log.name).read())
+        with open(self.m.log.name) as f:
+            self.assertIn("chronyd lost the state this agent set", f.read())
         # It stays so: chronyd never gets to follow U (its iburst at
         # minpoll -2 selects a source within about a second when online).
         t_end = time.monotonic() + 4.0
@@ -131,6 +151,128 @@ class FieldQuarantine(unittest.TestCase):
         self.assertEqual((v["state"], v["master"]), ("serving", "m"))
         self.assertTrue(v["upstreams"][0]["offline"], v)
         self.assertIsNone(self.m.proc.poll())
+
+
+HOLDOVER_CONF = """[chrony]
+socket = {sock}
+[agent]
+host = {name}
+budget_ms = 5
+[rtc]
+device = none
+[election]
+enabled = yes
+assume_valid = yes
+priority1 = {prio}
+interval = {interval}
+key_file = {work}/fleet.key
+group =
+port = {port}
+bind = {addr}
+peers = {peer}:{port}
+rejoin_step = none
+state_file = {dir}/election.json
+holdover_freq_settle = 2
+holdover_freq_min = 10
+"""
+
+
+class Holdover(unittest.TestCase):
+    """The holdover frequency, on the simulator's virtual clocks (chronyd
+    without -x disciplines its node's virtual clock; CAP_SYS_TIME dropped):
+    H, 20 ppm fast, follows M; M dies, H serves LOCAL and gives chronyd
+    the rate fitted while following (DFREQ). H's chronyd crashes (SIGKILL:
+    its driftfile still has the 15 ppm of its first start) and is started
+    again: it comes back at 15 ppm, and the agent sends the fitted rate
+    again with the local reference."""
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="fc-field-holdover-")
+        self.nodes = []
+        with open(os.path.join(self.work, "fleet.key"), "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(os.path.join(self.work, "fleet.key"), 0o600)
+
+    def tearDown(self):
+        for n in self.nodes:
+            n.stop()
+            n.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def candidate(self, name, addr, peer, prio, **kw):
+        n = SimNode(name, addr, workdir=self.work, allow="127.0.0.0/8", serve=True, poll=-1, **kw)
+        self.nodes.append(n)
+        n.start().wait_ready()
+        conf = os.path.join(n.dir, "agent.conf")
+        with open(conf, "w") as f:
+            f.write(HOLDOVER_CONF.format(sock=n.sock, name=name, prio=prio, work=self.work,
+                                         addr=addr, peer=peer, dir=n.dir, port=PORT + 1,
+                                         interval=INTERVAL))
+        n.agent_log = os.path.join(n.dir, "agent.log")
+        with open(n.agent_log, "ab") as log:
+            n.run_on_clock([AGENT, "-c", conf, "-v", "--elect", "120"], stdout=log,
+                           stderr=subprocess.STDOUT)
+        return n
+
+    @staticmethod
+    def view(n):
+        try:
+            with open(os.path.join(n.dir, "election.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def explain(self):
+        with open(self.h.agent_log, errors="replace") as f:
+            return "view %s\ntracking %s\nlog:\n%s" % (json.dumps(self.view(self.h)),
+                                                       self.h.tracking(), f.read()[-3000:])
+
+    def freq(self):
+        t = self.h.tracking()
+        return t["freq_ppm"] if t else None
+
+    def test_holdover_frequency_reapplied_after_restart(self):
+        self.m = self.candidate("fq-m", M2_ADDR, H_ADDR, 1)
+        self.h = self.candidate("fq-h", H_ADDR, M2_ADDR, 2, drift=20.0, driftfile_ppm=15.0,
+                                servers=[(M2_ADDR, 123, "")])
+
+        def fitted():
+            v = self.view(self.h)
+            return (v and v["state"] == "following" and v["master"] == "fq-m"
+                    and v["holdover_freq"]["ppm"] is not None and v["holdover_freq"]["span_s"] >= 10)
+        until(self, fitted, 60, "H following M with 10 s fitted")
+        self.m.stop()
+        until(self, lambda: (self.view(self.h) or {}).get("state") == "serving", 10, "H serving")
+        applied = until(self, lambda: self.view(self.h)["holdover_freq"]["applied"], 5,
+                        "the holdover frequency applied")
+        ppm = applied["ppm"]
+        # the clock is 20 ppm fast and M's exact: that is what H followed
+        # (loosely: 10 s while chronyd converges; the fit's accuracy is
+        # test_agent_vclock's)
+        self.assertAlmostEqual(ppm, 20.0, delta=3.0, msg=self.explain())
+        until(self, lambda: abs(self.freq() - ppm) < 0.01, 3, "chronyd at the fitted rate")
+        # chronyd crashes, and is started again on the same clock, with the
+        # driftfile an earlier (hourly) write left: 15 ppm, not the fitted rate
+        self.h.proc.send_signal(signal.SIGKILL)  # by the PID we recorded
+        self.h.proc.wait(5)
+        self.h._logf.close()
+        with open(os.path.join(self.h.dir, "drift"), "w") as f:
+            f.write("15.000000 0.100000\n")
+        self.h.start(fresh_clock=False).wait_ready()
+        back = time.monotonic()
+        bound = 2 * INTERVAL + SLACK
+        ok = wait_for(lambda: self.h.tracking()["ref_id"] == 0x7F7F0101
+                      and abs(self.freq() - ppm) < 0.01, bound, step=0.05)
+        self.assertTrue(ok, "H's chronyd not at LOCAL with %+.3f ppm %.1f s after its return\n%s"
+                        % (ppm, bound, self.explain()))
+        print("holdover: fitted %+.3f ppm, chronyd at it again %.2f s after its return"
+              % (ppm, time.monotonic() - back))
+        # chronyd came back at its driftfile's rate (the agent read it then:
+        # the agent is faster than this test's first look)
+        again = self.view(self.h)["holdover_freq"]["applied"]
+        self.assertAlmostEqual(again["chronyd_ppm"], 15.0, delta=0.01, msg=self.explain())
+        self.assertAlmostEqual(again["ppm"], ppm, delta=1e-6)
+        self.assertEqual(self.view(self.h)["state"], "serving")
 
 
 if __name__ == "__main__":
