@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 14: an elected master re-applies the OFFLINE quarantine it set in
 chronyd after chronyd restarts, with real processes on loopback 127.0.49.x
-(announces on 37460):
+(announces on 37460-37462):
 
 - U, an upstream NTP server 3 hours ahead (chronyd -x under libfaketime).
 - M, a lone master candidate whose chronyd has U as its only server; its
@@ -10,10 +10,15 @@ chronyd after chronyd restarts, with real processes on loopback 127.0.49.x
 - M's chronyd restarted (SIGTERM, start again, same configuration: what the
   Ansible handler does): it comes back with U online and no local
   reference. Within one announce interval and a loose slack, U is OFFLINE
-  again in chronyd (chronyc activity) and chronyd serves LOCAL; and it
-  never follows U afterwards (chronyd's iburst would select U within about
-  a second if the agent left it online).
-
+  again in chronyd (chronyc activity) and chronyd serves LOCAL, and stays
+  so. (M's chronyd ignores clock updates over 1 s, see Master: with -x it
+  would otherwise take U's time as its own at once.)
+- A follower F (announces on 37462) with U as an upstream beside the
+  master M2: its chronyd restarted while its agent is paused until chronyd
+  has polled U (iburst) comes back with U online and U's samples in its
+  selection; U is OFFLINE again (ACTIVITY: F's reference comes back by
+  itself) and F follows M2 again (U's samples dropped: beside them M2 alone
+  has no majority, and chronyd would follow nothing for good).
 - The holdover frequency (announces on 37461), on the simulator's virtual
   clocks: H, 20 ppm fast, follows M; M dies and H serves LOCAL with the
   rate fitted while following (DFREQ); H's chronyd crashes (SIGKILL) and
@@ -21,7 +26,7 @@ chronyd after chronyd restarts, with real processes on loopback 127.0.49.x
   the slack it is at LOCAL with the fitted rate again.
 
 chronyd runs with -x (this machine's clock is never touched), or on a
-virtual clock without CAP_SYS_TIME. About 25 s."""
+virtual clock without CAP_SYS_TIME. About 30 s."""
 import json
 import os
 import shutil
@@ -41,7 +46,8 @@ from simnode import SimNode  # noqa: E402
 
 KEY = "8f3a" * 16
 M_ADDR, U_ADDR, NOBODY = "127.0.49.11", "127.0.49.19", "127.0.49.29"
-M2_ADDR, H_ADDR = "127.0.49.31", "127.0.49.32"
+M2_ADDR, F_ADDR = "127.0.49.21", "127.0.49.22"
+M3_ADDR, H_ADDR = "127.0.49.31", "127.0.49.32"
 PORT = 37460
 INTERVAL = 0.5   # the election interval (ElectionNode's)
 SLACK = 3.0      # loose: a shared, noisy machine
@@ -58,6 +64,15 @@ def offline(inst):
     if len(n) != 2:
         raise AssertionError("unexpected chronyc activity output: %r" % out)
     return sum(n)
+
+
+def samples(inst, addr):
+    """How many samples chronyd holds of the source at addr (sourcestats NP)."""
+    for line in inst.chronyc("-c", "sourcestats").splitlines():
+        f = line.split(",")
+        if f[0] == addr:
+            return int(f[1])
+    return 0
 
 
 def until(test, pred, timeout, what):
@@ -98,29 +113,40 @@ class FieldQuarantine(unittest.TestCase):
             f.write(KEY + "\n")
         os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
         self.up = ChronyInstance("fq-up", U_ADDR, local_stratum=3, faketime="+3h").start()
-        self.m = Master(self.tmp, "m", M_ADDR, [NOBODY], 1, [U_ADDR], PORT, "fq-",
-                        extra="upstreams = %s\nsanity_limit = 10\n" % U_ADDR)
+        self.nodes = []
+
+    def node(self, name, addr, peers, priority1, servers, port, extra=""):
+        n = Master(self.tmp, name, addr, peers, priority1, servers, port, "fq-", extra)
+        self.nodes.append(n)
+        n.start_chronyd()
+        n.start_agent(assume_valid=True)
+        return n
 
     def tearDown(self):
-        self.m.stop()
+        for n in self.nodes:
+            n.stop()
         self.up.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def explain(self):
-        try:
-            with open(os.path.join(self.tmp, "m.log")) as f:
-                log = f.read()[-4000:]
-        except OSError:
-            log = ""
-        return "--- view: %s\n--- chronyd:\n%s--- agent log:\n%s" % (
-            json.dumps(self.m.view()), self.m.chronyd.chronyc("sources", check=False), log)
+        out = []
+        for n in self.nodes:
+            try:
+                with open(os.path.join(self.tmp, n.name + ".log")) as f:
+                    log = f.read()[-3000:]
+            except OSError:
+                log = ""
+            out.append("--- %s view: %s\n--- chronyd:\n%s--- agent log:\n%s" % (
+                n.name, json.dumps(n.view()),
+                n.chronyd.chronyc("sources", check=False) if n.chronyd else "", log))
+        return "\n".join(out)
 
     def quarantined_and_local(self):
         return offline(self.m.chronyd) == 1 and self.m.refid() == LOCAL
 
     def test_quarantine_reapplied_after_restart(self):
-        self.m.start_chronyd()
-        self.m.start_agent(assume_valid=True)
+        self.m = self.node("m", M_ADDR, [NOBODY], 1, [U_ADDR], PORT,
+                           "upstreams = %s\nsanity_limit = 10\n" % U_ADDR)
         until(self, lambda: self.m.view_is("serving", "m"), 10, "M elected")
         until(self, lambda: any(u["offline"] for u in (self.m.view() or {}).get("upstreams", [])),
               15, "U quarantined")
@@ -139,8 +165,7 @@ class FieldQuarantine(unittest.TestCase):
               % (time.monotonic() - back))
         with open(self.m.log.name) as f:
             self.assertIn("chronyd lost the state this agent set", f.read())
-        # It stays so: chronyd never gets to follow U (its iburst at
-        # minpoll -2 selects a source within about a second when online).
+        # It stays so (an online U is polled every 0.25 s).
         t_end = time.monotonic() + 4.0
         while time.monotonic() < t_end:
             refid, n = self.m.refid(), offline(self.m.chronyd)
@@ -151,6 +176,46 @@ class FieldQuarantine(unittest.TestCase):
         self.assertEqual((v["state"], v["master"]), ("serving", "m"))
         self.assertTrue(v["upstreams"][0]["offline"], v)
         self.assertIsNone(self.m.proc.poll())
+
+    def test_follower_quarantine_reapplied_after_restart(self):
+        """A follower's chronyd comes back synchronised to the master by
+        itself: only ACTIVITY shows the quarantined upstream online."""
+        m = self.node("m2", M2_ADDR, [F_ADDR], 1, [F_ADDR], PORT + 2)
+        f = self.node("f", F_ADDR, [M2_ADDR], 2, [M2_ADDR, U_ADDR], PORT + 2,
+                      "upstreams = %s\nsanity_limit = 10\n" % U_ADDR)
+        m_refid = "%02X%02X%02X%02X" % tuple(int(x) for x in M2_ADDR.split("."))
+        until(self, lambda: f.view_is("following", "m2") and m.view_is("serving", "m2"), 15,
+              "M elected, F following")
+        until(self, lambda: any(u["offline"] for u in (f.view() or {}).get("upstreams", [])),
+              15, "U quarantined on F")
+        until(self, lambda: offline(f.chronyd) == 1 and f.refid() == m_refid, 20,
+              "F's chronyd on M with U OFFLINE")
+        # F's agent paused while its chronyd restarts, until chronyd has
+        # polled U (iburst): what a round that comes after chronyd's first
+        # replies sees in the field, made certain here.
+        os.kill(f.proc.pid, signal.SIGSTOP)
+        try:
+            restart(f.chronyd, down_s=0.5)
+            until(self, lambda: samples(f.chronyd, U_ADDR) >= 2, 5, "U sampled by F's chronyd")
+        finally:
+            os.kill(f.proc.pid, signal.SIGCONT)
+        back = time.monotonic()
+        print("follower, agent continued: %d offline, refid %s, %d samples of U"
+              % (offline(f.chronyd), f.refid(), samples(f.chronyd, U_ADDR)))
+        bound = 2 * INTERVAL + SLACK
+        ok = wait_for(lambda: offline(f.chronyd) == 1, bound, step=0.05)
+        self.assertTrue(ok, "F's chronyd has U online %.1f s after its return\n%s"
+                        % (bound, self.explain()))
+        print("follower: U OFFLINE again %.2f s after chronyd's return" % (time.monotonic() - back))
+        # and it follows M again (not stuck beside U's samples taken before
+        # U was OFFLINE again: with M alone no majority)
+        until(self, lambda: f.refid() == m_refid, 10, "F's chronyd on M again")
+        print("follower: on M again %.2f s after chronyd's return" % (time.monotonic() - back))
+        t_end = time.monotonic() + 3.0
+        while time.monotonic() < t_end:
+            self.assertEqual((f.refid(), offline(f.chronyd)), (m_refid, 1), self.explain())
+            time.sleep(0.1)
+        self.assertTrue(f.view_is("following", "m2"), self.explain())
 
 
 HOLDOVER_CONF = """[chrony]
@@ -181,10 +246,10 @@ class Holdover(unittest.TestCase):
     """The holdover frequency, on the simulator's virtual clocks (chronyd
     without -x disciplines its node's virtual clock; CAP_SYS_TIME dropped):
     H, 20 ppm fast, follows M; M dies, H serves LOCAL and gives chronyd
-    the rate fitted while following (DFREQ). H's chronyd crashes (SIGKILL:
-    its driftfile still has the 15 ppm of its first start) and is started
-    again: it comes back at 15 ppm, and the agent sends the fitted rate
-    again with the local reference."""
+    the rate fitted while following (DFREQ). H's chronyd crashes (SIGKILL)
+    and is started again with an older driftfile (15 ppm; chronyd writes it
+    at exit and hourly): it comes back at 15 ppm, and the agent sends the
+    fitted rate again with the local reference."""
 
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="fc-field-holdover-")
@@ -232,9 +297,9 @@ class Holdover(unittest.TestCase):
         return t["freq_ppm"] if t else None
 
     def test_holdover_frequency_reapplied_after_restart(self):
-        self.m = self.candidate("fq-m", M2_ADDR, H_ADDR, 1)
-        self.h = self.candidate("fq-h", H_ADDR, M2_ADDR, 2, drift=20.0, driftfile_ppm=15.0,
-                                servers=[(M2_ADDR, 123, "")])
+        self.m = self.candidate("fq-m", M3_ADDR, H_ADDR, 1)
+        self.h = self.candidate("fq-h", H_ADDR, M3_ADDR, 2, drift=20.0, driftfile_ppm=19.5,
+                                servers=[(M3_ADDR, 123, "")])
 
         def fitted():
             v = self.view(self.h)
@@ -247,8 +312,7 @@ class Holdover(unittest.TestCase):
                         "the holdover frequency applied")
         ppm = applied["ppm"]
         # the clock is 20 ppm fast and M's exact: that is what H followed
-        # (loosely: 10 s while chronyd converges; the fit's accuracy is
-        # test_agent_vclock's)
+        # (loosely: a 10 s fit; its accuracy is test_agent_vclock's)
         self.assertAlmostEqual(ppm, 20.0, delta=3.0, msg=self.explain())
         until(self, lambda: abs(self.freq() - ppm) < 0.01, 3, "chronyd at the fitted rate")
         # chronyd crashes, and is started again on the same clock, with the
