@@ -926,6 +926,22 @@ static void drop_quarantined_samples(struct agent_election *e, struct chrony_cli
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 }
 
+/* chronyd has a sample of in4 taken since it (re)started, about: one
+ * since the last few rounds. Only those were taken before the quarantine
+ * was applied again; an upstream offline for long keeps old ones, which
+ * are no reason to drop everything (were chronyd_forgot ever wrong). */
+static bool sampled_since_restart(const struct agent_election *e, uint32_t in4)
+{
+	for (uint32_t i = 0; i < e->snap.n_sources; i++) {
+		const struct chrony_source_data *s = &e->snap.sources[i].data;
+
+		if (s->ip.family == CHRONY_AF_INET4 && s->ip.addr.in4 == in4)
+			return s->since_sample != CHRONY_NO_SAMPLE &&
+			       s->since_sample <= fmax(10, 4 * e->cfg->interval_s);
+	}
+	return false;
+}
+
 /* Apply again, this round, everything chronyd forgot: the local reference
  * (with the holdover frequency and phase), the candidates' online state,
  * the quarantined upstreams OFFLINE (and their samples dropped). */
@@ -951,7 +967,7 @@ static void reapply_if_forgotten(struct agent_election *e, struct chrony_client 
 		/* one no longer among chronyd's sources is judged afresh if it returns */
 		if (rc == 1)
 			e->ups[i].q.offline = false;
-		requarantined |= rc == 0;
+		requarantined |= rc == 0 && sampled_since_restart(e, e->ups[i].in4);
 	}
 	if (requarantined)
 		drop_quarantined_samples(e, c);
