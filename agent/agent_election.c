@@ -926,10 +926,10 @@ static void drop_quarantined_samples(struct agent_election *e, struct chrony_cli
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 }
 
-/* chronyd has a sample of in4 taken since it (re)started, about: one
- * since the last few rounds. Only those were taken before the quarantine
- * was applied again; an upstream offline for long keeps old ones, which
- * are no reason to drop everything (were chronyd_forgot ever wrong). */
+/* chronyd has a sample of in4 from the last max(10 s, 4 rounds): one taken
+ * since it restarted, before the quarantine was applied again. An upstream
+ * offline for long keeps only old ones: no reason to drop everything (were
+ * chronyd_forgot ever wrong). */
 static bool sampled_since_restart(const struct agent_election *e, uint32_t in4)
 {
 	for (uint32_t i = 0; i < e->snap.n_sources; i++) {
