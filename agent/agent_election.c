@@ -901,12 +901,54 @@ static bool chronyd_forgot(struct agent_election *e, struct chrony_client *c, co
 	return a.offline + a.burst_offline < expected;
 }
 
+/* A restarted chronyd polled the quarantined upstreams (iburst) before
+ * they were OFFLINE again, and an offline source keeps its samples in the
+ * selection: beside one other source (a follower's master) neither has a
+ * majority, and chronyd follows nothing, for good. Drop the samples (all:
+ * chronyd has none older than its restart) and burst the sources that
+ * stay online: the master followed, the watched upstreams. */
+static void drop_quarantined_samples(struct agent_election *e, struct chrony_client *c)
+{
+	struct chrony_ipaddr mask, addr;
+	uint16_t port;
+
+	if (chrony_client_reset_sources(c) < 0) {
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+		return;
+	}
+	burst_upstreams(e, c);
+	if (e->out.master < 0 || e->out.serve)
+		return;
+	ipaddr4(&mask, 0xFFFFFFFFU);
+	ipaddr4(&addr, peer_ntp(e, e->cand_slot[e->out.master], &port));
+	if (chrony_client_burst(c, &mask, &addr, 4, 8) < 0 &&
+	    chrony_client_last_status(c) != CHRONY_STT_NOSUCHSOURCE)
+		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
+}
+
+/* chronyd has a sample of in4 from the last max(10 s, 4 rounds): one taken
+ * since it restarted, before the quarantine was applied again. An upstream
+ * offline for long keeps only old ones: no reason to drop everything (were
+ * chronyd_forgot ever wrong). */
+static bool sampled_since_restart(const struct agent_election *e, uint32_t in4)
+{
+	for (uint32_t i = 0; i < e->snap.n_sources; i++) {
+		const struct chrony_source_data *s = &e->snap.sources[i].data;
+
+		if (s->ip.family == CHRONY_AF_INET4 && s->ip.addr.in4 == in4)
+			return s->since_sample != CHRONY_NO_SAMPLE &&
+			       s->since_sample <= fmax(10, 4 * e->cfg->interval_s);
+	}
+	return false;
+}
+
 /* Apply again, this round, everything chronyd forgot: the local reference
  * (with the holdover frequency and phase), the candidates' online state,
- * the quarantined upstreams OFFLINE. */
+ * the quarantined upstreams OFFLINE (and their samples dropped). */
 static void reapply_if_forgotten(struct agent_election *e, struct chrony_client *c)
 {
 	const char *what = "";
+	bool requarantined = false;
 
 	if (e->ctx->dry_run || !e->chrony_ok || !chronyd_forgot(e, c, &what))
 		return;
@@ -916,10 +958,19 @@ static void reapply_if_forgotten(struct agent_election *e, struct chrony_client 
 	e->local_applied = -1;
 	for (int i = 0; i < ANNOUNCE_MAX_PEERS; i++)
 		e->peer_online[i] = -1;
-	/* an upstream no longer among chronyd's sources is judged afresh if it returns */
-	for (size_t i = 0; i < e->n_ups; i++)
-		if (e->ups[i].q.offline && set_online(e, c, e->ups[i].in4, false) == 1)
+	for (size_t i = 0; i < e->n_ups; i++) {
+		int rc;
+
+		if (!e->ups[i].q.offline)
+			continue;
+		rc = set_online(e, c, e->ups[i].in4, false);
+		/* one no longer among chronyd's sources is judged afresh if it returns */
+		if (rc == 1)
 			e->ups[i].q.offline = false;
+		requarantined |= rc == 0 && sampled_since_restart(e, e->ups[i].in4);
+	}
+	if (requarantined)
+		drop_quarantined_samples(e, c);
 }
 
 int agent_election_tick(struct agent_election *e, struct chrony_client *c)
