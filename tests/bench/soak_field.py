@@ -147,6 +147,20 @@ class Monitor(threading.Thread):
         self.slowest = {"status": 0.0, "http": 0.0}
         self.hung = []              # descriptions
         self.checks = 0
+        self.seen = []              # the views when two masters began / ended serving
+
+    def views(self):
+        out = []
+        for c in self.fleet.candidates:
+            try:
+                age = time.time() - os.stat(c.state).st_mtime
+            except OSError:
+                age = None
+            v = c.view() or {}
+            out.append("%s %s master=%s serving=%s age=%s" % (
+                c.name, v.get("state"), v.get("master"), v.get("serving"),
+                "%.1f s" % age if age is not None else "-"))
+        return "; ".join(out)
 
     def run(self):
         overlap_from, next_probe, turn = None, 0.0, 0
@@ -157,8 +171,10 @@ class Monitor(threading.Thread):
                 self.elected_at = now
             if n > 1 and overlap_from is None:
                 overlap_from = now
+                self.seen.append("+%.1f s: %s" % (now - self.fleet.t0, self.views()))
             elif n <= 1 and overlap_from is not None:
                 self.overlaps.append((overlap_from - self.fleet.t0, now - overlap_from))
+                self.seen.append("+%.1f s: %s" % (now - self.fleet.t0, self.views()))
                 overlap_from = None
             if now >= next_probe:
                 self.probe(self.fleet.nodes[turn % len(self.fleet.nodes)])
@@ -469,6 +485,8 @@ class Soak:
                                HTTP_BOUND_S))
         for o in m.overlaps:
             self.breaches.append("two serving masters at +%.1f s for %.1f s" % o)
+        for line in m.seen:
+            print("views " + line)
         self.breaches += m.hung
         checks = [
             ("hosts report again within their bound after every fault", "hosts silent"),
