@@ -165,6 +165,9 @@ static void policy_from_config(const struct agent_ctx *ctx, struct election_poli
 	pol->holdoff_valid_s = cfg->holdoff_valid_s;
 	pol->budget_s = ctx->cfg.budget_ms / 1e3;
 	pol->recheck_s = cfg->interval_s;
+	/* two announce timeouts: a chronyd restart (the Ansible handler,
+	 * well under that) does not move the master; a stopped one does */
+	pol->chronyd_fail_rounds = 2 * cfg->timeout_intervals;
 }
 
 int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out)

@@ -9,7 +9,7 @@ void election_policy_defaults(struct election_policy *pol)
 	*pol = (struct election_policy){
 		.interval_s = 1.0, .timeout_intervals = 3, .revertive = false,
 		.holdoff_s = 60.0, .holdoff_valid_s = 10.0, .budget_s = 5e-3, .recheck_s = 1.0,
-		.chronyd_fail_rounds = 2,
+		.chronyd_fail_rounds = 6,
 	};
 }
 

@@ -35,7 +35,7 @@ struct election_policy {
 	double holdoff_valid_s;	/* ... when the own clock was valid and in budget (10) */
 	double budget_s;	/* rejoin budget on |offset to the master| (5 ms) */
 	double recheck_s;	/* measurement period during the hold-off (1) */
-	int chronyd_fail_rounds;	/* consecutive rounds without chronyd: step down (2) */
+	int chronyd_fail_rounds;	/* consecutive rounds without chronyd: step down (6) */
 };
 
 /* One candidate heard, as the announce table keeps it. */

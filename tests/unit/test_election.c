@@ -500,11 +500,13 @@ static const struct fault_row {
 	{ "stalled round in the rejoin (a long measurement): no restart", RM, 5, 0, true, RM, false },
 	{ "a round gap of exactly the timeout is no stall", SV, 3.0, 0, false, SV, true },
 	{ "a slow round (1.4 s) is no stall", SV, 1.4, 0, false, SV, true },
-	{ "chronyd unreachable while serving: one round is tolerated", SV, 1, 1, false, SV, true },
-	{ "chronyd unreachable while serving: two rounds -> step down", SV, 1, 2, false, RM, false },
-	{ "chronyd unreachable while following: not eligible", FO, 1, 2, true, RM, false },
-	{ "chronyd unreachable in the hold-off: back to measuring", RH, 1, 5, true, RM, false },
-	{ "chronyd unreachable while listening: keeps listening", L, 1, 5, false, L, false },
+	{ "chronyd unreachable while serving: a restart's 5 rounds are tolerated", SV, 1, 5, false, SV,
+	  true },
+	{ "chronyd unreachable while serving: 6 rounds (2 timeouts) -> step down", SV, 1, 6, false, RM,
+	  false },
+	{ "chronyd unreachable while following: not eligible", FO, 1, 6, true, RM, false },
+	{ "chronyd unreachable in the hold-off: back to measuring", RH, 1, 9, true, RM, false },
+	{ "chronyd unreachable while listening: keeps listening", L, 1, 9, false, L, false },
 };
 
 START_TEST(test_faults)
