@@ -64,6 +64,7 @@ struct agent_election {
 	/* the last round */
 	struct chrony_snapshot snap;
 	bool chrony_ok;
+	int chrony_failures;	/* consecutive rounds whose chronyd snapshot failed */
 	struct bmca_dataset self;
 	double error_bound;
 	struct election_candidate cands[ANNOUNCE_MAX_PEERS];
@@ -164,6 +165,9 @@ static void policy_from_config(const struct agent_ctx *ctx, struct election_poli
 	pol->holdoff_valid_s = cfg->holdoff_valid_s;
 	pol->budget_s = ctx->cfg.budget_ms / 1e3;
 	pol->recheck_s = cfg->interval_s;
+	/* two announce timeouts: a chronyd restart (the Ansible handler,
+	 * well under that) does not move the master; a stopped one does */
+	pol->chronyd_fail_rounds = 2 * cfg->timeout_intervals;
 }
 
 int agent_election_open(const struct agent_ctx *ctx, struct agent_election **out)
@@ -985,6 +989,7 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	agent_election_receive(e);
 	rc = chrony_client_snapshot(c, &e->snap);
 	e->chrony_ok = rc == 0;
+	e->chrony_failures = rc == 0 ? 0 : e->chrony_failures + 1;
 	if (rc < 0)
 		log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 	observe_freq(e, now_real);
@@ -993,7 +998,8 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 	in = (struct election_input){ .now = now_mono, .self = e->self, .cands = e->cands,
 				      .n_cands = e->n_cands,
 				      .upstream_synced = chrony_synced(e, now_real) &&
-							 e->self.clock_class == BMCA_CLASS_LOCKED };
+							 e->self.clock_class == BMCA_CLASS_LOCKED,
+				      .chronyd_failures = e->chrony_failures };
 	election_tick(&e->el, &in, &e->out);
 	if (e->out.action == ELECTION_ACT_MEASURE && e->out.target >= 0)
 		rejoin(e, c, now_mono, now_boot);
@@ -1063,6 +1069,35 @@ static void run_loop(struct agent_election *e, struct chrony_client *c, int stop
 	}
 }
 
+/* The election thread's chronyd client: every call bounded well under one
+ * announce interval (interval/8 for the first send, at most two sends, so
+ * a round waits at most ~3/8 interval for a stopped chronyd), never the
+ * report client's 1 s/2 s/4 s retries: a round that blocks past the
+ * announce timeout lets the others age this node out while it still
+ * believes it serves (issue 14). See docs/election.md "A stalled chronyd". */
+static int open_thread_chrony(struct agent_election *e)
+{
+	const struct agent_config *cfg = &e->ctx->cfg;
+	int ms = (int)fmin(250.0, fmax(20.0, e->cfg->interval_s * 1e3 / 8.0));
+	struct chrony_client_opts opts = {
+		.socket_path = cfg->chrony_socket,
+		.udp_host = cfg->chrony_udp_host,
+		.udp_port = cfg->chrony_udp_port,
+		.timeout_ms = cfg->chrony_timeout_ms > 0 && cfg->chrony_timeout_ms < ms
+				      ? cfg->chrony_timeout_ms : ms,
+		.max_attempts = 2,
+		.transport = !strcmp(cfg->chrony_transport, "unix") ? CHRONY_TRANSPORT_UNIX
+			   : !strcmp(cfg->chrony_transport, "udp") ? CHRONY_TRANSPORT_UDP
+								   : CHRONY_TRANSPORT_AUTO,
+	};
+	int rc = chrony_client_open(&opts, &e->thread_chrony);
+
+	if (rc < 0)
+		log_err("election: cannot set up a chronyd client for %s: %s", cfg->chrony_socket,
+			strerror(-rc));
+	return rc;
+}
+
 static void *thread_main(void *arg)
 {
 	struct agent_election *e = arg;
@@ -1082,7 +1117,7 @@ int agent_election_start(struct agent_election *e)
 		log_err("election: pipe: %s", strerror(errno));
 		return rc;
 	}
-	if ((rc = agent_chrony_open(e->ctx, &e->thread_chrony)) < 0)
+	if ((rc = open_thread_chrony(e)) < 0)
 		goto fail;
 	if ((rc = -pthread_create(&e->thread, NULL, thread_main, e)) < 0) {
 		log_err("election: starting its thread: %s", strerror(-rc));

@@ -9,6 +9,7 @@ void election_policy_defaults(struct election_policy *pol)
 	*pol = (struct election_policy){
 		.interval_s = 1.0, .timeout_intervals = 3, .revertive = false,
 		.holdoff_s = 60.0, .holdoff_valid_s = 10.0, .budget_s = 5e-3, .recheck_s = 1.0,
+		.chronyd_fail_rounds = 6,
 	};
 }
 
@@ -18,6 +19,7 @@ void election_init(struct election *e, const struct election_policy *pol, double
 	e->pol = *pol;
 	e->state = ELECTION_LISTENING;
 	e->started = now;
+	e->last_tick = now;
 	e->last_measure = -INFINITY;
 }
 
@@ -163,6 +165,38 @@ static void tick_rejoin(struct election *e, const struct election_input *in,
 		e->last_measure = in->now;
 }
 
+/* A round gap longer than the announce timeout (this process or its
+ * thread was stalled): what it knew of the fleet is stale, and the others
+ * may have aged it out and elected another. Hear the fleet again before
+ * claiming anything. True when it restarted listening. */
+static bool stalled(struct election *e, double now)
+{
+	bool gap = now - e->last_tick > timeout_s(e);
+
+	e->last_tick = now;
+	/* Only a node that claims something (eligible, maybe serving) must
+	 * re-hear the fleet; a rejoining one proves its clock anyway (and its
+	 * own NTP measurement may take longer than the timeout). */
+	if (!gap || (e->state != ELECTION_FOLLOWING && e->state != ELECTION_SERVING))
+		return false;
+	e->state = ELECTION_LISTENING;
+	e->started = now;
+	return true;
+}
+
+/* chronyd did not answer for chronyd_fail_rounds rounds: this node cannot
+ * serve time (nor know its own), so it stops claiming to: it announces
+ * neither serving nor eligible, and the others elect another at once.
+ * When chronyd answers again it proves its clock against the fleet. */
+static bool chronyd_lost(struct election *e, const struct election_input *in)
+{
+	if (e->pol.chronyd_fail_rounds <= 0 || in->chronyd_failures < e->pol.chronyd_fail_rounds ||
+	    e->state == ELECTION_LISTENING)
+		return false;
+	e->state = ELECTION_REJOIN_MEASURE;
+	return true;
+}
+
 void election_tick(struct election *e, const struct election_input *in,
 		   struct election_output *out)
 {
@@ -170,6 +204,16 @@ void election_tick(struct election *e, const struct election_input *in,
 
 	memset(out, 0, sizeof(*out));
 	out->master = out->target = ELECTION_NONE;
+	if (stalled(e, in->now)) {
+		out->master = best_of(e, in, true, false, false);
+		out->reason = "round gap longer than the announce timeout: listening again";
+		goto out;
+	}
+	if (chronyd_lost(e, in)) {
+		out->master = best_of(e, in, true, false, false);
+		out->reason = "own chronyd does not answer: not serving";
+		goto out;
+	}
 	if (e->state == ELECTION_LISTENING) {
 		out->master = best_of(e, in, true, false, false);
 		if (in->now - e->started < timeout_s(e)) {

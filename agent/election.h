@@ -35,6 +35,7 @@ struct election_policy {
 	double holdoff_valid_s;	/* ... when the own clock was valid and in budget (10) */
 	double budget_s;	/* rejoin budget on |offset to the master| (5 ms) */
 	double recheck_s;	/* measurement period during the hold-off (1) */
+	int chronyd_fail_rounds;	/* consecutive rounds without chronyd: step down (6) */
 };
 
 /* One candidate heard, as the announce table keeps it. */
@@ -53,6 +54,7 @@ struct election_input {
 	const struct election_candidate *cands;
 	size_t n_cands;
 	bool upstream_synced;	/* chronyd follows an upstream: do not enable local */
+	int chronyd_failures;	/* consecutive rounds whose chronyd read failed (0: it answered) */
 };
 
 #define ELECTION_SELF (-1)
@@ -81,6 +83,7 @@ struct election {
 	bool stepped;		/* a step was needed in this rejoin */
 	int steps;		/* steps taken since start */
 	double last_offset;	/* the last measured offset, s (this clock - master) */
+	double last_tick;	/* now of the last tick (or of init) */
 };
 
 /* The defaults listed in struct election_policy. */

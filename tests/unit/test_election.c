@@ -128,6 +128,7 @@ static void setup_row(const struct row *r, struct election *e, struct election_c
 			  .accuracy = 0x29, .priority2 = 128, .identity = { 1 } },
 		.cands = c, .n_cands = *n, .upstream_synced = r->upstream,
 	};
+	e->last_tick = in->now - 1.0;	/* the round before, one interval ago */
 }
 
 START_TEST(test_transitions)
@@ -183,6 +184,8 @@ static void fixture_init(struct fixture *x, uint8_t self_class)
 static void tick_at(struct fixture *x, double now)
 {
 	x->in.now = now;
+	/* rounds every interval in between: no stall */
+	x->e.last_tick = fmax(x->e.last_tick, now - 1.0);
 	election_tick(&x->e, &x->in, &x->out);
 }
 
@@ -479,6 +482,88 @@ START_TEST(test_replayed_session_does_not_age_out_master)
 }
 END_TEST
 
+/* Issue 14: a stalled round, a chronyd that does not answer. The timeout
+ * is 3 s; the round before was "gap" seconds earlier. */
+static const struct fault_row {
+	const char *what;
+	enum election_state from;
+	double gap;
+	int chronyd_failures;
+	bool other_serving;
+	enum election_state to;
+	bool serve;
+} fault_rows[] = {
+	{ "stalled round: serving -> listening again", SV, 3.5, 0, false, L, false },
+	{ "stalled round: following -> listening, never serving on stale state", FO, 3.5, 0, false, L,
+	  false },
+	{ "stalled round while another serves: listening", SV, 10, 0, true, L, false },
+	{ "stalled round in the rejoin (a long measurement): no restart", RM, 5, 0, true, RM, false },
+	{ "a round gap of exactly the timeout is no stall", SV, 3.0, 0, false, SV, true },
+	{ "a slow round (1.4 s) is no stall", SV, 1.4, 0, false, SV, true },
+	{ "chronyd unreachable while serving: a restart's 5 rounds are tolerated", SV, 1, 5, false, SV,
+	  true },
+	{ "chronyd unreachable while serving: 6 rounds (2 timeouts) -> step down", SV, 1, 6, false, RM,
+	  false },
+	{ "chronyd unreachable while following: not eligible", FO, 1, 6, true, RM, false },
+	{ "chronyd unreachable in the hold-off: back to measuring", RH, 1, 9, true, RM, false },
+	{ "chronyd unreachable while listening: keeps listening", L, 1, 9, false, L, false },
+};
+
+START_TEST(test_faults)
+{
+	const struct fault_row *r = &fault_rows[_i];
+	struct election_policy pol;
+	struct election e;
+	struct election_candidate c = {
+		.ds = { .priority1 = 2, .clock_class = FREE, .accuracy = 0x29, .priority2 = 128,
+			.identity = { 2 } },
+		.serving = r->other_serving, .eligible = true, .age_s = 0.3,
+	};
+	struct election_input in = {
+		.now = 200, .cands = &c, .n_cands = 1, .chronyd_failures = r->chronyd_failures,
+		.self = { .priority1 = 1, .clock_class = FREE, .accuracy = 0x29, .priority2 = 128,
+			  .identity = { 1 } },
+	};
+	struct election_output out;
+
+	election_policy_defaults(&pol);
+	election_init(&e, &pol, r->from == L ? 199.5 : 100);
+	e.state = r->from;
+	e.last_tick = in.now - r->gap;
+	election_tick(&e, &in, &out);
+	ck_assert_msg(out.state == r->to, "%s: state %s, want %s", r->what,
+		      election_state_name(out.state), election_state_name(r->to));
+	ck_assert_msg(out.serve == r->serve && out.local_on == r->serve, "%s: serve %d", r->what,
+		      out.serve);
+	ck_assert_msg(out.eligible == (r->to == FO || r->to == SV), "%s: eligible", r->what);
+	ck_assert_msg(out.listening == (r->to == L), "%s: listening", r->what);
+	ck_assert_msg(out.reason && out.reason[0], "%s: no reason", r->what);
+}
+END_TEST
+
+/* After a stall the node listens a full timeout before it may serve. */
+START_TEST(test_stall_listens_a_full_timeout)
+{
+	struct fixture x;
+
+	fixture_init(&x, FREE);
+	x.f.serving = false;
+	x.f.ds.priority1 = 3;
+	x.e.state = SV;
+	x.e.last_tick = 50;
+	x.in.now = 60;		/* gap 10 s */
+	election_tick(&x.e, &x.in, &x.out);
+	ck_assert_int_eq(x.out.state, L);
+	x.in.now = 62.9;
+	x.e.last_tick = 61.9;
+	election_tick(&x.e, &x.in, &x.out);
+	ck_assert_int_eq(x.out.state, L);
+	ck_assert(!x.out.serve);
+	tick_at(&x, 63.0);
+	ck_assert_int_eq(x.out.state, SV);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("election");
@@ -486,6 +571,8 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_transitions, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, test_replayed_session_does_not_age_out_master);
+	tcase_add_loop_test(tc, test_faults, 0, sizeof(fault_rows) / sizeof(fault_rows[0]));
+	tcase_add_test(tc, test_stall_listens_a_full_timeout);
 	tcase_add_test(tc, test_rejoin_step_and_holdoff);
 	tcase_add_test(tc, test_holdoff_out_of_budget_restarts);
 	tcase_add_test(tc, test_holdoff_needs_a_good_measurement);
