@@ -134,7 +134,7 @@ int agent_action_elect(struct agent_ctx *ctx)
 {
 	struct chrony_client *c = NULL;
 	struct agent_election *e = NULL;
-	double secs = ctx->argc == 1 ? strtod(ctx->argv[0], NULL) : INFINITY;
+	double secs = ctx->argc == 1 ? strtod(ctx->argv[0], NULL) : INFINITY, end;
 	struct timespec ts;
 	sigset_t sigs;
 	int rc, sig;
@@ -150,9 +150,20 @@ int agent_action_elect(struct agent_ctx *ctx)
 	if ((rc = agent_chrony_open(ctx, &c)) < 0 || (rc = agent_election_open(ctx, &e)) < 0 ||
 	    (rc = agent_election_start(e)) < 0)
 		goto out;
-	/* The rounds run in the election's thread, as under --daemon. */
-	ts = timeutil_double_to_ts(fmin(secs, 1e9));
-	sig = sigtimedwait(&sigs, NULL, &ts);
+	/* The rounds run in the election's thread, as under --daemon. A
+	 * SIGSTOP/SIGCONT (a debugger, an operator) interrupts the wait with
+	 * EINTR: that is not a reason to leave. */
+	end = timeutil_now(CLOCK_MONOTONIC) + fmin(secs, 1e9);
+	do {
+		double left = end - timeutil_now(CLOCK_MONOTONIC);
+
+		if (left <= 0) {
+			sig = 0;
+			break;
+		}
+		ts = timeutil_double_to_ts(left);
+		sig = sigtimedwait(&sigs, NULL, &ts);
+	} while (sig < 0 && errno == EINTR);
 	log_info("election: %s; leaving", sig > 0 ? strsignal(sig) : "time is up");
 out:
 	agent_election_close(e, c);

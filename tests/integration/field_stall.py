@@ -127,5 +127,32 @@ class StoppedChronyd(unittest.TestCase):
                                                           time.monotonic() - t_start))
 
 
+    def test_sigstop_agent(self):
+        """The serving agent itself stopped for ~4 s (a debugger, a wedged
+        SD card), then continued: it keeps running (--elect used to leave
+        on the EINTR of SIGCONT), and once it runs again it never claims to
+        serve beside the candidate that took over (fresh views only: while
+        stopped, it cannot say anything)."""
+        for n in self.nodes:
+            n.start_chronyd()
+        self.c1.start_agent(assume_valid=True)
+        self.assertTrue(wait_for(lambda: self.c1.view_is("serving", "c1"), 8), self.dump())
+        self.c2.start_agent(assume_valid=True)
+        self.assertTrue(wait_for(lambda: self.one_master() == "c1", 15), self.dump())
+        os.kill(self.c1.proc.pid, signal.SIGSTOP)
+        time.sleep(STOP_S)
+        os.kill(self.c1.proc.pid, signal.SIGCONT)
+        t_end = time.monotonic() + 3.0
+        while time.monotonic() < t_end:
+            v1, v2 = self.fresh_view(self.c1), self.fresh_view(self.c2)
+            if v1 and v2 and os.stat(self.c1.state).st_mtime > time.time() - 1.0:
+                self.assertFalse(v1["serving"] and v2["serving"],
+                                 "two serving after the agent's SIGCONT\n" + self.dump())
+            time.sleep(0.05)
+        self.assertIsNone(self.c1.proc.poll(), "the agent left after SIGSTOP/SIGCONT\n" + self.dump())
+        self.assertTrue(wait_for(lambda: self.one_master() is not None, 15), self.dump())
+        print("agent SIGSTOP'ed for %.0f s: still running, master after %s" % (STOP_S, self.one_master()))
+
+
 if __name__ == "__main__":
     main()
