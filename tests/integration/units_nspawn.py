@@ -57,9 +57,7 @@ debootstrap or mirror to make one, no overlayfs. About 20-55 s with a cached tre
 on the machine's load (plus ~40 s for debootstrap the first time).
 """
 
-import fcntl
 import glob
-import hashlib
 import json
 import os
 import re
@@ -71,14 +69,13 @@ import tempfile
 import time
 import unittest
 
+import debian_tree
 import fctest
 
 SOURCE = os.path.abspath(fctest.SOURCE)
 BUILD = os.path.abspath(fctest.BUILD)
-CACHE = "/var/cache/fleetclock-nspawn"
 PACKAGES = ["chrony", "dbus", "libcurl4", "libi2c0", "libinih1", "libjansson4", "libmicrohttpd12",
             "libsqlite3-0", "systemd", "systemd-sysv"]
-MIRROR = os.environ.get("FLEETCLOCK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CAP_SYS_TIME = 25
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -89,27 +86,11 @@ def skip(reason):
 
 
 def tree():
-    """The cached Debian tree for PACKAGES, made once (under a lock) when missing."""
-    spec = ",".join(sorted(PACKAGES))
-    path = os.path.join(CACHE, hashlib.sha256(spec.encode()).hexdigest()[:16])
-    if os.path.isdir(os.path.join(path, "usr", "lib", "systemd")):
-        return path
-    if not shutil.which("debootstrap"):
-        skip("no cached tree in %s and no debootstrap (apt-get install debootstrap)" % CACHE)
-    os.makedirs(CACHE, exist_ok=True)
-    with open(os.path.join(CACHE, "lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.isdir(os.path.join(path, "usr", "lib", "systemd")):
-            return path
-        tmp = path + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        r = subprocess.run(["debootstrap", "--variant=minbase", "--include=" + spec, "bookworm", tmp, MIRROR],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            skip("debootstrap of bookworm from %s failed (%d): %s" % (MIRROR, r.returncode, r.stdout[-400:]))
-        os.rename(tmp, path)
-    return path
+    """The cached Debian tree for PACKAGES (tests/harness/debian_tree.py)."""
+    try:
+        return debian_tree.tree(PACKAGES, marker="usr/lib/systemd")
+    except debian_tree.Unavailable as e:
+        skip(str(e))
 
 
 def render(outdir, limit, *extra):
