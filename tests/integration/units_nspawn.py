@@ -32,6 +32,14 @@ What is checked, and why it proves the point:
   the unit grants on a real node (CapabilityBoundingSet/AmbientCapabilities shown by
   systemctl). The headset's unit (ProtectClock=yes, no @clock) is the control: its
   adjtimex(modes = 0) is refused, by the filter.
+- CAP_SYS_TIME where systemd can give it: a second, user-namespaced container
+  (--private-users at a fixed base, --capability=CAP_SYS_TIME, its own cgroups owned by that
+  base) boots the same tree; its capabilities belong to its own user namespace, which the
+  kernel does not accept for the system clock (checked before anything runs: its PID 1 is in
+  another user namespace and its root maps to a non-zero uid). The candidate unit's probe runs
+  as the unit's user with CAP_SYS_TIME in its effective set (and then does not call the step);
+  the headset's unit without it. Together with the filter check above: the rejoin's
+  adjtimex(ADJ_SETOFFSET) would pass both on a node.
 - SCHED_FIFO for the RTC write: the probe enters SCHED_FIFO | SCHED_RESET_ON_FORK at priority 10
   and goes back to SCHED_OTHER, as common/rtc_sync.c does, under the candidate's settings
   (CAP_SYS_NICE granted, RestrictRealtime=no). Under the old settings (RestrictRealtime=yes,
@@ -140,11 +148,46 @@ def children(pid):
     return out
 
 
+USERNS_BASE = 0x70000000     # the user-namespaced container's uid/gid base (65536 ids)
+
+
+def userns_cgroups(base):
+    """Fresh cgroups for a user-namespaced container, owned by its root (BASE): without a
+    systemd on this machine nspawn (--keep-unit) stays in the caller's cgroup, where the
+    container's systemd may not create its own. One in each hierarchy systemd uses: the
+    named systemd v1 one and the unified v2 one, or the v2 root alone."""
+    roots = [r for r in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+             if os.path.exists(os.path.join(r, "cgroup.procs"))]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        roots = ["/sys/fs/cgroup"]
+    out = []
+    for r in roots:
+        d = os.path.join(r, "fcunits-userns-%d" % os.getpid())
+        os.makedirs(d, exist_ok=True)
+        for dirpath, dirs, files in os.walk(d):
+            for n in [dirpath] + [os.path.join(dirpath, f) for f in files]:
+                os.chown(n, base, base)
+        out.append(d)
+    return out
+
+
+def remove_cgroup(path):
+    """rmdir a cgroup and the ones the container's systemd made in it, deepest first."""
+    for dirpath, dirs, files in os.walk(path, topdown=False):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
 class Container:
     """A booted nspawn container; run() executes a command inside it."""
 
-    def __init__(self, lower, stage, workdir):
+    def __init__(self, lower, stage, workdir, extra="", cgroups=()):
+        """EXTRA: more nspawn options; CGROUPS: cgroup directories to enter before nspawn
+        (a user-namespaced container needs its own, owned by its uid base)."""
         self.log = os.path.join(workdir, "console.log")
+        self.userns = "--private-users" in extra
         root = os.path.join(workdir, "root")
         for d in ("upper", "work", "root"):
             os.makedirs(os.path.join(workdir, d))
@@ -159,9 +202,10 @@ chroot {root} sh -ec '
   chown _fleetclock:_fleetclock /etc/fleetclock/fleet.key && chmod 0600 /etc/fleetclock/fleet.key
   chown root:_fleetclock-collector /etc/fleetclock/collector.conf && chmod 0640 /etc/fleetclock/collector.conf
   systemctl enable -q fleetclock-agent.service fleetclock-collector.service fleetclock-rtc-restore.service'
-exec systemd-nspawn --register=no --keep-unit --private-network --system-call-filter=@clock \\
-  --machine=fcunits -D {root} -b
-""".format(lower=lower, w=workdir, root=root, stage=stage)
+{enter}exec systemd-nspawn --register=no --keep-unit --private-network --system-call-filter=@clock \\
+  --machine=fcunits {extra} -D {root} -b
+""".format(lower=lower, w=workdir, root=root, stage=stage, extra=extra,
+           enter="".join("echo $$ > %s/cgroup.procs\n" % c for c in cgroups))
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -184,7 +228,8 @@ exec systemd-nspawn --register=no --keep-unit --private-network --system-call-fi
             return f.read()
 
     def run(self, *cmd, check=True, timeout=30):
-        r = subprocess.run(["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "--"] + list(cmd),
+        ns = ["-m", "-u", "-i", "-n", "-p"] + (["-U"] if self.userns else [])
+        r = subprocess.run(["nsenter", "-t", str(self.pid1)] + ns + ["--"] + list(cmd),
                            capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError("in the container: %s: exit %d: %s%s" % (" ".join(cmd), r.returncode, r.stdout,
@@ -275,6 +320,7 @@ class TestUnitsUnderSystemd(unittest.TestCase):
             f.write(KEY + "\n")
         with open(stage + "/etc/chrony/chrony.conf", "w") as f:
             f.write("local stratum 8\ndriftfile /var/lib/chrony/chrony.drift\n")
+        cls.lower, cls.stage = lower, stage
         cls.ct = Container(lower, stage, os.path.join(tmp, "ct"))
         # Before anything else: no CAP_SYS_TIME for anything in the container.
         with open("/proc/%d/status" % cls.ct.pid1) as f:
@@ -422,6 +468,50 @@ class TestUnitsUnderSystemd(unittest.TestCase):
                          self.journal("fleetclock-collector.service")[-3000:])
         limits = self.ct.run("cat", "/proc/%s/limits" % p["MainPID"]).stdout
         self.assertRegex(limits, r"Max open files\s+4096\s")
+
+    def test_8_candidate_agent_holds_sys_time(self):
+        """A real node's systemd gives the candidate's agent CAP_SYS_TIME in its effective set.
+
+        The first container cannot show it (nspawn withholds CAP_SYS_TIME on purpose). This
+        one is a user-namespaced container (--private-users) given CAP_SYS_TIME: capabilities
+        inside it belong to its own user namespace, and the kernel checks the system clock's
+        against the initial one, so nothing in it can set this machine's clock (checked
+        below before anything runs). Its systemd applies the rendered units' User=,
+        AmbientCapabilities= and CapabilityBoundingSet= as on a node; the probe reads its
+        effective set (and never calls the step when it holds the capability)."""
+        cgroups = userns_cgroups(USERNS_BASE)
+        ct = None
+        try:
+            ct = Container(self.lower, self.stage, os.path.join(self.tmp, "ct-userns"),
+                           "--private-users=%d:65536 --private-users-ownership=auto --capability=CAP_SYS_TIME"
+                           % USERNS_BASE, cgroups)
+            if os.readlink("/proc/%d/ns/user" % ct.pid1) == os.readlink("/proc/self/ns/user"):
+                raise AssertionError("the --private-users container shares this machine's user namespace: refusing")
+            with open("/proc/%d/uid_map" % ct.pid1) as f:
+                base = int(f.read().split()[1])
+            self.assertGreater(base, 0, "container root is this machine's root")
+            state = lambda: ct.run("systemctl", "is-system-running", check=False).stdout.strip()  # noqa: E731
+            if not fctest.wait_for(lambda: state() in ("running", "degraded"), 60, step=0.5):
+                raise AssertionError("the userns container did not finish booting (%s): jobs %s\n%s"
+                                     % (state(), ct.run("systemctl", "list-jobs", check=False).stdout,
+                                        ct.console()[-3000:]))
+            saved, self.ct = self.ct, ct
+            try:
+                cand, head = self.probe("probe-candidate"), self.probe("probe-headset")
+            finally:
+                self.ct = saved
+        finally:
+            if ct is not None:
+                ct.stop()
+            for c in cgroups:
+                remove_cgroup(c)
+        self.assertTrue(int(cand["CapEff"], 16) & (1 << CAP_SYS_TIME),
+                        "the candidate unit's agent lacks CAP_SYS_TIME where systemd can grant it: %s" % cand)
+        self.assertGreater(cand["uid"], 0, cand)
+        self.assertEqual(cand["adjtimex_read"], 0, cand)
+        self.assertFalse(int(head["CapEff"], 16) & (1 << CAP_SYS_TIME), head)
+        print("candidate unit: uid %d, CapEff %s (CAP_SYS_TIME); headset unit: CapEff %s"
+              % (cand["uid"], cand["CapEff"], head["CapEff"]))
 
 
 if __name__ == "__main__":
