@@ -156,6 +156,12 @@ static bool get_check(const struct store_latest *r, const struct fleet_host_eval
 	return r->info.check_ready >= 0;
 }
 
+static bool get_stale(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
+{
+	*v = e->stale;
+	return true;
+}
+
 static bool get_ready(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
 {
 	*v = e->ready;
@@ -228,6 +234,9 @@ void metrics_election_render(FILE *f, const struct store_latest *rows,
 		 rows, e, n, get_reach);
 	per_host(f, "fleetclock_host_check_ready",
 		 "The agent's last readiness check: 1 ready, 0 not ready.", rows, e, n, get_check);
+	per_host(f, "fleetclock_host_stale",
+		 "1 when the host's latest report is older than the collector's stale_after_s.",
+		 rows, e, n, get_stale);
 	per_host(f, "fleetclock_host_ready",
 		 "The collector's verdict: 1 when fresh, synchronised and within the budget.",
 		 rows, e, n, get_ready);

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""prom_alerts - issue 19: the alert rules fire through Debian's real Prometheus.
+
+A real fleetclock-collector (127.0.53.1:8982, stale_after_s 3) is fed status
+documents the way agents POST them, twice a second: a serving master m1, a
+following candidate f1 and three headsets. A real `prometheus` (127.0.53.1:8985,
+its own storage in a temporary directory) scrapes /metrics every second and
+evaluates etc/prometheus/fleetclock.rules.yml every second. Then, one after
+the other, as seen through Prometheus's HTTP API (/api/v1/alerts, /api/v1/query):
+
+1. a headset's clock stepped +17 min (its reports' sent_at and offset +1020 s)
+   fires FleetclockHostOverBudget for that host and FleetclockFleetOverBudget,
+   and they resolve once its reports are right again;
+2. the master killed (its reports stop) fires FleetclockHostStale for it and
+   FleetclockNoServingMaster; f1 starts serving, the alert resolves, and the
+   collector's fleetclock_election_master and failovers_total show f1 and 1;
+3. the master flapping between m1 and f1 fires FleetclockMasterFlapping.
+
+The rules under test are a copy of the shipped file with every `for:` cut to
+2 s and the no-master threshold cut from 30 s to 3 s (rules_for_test below):
+the expressions, labels and the other thresholds are the shipped ones.
+About 40 s. Exit 77 (skipped) when prometheus is not installed.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+from collector_harness import Collector, make_doc
+import fctest
+
+ADDR = "127.0.53.1"
+COLLECTOR_PORT, PROM_PORT = 8982, 8985
+RULES = os.path.join(fctest.SOURCE, "etc", "prometheus", "fleetclock.rules.yml")
+HEADSETS = ("h1", "h2", "h3")
+
+
+def rules_for_test(text):
+    """The shipped rules with short waits, so that each alert fires within
+    seconds: every `for:` becomes 2s, the no-master threshold 3 s."""
+    text, n_for = re.subn(r"^(\s+for:) \S+$", r"\1 2s", text, flags=re.M)
+    text, n_nm = re.subn(r"(fleetclock_election_no_master_seconds) > 30\b", r"\1 > 3", text)
+    assert n_for >= 8 and n_nm == 1, (n_for, n_nm)
+    return text
+
+
+class Fleet:
+    """What each host reports; a feeder thread POSTs it twice a second."""
+
+    def __init__(self, collector):
+        self.c = collector
+        self.lock = threading.Lock()
+        self.step_s = {h: 0.0 for h in HEADSETS}       # clock stepped by
+        self.serving = {"m1": True, "f1": False}
+        self.alive = {"m1": True, "f1": True}
+        self.stop = threading.Event()
+        self.errors = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def set(self, **kw):
+        with self.lock:
+            for k, v in kw.items():
+                getattr(self, k).update(v)
+
+    def docs(self):
+        with self.lock:
+            now = time.time()
+            out = []
+            for h in HEADSETS:
+                s = self.step_s[h]
+                out.append(make_doc(h, sent_at=now + s, offset=0.0004 + s, pad_sources=2))
+            for h, serving in self.serving.items():
+                if not self.alive[h]:
+                    continue
+                d = make_doc(h, role="master" if h == "m1" else "failover", pad_sources=2)
+                d["election"] = {"state": "serving" if serving else "following",
+                                 "serving": serving, "reason": "", "self": {
+                                     "priority1": 1 if h == "m1" else 2, "clock_class": 6,
+                                     "priority2": 128},
+                                 "upstreams": [{"address": "127.0.53.200", "offline": False,
+                                                "offset_s": 0.0}]}
+                out.append(d)
+            return out
+
+    def run(self):
+        while not self.stop.is_set():
+            for d in self.docs():
+                try:
+                    status, body = self.c.post(d, timeout=5)
+                    if status != 204:
+                        self.errors.append((d["host"], status, body))
+                except OSError as e:
+                    self.errors.append((d["host"], str(e)))
+            self.stop.wait(0.5)
+
+
+class Prometheus:
+    def __init__(self, workdir, rules_text):
+        self.dir = workdir
+        rules = os.path.join(workdir, "fleetclock.rules.yml")
+        with open(rules, "w") as f:
+            f.write(rules_text)
+        self.conf = os.path.join(workdir, "prometheus.yml")
+        with open(self.conf, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "rule_files:\n  - %s\n"
+                    "scrape_configs:\n  - job_name: fleetclock\n"
+                    "    static_configs:\n      - targets: ['%s:%d']\n"
+                    % (rules, ADDR, COLLECTOR_PORT))
+        self.log = os.path.join(workdir, "prometheus.log")
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "w") as logf:
+            self.proc = subprocess.Popen(
+                ["prometheus", "--config.file=" + self.conf,
+                 "--storage.tsdb.path=" + os.path.join(self.dir, "tsdb"),
+                 "--web.listen-address=%s:%d" % (ADDR, PROM_PORT), "--log.level=warn"],
+                stdout=logf, stderr=logf, start_new_session=True)
+        fctest.wait_for(self.ready, 20, step=0.2, what="prometheus ready on %s:%d (log %s)"
+                        % (ADDR, PROM_PORT, self.log))
+        return self
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("prometheus exited %d: %s" % (self.proc.returncode,
+                                                               open(self.log).read()[-2000:]))
+        try:
+            with urllib.request.urlopen("http://%s:%d/-/ready" % (ADDR, PROM_PORT),
+                                        timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def api(self, path, **params):
+        url = "http://%s:%d/api/v1/%s" % (ADDR, PROM_PORT, path)
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=5) as r:
+            doc = json.load(r)
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+    def firing(self):
+        """{(alertname, host or None)} of the alerts firing now."""
+        return {(a["labels"]["alertname"], a["labels"].get("host"))
+                for a in self.api("alerts")["alerts"] if a["state"] == "firing"}
+
+    def query(self, expr):
+        return {tuple(sorted(r["metric"].items())): float(r["value"][1])
+                for r in self.api("query", query=expr)["result"]}
+
+
+class PromAlerts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="fc-promalerts-")
+        cls.coll = Collector(cls.tmp.name, port=COLLECTOR_PORT, addr=ADDR,
+                             extra="stale_after_s = 3\nbudget_ms = 5\n").start()
+        cls.fleet = Fleet(cls.coll)
+        cls.fleet.thread.start()
+        with open(RULES) as f:
+            cls.prom = Prometheus(cls.tmp.name, rules_for_test(f.read())).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fleet.stop.set()
+        cls.fleet.thread.join(10)
+        cls.prom.stop()
+        cls.coll.stop()
+        cls.tmp.cleanup()
+
+    def wait_firing(self, alert, host=None, timeout=20, present=True):
+        want = (alert, host)
+        return fctest.wait_for(lambda: (want in self.prom.firing()) == present, timeout,
+                               step=0.5, what="%s %s %s" % (alert, host or "",
+                                                            "firing" if present else "resolved"))
+
+    def test_1_faults_in_order(self):
+        p, fleet = self.prom, self.fleet
+        # a steady fleet: scraped, evaluated, nothing fires
+        fctest.wait_for(lambda: p.query('fleetclock_election_master{host="m1"}'), 20, step=0.5,
+                        what="Prometheus to scrape the master m1")
+        t = time.monotonic()
+        fctest.wait_for(lambda: time.monotonic() - t > 4, 5)   # longer than every `for: 2s`
+        self.assertEqual(p.firing(), set())
+        self.assertEqual(fleet.errors, [])
+
+        # 1. h2 stepped +17 min
+        t0 = time.monotonic()
+        fleet.set(step_s={"h2": 1020.0})
+        self.wait_firing("FleetclockHostOverBudget", "h2")
+        self.wait_firing("FleetclockFleetOverBudget")
+        print("+17 min step: alerts firing after %.1f s" % (time.monotonic() - t0))
+        self.assertNotIn(("FleetclockHostOverBudget", "h1"), p.firing())
+        fleet.set(step_s={"h2": 0.0})
+        self.wait_firing("FleetclockHostOverBudget", "h2", present=False)
+        self.wait_firing("FleetclockFleetOverBudget", present=False)
+
+        # 2. the master killed: its reports stop
+        t0 = time.monotonic()
+        fleet.set(alive={"m1": False})
+        self.wait_firing("FleetclockNoServingMaster")
+        self.wait_firing("FleetclockHostStale", "m1")
+        print("master killed: FleetclockNoServingMaster after %.1f s" % (time.monotonic() - t0))
+        self.assertEqual(p.query("fleetclock_election_master"), {})
+        fleet.set(serving={"f1": True})     # the failover takes over
+        self.wait_firing("FleetclockNoServingMaster", present=False)
+        fctest.wait_for(lambda: p.query('fleetclock_election_master{host="f1"}'), 10, step=0.5,
+                        what="f1 as master in Prometheus")
+        self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [1.0])
+        self.assertNotIn(("FleetclockMasterFlapping", None), p.firing())
+
+        # 3. flapping: m1 back, the master moves between m1 and f1 four times more
+        fleet.set(alive={"m1": True}, serving={"m1": False})
+        for serving in ("m1", "f1", "m1", "f1"):
+            other = "f1" if serving == "m1" else "m1"
+            fleet.set(serving={other: False})
+            time.sleep(1.2)     # the old master's "not serving" is stored first
+            fleet.set(serving={serving: True})
+            time.sleep(1.2)
+        self.wait_firing("FleetclockMasterFlapping")
+        self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [5.0])
+        self.assertEqual(fleet.errors, [])
+
+
+if __name__ == "__main__":
+    if not shutil.which("prometheus"):
+        print("prometheus not installed (Debian package prometheus): skipped")
+        sys.exit(77)
+    fctest.main()
