@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "metrics_election.h"
 #include "status_metrics.h"
@@ -142,6 +144,56 @@ START_TEST(test_parse_fills)
 	ck_assert_int_eq(i.metrics.upstreams_offline, 1);
 	ck_assert(i.metrics.rtc_have_drift);
 	ck_assert_double_eq(i.metrics.rtc_drift_ppm, 3.5);
+}
+END_TEST
+
+/* ---- the store: the fields survive a collector restart ---- */
+
+static void on_done(void *arg, int rc)
+{
+	__atomic_store_n((int *)arg, rc == 0 ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+START_TEST(test_store_reopen_keeps_metrics)
+{
+	static const char doc[] =
+		"{\"schema\":\"fleetclock.status/1\",\"host\":\"m1\",\"role\":\"master\","
+		"\"agent_version\":\"0.1.0\",\"sent_at\":\"2026-12-03T09:00:00Z\",\"chrony\":null,"
+		"\"max_error_s\":null,\"rtc\":{\"backend\":\"ds1307\",\"valid\":true,"
+		"\"offset_s\":0.001,\"drift_ppm\":-4.25},"
+		"\"election\":{\"state\":\"serving\",\"serving\":true,\"self\":{\"clock_class\":6},"
+		"\"upstreams\":[{\"offline\":true},{\"offline\":false}]},\"check\":null}";
+	char dir[] = "/tmp/fc-test-metrics-XXXXXX", db[64], err[256];
+	struct store_opts o = { .path = db, .retention_days = 30, .batch_max = 16 };
+	struct store_latest *rows;
+	struct status_info i;
+	struct store *s;
+	size_t n;
+	int done = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/c.db", dir);
+	ck_assert(status_parse(doc, strlen(doc), &i, NULL, err, sizeof(err)) == STATUS_OK);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_submit(s, &i, doc, strlen(doc), (int64_t)time(NULL) * 1000000,
+				      on_done, &done), 0);
+	for (int k = 0; k < 500 && !__atomic_load_n(&done, __ATOMIC_ACQUIRE); k++)
+		usleep(10000);	/* at most 5 s */
+	ck_assert_int_eq(done, 1);
+	store_close(s);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_latest_all(s, &rows, &n), 0);
+	store_close(s);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(rows[0].info.metrics.election && rows[0].info.metrics.el_serving);
+	ck_assert_int_eq(rows[0].info.metrics.el_state, STATUS_EL_SERVING);
+	ck_assert_int_eq(rows[0].info.metrics.clock_class, 6);
+	ck_assert_int_eq(rows[0].info.metrics.upstreams_offline, 1);
+	ck_assert(rows[0].info.metrics.rtc_have_drift);
+	ck_assert_double_eq(rows[0].info.metrics.rtc_drift_ppm, -4.25);
+	free(rows);
+	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(err), 0);
 }
 END_TEST
 
@@ -364,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, test_fill_tolerant);
 	tcase_add_test(tc, test_fill_rtc_and_reach);
 	tcase_add_test(tc, test_parse_fills);
+	tcase_add_test(tc, test_store_reopen_keeps_metrics);
 	tcase_add_test(tc, test_master_failover_by_stale);
 	tcase_add_test(tc, test_master_handover_and_restart);
 	tcase_add_test(tc, test_master_flapping);
