@@ -82,6 +82,18 @@ class Rules(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("SUCCESS", p.stdout)
 
+    def test_example_config(self):
+        """etc/prometheus/prometheus.yml.example, with the rules of this tree."""
+        text = read(RULES.replace("fleetclock.rules.yml", "prometheus.yml.example"))
+        self.assertIn("/etc/prometheus/fleetclock.rules.yml", text)
+        with tempfile.TemporaryDirectory(prefix="fc-moncheck-") as d:
+            conf = os.path.join(d, "prometheus.yml")
+            with open(conf, "w") as f:
+                f.write(text.replace("/etc/prometheus/fleetclock.rules.yml", RULES))
+            p = subprocess.run(["promtool", "check", "config", conf], capture_output=True,
+                               text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_every_alert_tested(self):
         alerts = set(re.findall(r"^\s+- alert: (\S+)", read(RULES), re.M))
         tested = set(re.findall(r"alertname: (\S+)", read(RULES_TEST)))
@@ -90,7 +102,10 @@ class Rules(unittest.TestCase):
     def test_every_alert_documented(self):
         doc = read(os.path.join(SOURCE, "docs", "monitoring.md"))
         for a in re.findall(r"^\s+- alert: (\S+)", read(RULES), re.M):
-            self.assertIn("### %s" % a, doc)
+            self.assertTrue("### %s\n" % a in doc, "docs/monitoring.md: no section ### %s" % a)
+        for block in read(RULES).split("- alert: ")[1:]:
+            name = block.split()[0]
+            self.assertIn('runbook: "docs/monitoring.md#%s"' % name.lower(), block, name)
 
 
 def walk_panels(panels):
