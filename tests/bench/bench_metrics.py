@@ -113,7 +113,8 @@ def prometheus_scrape(tmp, seconds):
 
 
 def query(expr):
-    url = "http://%s:%d/api/v1/query?%s" % (ADDR, PROM_PORT, urllib.parse.urlencode({"query": expr}))
+    url = "http://%s:%d/api/v1/query?%s" % (ADDR, PROM_PORT,
+                                            urllib.parse.urlencode({"query": expr}))
     with urllib.request.urlopen(url, timeout=10) as r:
         res = json.load(r)["data"]["result"]
     return float(res[0]["value"][1]) if res else None
