@@ -132,8 +132,9 @@ class Prometheus:
 
     def ready(self):
         if self.proc.poll() is not None:
-            raise AssertionError("prometheus exited %d: %s" % (self.proc.returncode,
-                                                               open(self.log).read()[-2000:]))
+            with open(self.log) as f:
+                raise AssertionError("prometheus exited %d: %s" % (self.proc.returncode,
+                                                                   f.read()[-2000:]))
         try:
             with urllib.request.urlopen("http://%s:%d/-/ready" % (ADDR, PROM_PORT),
                                         timeout=1) as r:
@@ -172,21 +173,21 @@ class Prometheus:
 class PromAlerts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # each part stopped even when a later one fails to start
         cls.tmp = tempfile.TemporaryDirectory(prefix="fc-promalerts-")
+        cls.addClassCleanup(cls.tmp.cleanup)
         cls.coll = Collector(cls.tmp.name, port=COLLECTOR_PORT, addr=ADDR,
-                             extra="stale_after_s = 3\nbudget_ms = 5\n").start()
+                             extra="stale_after_s = 3\nbudget_ms = 5\n")
+        cls.addClassCleanup(cls.coll.stop)
+        cls.coll.start()
         cls.fleet = Fleet(cls.coll)
         cls.fleet.thread.start()
+        cls.addClassCleanup(cls.fleet.thread.join, 10)
+        cls.addClassCleanup(cls.fleet.stop.set)
         with open(RULES) as f:
-            cls.prom = Prometheus(cls.tmp.name, rules_for_test(f.read())).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fleet.stop.set()
-        cls.fleet.thread.join(10)
-        cls.prom.stop()
-        cls.coll.stop()
-        cls.tmp.cleanup()
+            cls.prom = Prometheus(cls.tmp.name, rules_for_test(f.read()))
+        cls.addClassCleanup(cls.prom.stop)
+        cls.prom.start()
 
     def wait_firing(self, alert, host=None, timeout=20, present=True):
         want = (alert, host)
