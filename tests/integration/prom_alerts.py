@@ -16,10 +16,19 @@ the other, as seen through Prometheus's HTTP API (/api/v1/alerts, /api/v1/query)
    collector's fleetclock_election_master and failovers_total show f1 and 1;
 3. the master flapping between m1 and f1 fires FleetclockMasterFlapping.
 
+Then the same with real processes (RealAgents, as root): an upstream chronyd,
+two master candidates and a headset, each a real chronyd -x with a real
+`fleetclock-agent --daemon` (the candidates electing over announce port 8986)
+reporting to a second collector (127.0.53.1:8987) every 0.5 s, scraped by a
+new Prometheus. The election series come from the agents' own status
+documents; the master's agent is SIGKILLed: FleetclockHostStale fires for it,
+the other candidate becomes the collector's master with one failover, and
+FleetclockNoServingMaster never fires (the hand-over is quicker than its 3 s).
+
 The rules under test are a copy of the shipped file with every `for:` cut to
 2 s and the no-master threshold cut from 30 s to 3 s (rules_for_test below):
 the expressions, labels and the other thresholds are the shipped ones.
-About 40 s. Exit 77 (skipped) when prometheus is not installed.
+About 60 s in all. Exit 77 (skipped) when prometheus is not installed.
 """
 import json
 import os
@@ -35,11 +44,15 @@ import unittest
 import urllib.parse
 import urllib.request
 
+from chronyd_harness import ChronyInstance
 from collector_harness import Collector, make_doc
+from daemon_agent import DaemonAgent, election_conf
 import fctest
 
 ADDR = "127.0.53.1"
 COLLECTOR_PORT, PROM_PORT = 8982, 8985
+AGENTS_COLLECTOR_PORT, ANNOUNCE_PORT = 8987, 8986    # the real agents' collector, election
+NET = "127.0.53."
 RULES = os.path.join(fctest.SOURCE, "etc", "prometheus", "fleetclock.rules.yml")
 HEADSETS = ("h1", "h2", "h3")
 
@@ -104,7 +117,7 @@ class Fleet:
 
 
 class Prometheus:
-    def __init__(self, workdir, rules_text):
+    def __init__(self, workdir, rules_text, target_port=COLLECTOR_PORT):
         self.dir = workdir
         rules = os.path.join(workdir, "fleetclock.rules.yml")
         with open(rules, "w") as f:
@@ -115,7 +128,7 @@ class Prometheus:
                     "rule_files:\n  - %s\n"
                     "scrape_configs:\n  - job_name: fleetclock\n"
                     "    static_configs:\n      - targets: ['%s:%d']\n"
-                    % (rules, ADDR, COLLECTOR_PORT))
+                    % (rules, ADDR, target_port))
         self.log = os.path.join(workdir, "prometheus.log")
         self.proc = None
 
@@ -241,6 +254,102 @@ class PromAlerts(unittest.TestCase):
         self.wait_firing("FleetclockMasterFlapping")
         self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [5.0])
         self.assertEqual(fleet.errors, [])
+
+
+class RealAgents(unittest.TestCase):
+    """Real chronyd and agents: the agents' election section as /metrics and
+    Prometheus see it, and a killed master's failover."""
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("chronyd instances need root")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="fc-promagents-")
+        cls.addClassCleanup(cls.tmp.cleanup)
+        key = os.path.join(cls.tmp.name, "fleet.key")
+        with open(key, "w") as f:
+            f.write("9a0e" * 16 + "\n")
+        os.chmod(key, 0o600)
+        cls.coll = Collector(cls.tmp.name, port=AGENTS_COLLECTOR_PORT, addr=ADDR,
+                             extra="stale_after_s = 3\nbudget_ms = 5\n")
+        cls.addClassCleanup(cls.coll.stop)
+        cls.coll.start()
+        up = cls.start_chronyd("up", NET + "10", local_stratum=8)
+        c1, c2 = NET + "11", NET + "12"
+        cls.agents = {}
+        for name, addr, peer, p1 in (("c1", c1, c2, 1), ("c2", c2, c1, 2)):
+            ch = cls.start_chronyd(name, addr, servers=[up.addr, peer])
+            state = os.path.join(cls.tmp.name, name + ".view.json")
+            cls.start_agent(name, ch, "failover",
+                            election_conf(addr, ANNOUNCE_PORT, [peer], p1, key, state, 0.5))
+        ch = cls.start_chronyd("h1", NET + "21", servers=[c1, c2], serve=False)
+        cls.start_agent("h1", ch, "headset", "")
+        with open(RULES) as f:
+            cls.prom = Prometheus(cls.tmp.name, rules_for_test(f.read()),
+                                  target_port=AGENTS_COLLECTOR_PORT)
+        cls.addClassCleanup(cls.prom.stop)
+        cls.prom.start()
+
+    @classmethod
+    def start_chronyd(cls, name, addr, **kw):
+        ch = ChronyInstance("fp-" + name, addr, **kw)
+        cls.addClassCleanup(ch.stop)
+        return ch.start()
+
+    @classmethod
+    def start_agent(cls, name, chronyd, role, extra):
+        a = DaemonAgent(cls.tmp.name, name, chronyd.socket,
+                        "http://%s:%d/api/v1/status" % (ADDR, AGENTS_COLLECTOR_PORT),
+                        os.path.join(cls.tmp.name, "spool-" + name), role=role, interval=0.5,
+                        extra=extra)
+        cls.addClassCleanup(a.stop)
+        cls.agents[name] = a.start()
+
+    def logs(self):
+        return "\n".join("--- %s:\n%s" % (n, a.logtext()[-1500:]) for n, a in self.agents.items())
+
+    def test_killed_master(self):
+        p = self.prom
+        try:
+            fctest.wait_for(lambda: p.query('fleetclock_election_master{host="c1"}'), 30,
+                            step=0.5, what="c1 as master in Prometheus")
+        except AssertionError:
+            raise AssertionError(self.logs())
+        # the agents' own election sections, through /metrics and Prometheus
+        self.assertEqual(list(p.query('fleetclock_election_priority1{host="c1"}').values()),
+                         [1.0])
+        self.assertEqual(list(p.query(
+            'fleetclock_election_state{host="c1",state="serving"}').values()), [1.0])
+        fctest.wait_for(lambda: p.query(
+            'fleetclock_election_state{host="c2",state="following"} == 1'), 15, step=0.5,
+            what="c2 following, in Prometheus")
+        self.assertEqual(len(p.query("fleetclock_election_clock_class")), 2)
+        self.assertEqual(len(p.query("fleetclock_host_quarantined_sources")), 2)
+        self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [0.0])
+
+        # (the fleet's start may have had a few master-less seconds: wait them out)
+        fctest.wait_for(lambda: not p.query('ALERTS{alertname="FleetclockNoServingMaster"}'),
+                        15, step=0.5, what="FleetclockNoServingMaster inactive before the kill")
+        t0 = time.monotonic()
+        self.agents["c1"].kill()            # SIGKILL: c1's reports stop
+        self.wait_firing_on(p, "FleetclockHostStale", "c1", 20)
+        fctest.wait_for(lambda: p.query('fleetclock_election_master{host="c2"}'), 20,
+                        step=0.5, what="c2 as master in Prometheus")
+        print("master agent killed: c2 master in Prometheus after %.1f s"
+              % (time.monotonic() - t0))
+        self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [1.0])
+        # since the kill, the hand-over left no master-less time long enough
+        # to alert (3 s here): neither pending nor firing
+        since = "[%ds]" % (time.monotonic() - t0 + 1)
+        self.assertEqual(p.query(
+            'max_over_time(ALERTS{alertname="FleetclockNoServingMaster"}%s)' % since), {})
+        self.assertLess(max(p.query(
+            "max_over_time(fleetclock_election_no_master_seconds%s)" % since).values()), 3)
+
+    @staticmethod
+    def wait_firing_on(p, alert, host, timeout):
+        fctest.wait_for(lambda: (alert, host) in p.firing(), timeout, step=0.5,
+                        what="%s %s firing" % (alert, host))
 
 
 if __name__ == "__main__":
