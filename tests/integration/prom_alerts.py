@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -54,6 +55,7 @@ COLLECTOR_PORT, PROM_PORT = 8982, 8985
 AGENTS_COLLECTOR_PORT, ANNOUNCE_PORT = 8987, 8986    # the real agents' collector, election
 NET = "127.0.53."
 RULES = os.path.join(fctest.SOURCE, "etc", "prometheus", "fleetclock.rules.yml")
+DASHBOARD = os.path.join(fctest.SOURCE, "etc", "grafana", "fleetclock-dashboard.json")
 HEADSETS = ("h1", "h2", "h3")
 
 
@@ -64,6 +66,19 @@ def rules_for_test(text):
     text, n_nm = re.subn(r"(fleetclock_election_no_master_seconds) > 30\b", r"\1 > 3", text)
     assert n_for >= 8 and n_nm == 1, (n_for, n_nm)
     return text
+
+
+def dashboard_queries():
+    """(panel title, expr) of every dashboard target, all collectors and hosts."""
+    with open(DASHBOARD) as f:
+        d = json.load(f)
+    out, panels = [], list(d["panels"])
+    while panels:
+        p = panels.pop(0)
+        panels += p.get("panels", [])
+        out += [(p["title"], t["expr"].replace("$instance", ".*").replace("$host", ".*"))
+                for t in p.get("targets", [])]
+    return out
 
 
 class Fleet:
@@ -208,6 +223,21 @@ class PromAlerts(unittest.TestCase):
                                step=0.5, what="%s %s %s" % (alert, host or "",
                                                             "firing" if present else "resolved"))
 
+    def check_dashboard_queries(self):
+        """Every dashboard query is valid PromQL with data (the start-record
+        series aside: this collector has no starts), and the election
+        timeline codes each candidate's state."""
+        for title, expr in dashboard_queries():
+            try:
+                res = self.prom.api("query", query=expr)["result"]
+            except urllib.error.HTTPError as e:
+                self.fail("panel %r: %s: %s" % (title, expr, e.read().decode()[:300]))
+            if "fleetclock_last_start_" not in expr:
+                self.assertTrue(res, "panel %r: no data for %s" % (title, expr))
+        timeline = [e for t, e in dashboard_queries() if t == "Election state per candidate"]
+        self.assertEqual({m[0][1]: v for m, v in self.prom.query(timeline[0]).items()},
+                         {"m1": 4.0, "f1": 3.0})
+
     def test_1_faults_in_order(self):
         p, fleet = self.prom, self.fleet
         # a steady fleet: scraped, evaluated, nothing fires
@@ -217,6 +247,7 @@ class PromAlerts(unittest.TestCase):
         fctest.wait_for(lambda: time.monotonic() - t > 4, 5)   # longer than every `for: 2s`
         self.assertEqual(p.firing(), set())
         self.assertEqual(fleet.errors, [])
+        self.check_dashboard_queries()
 
         # 1. h2 stepped +17 min
         t0 = time.monotonic()
