@@ -13,6 +13,7 @@
 
 #include "json_arena.h"
 #include "log.h"
+#include "metrics_election.h"
 #include "timeutil.h"
 #include "views.h"
 
@@ -47,6 +48,7 @@ struct http_server {
 	double fleet_at;
 	pthread_mutex_t render_lock;	/* one fleet render at a time, with its cache */
 	struct views_cache frags;
+	struct metrics_master master;	/* the elected master, from stored reports */
 };
 
 struct conn_track {
@@ -78,6 +80,7 @@ struct request {
 	int rc;
 	struct MHD_Connection *conn;
 	struct http_server *srv;
+	struct status_info info;	/* the report, once validated */
 };
 
 /* status_parse with its jansson allocations in this thread's arena. */
@@ -284,6 +287,7 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	struct store_latest *rows = NULL;
 	struct views_params p = params_now(srv);
 	struct views_counters c;
+	struct metrics_master_view mv;
 	struct store_stats st;
 	enum MHD_Result ret;
 	size_t n = 0;
@@ -312,6 +316,8 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	c.duplicates = st.duplicates;
 	c.store_failed = st.failed;
 	c.batches = st.batches;
+	metrics_master_get(&srv->master, p.now, p.stale_after_s, &mv);
+	c.master = &mv;
 	body = views_metrics(rows, n, &p, &c);
 	free(rows);
 	return body ? respond(conn, MHD_HTTP_OK, body, "text/plain; version=0.0.4; charset=utf-8", NULL)
@@ -411,6 +417,9 @@ static void report_done(void *arg, int rc)
 {
 	struct request *r = arg;
 
+	if (rc == 0)	/* stored: a duplicate is an older report */
+		metrics_master_observe(&r->srv->master, &r->info, timeutil_now(CLOCK_REALTIME),
+				       r->srv->cfg->stale_after_s);
 	pthread_mutex_lock(&r->lock);
 	r->done = true;
 	r->rc = rc;
@@ -451,6 +460,7 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 	}
 	if (rc != STATUS_OK)
 		return respond_error(r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+	r->info = info;
 	if (r->auth == AUTH_HOST &&
 	    (code = check_host_token(&srv->cfg->host_tokens, info.host, r->token)) != 0) {
 		count(code == MHD_HTTP_FORBIDDEN ? &srv->counters.forbidden
@@ -709,6 +719,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	pthread_mutex_init(&srv->conns_lock, NULL);
 	pthread_mutex_init(&srv->fleet_lock, NULL);
 	pthread_mutex_init(&srv->render_lock, NULL);
+	metrics_master_init(&srv->master);
 	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
 	warm_fleet_view(srv);
@@ -760,6 +771,7 @@ void http_stop(struct http_server *srv)
 	pthread_mutex_destroy(&srv->fleet_lock);
 	views_cache_free(&srv->frags);
 	pthread_mutex_destroy(&srv->render_lock);
+	metrics_master_destroy(&srv->master);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_cond_destroy(&srv->stop_cond);
 	free(srv);

@@ -99,10 +99,13 @@ static const char upsert_latest_sql[] =
 	" leap = ?9, offset_s = ?10, root_delay_s = ?11, root_dispersion_s = ?12,"
 	" rtc_present = ?13, rtc_valid = ?14, rtc_offset_s = ?15, check_ready = ?16";
 
+/* With the stored document, for what only /metrics reads (status_metrics):
+ * NULL when retention deleted it. */
 static const char sel_latest_sql[] =
-	"SELECT host, sent_at_us, received_us, role, agent_version, have_tracking, synchronised,"
-	" stratum, leap, offset_s, root_delay_s, root_dispersion_s, rtc_present, rtc_valid,"
-	" rtc_offset_s, check_ready FROM latest ORDER BY host";
+	"SELECT l.host, l.sent_at_us, l.received_us, role, agent_version, l.have_tracking,"
+	" l.synchronised, stratum, leap, l.offset_s, root_delay_s, root_dispersion_s, rtc_present,"
+	" rtc_valid, l.rtc_offset_s, check_ready, r.doc FROM latest l LEFT JOIN reports r"
+	" ON r.host = l.host AND r.sent_at_us = l.sent_at_us ORDER BY l.host";
 
 static const char sel_history_sql[] =
 	"SELECT sent_at_us, received_us, have_tracking, synchronised, offset_s, max_error_s,"
@@ -484,6 +487,8 @@ static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
 	i->rtc_have_offset = sqlite3_column_type(st, 14) != SQLITE_NULL;
 	i->rtc_offset_s = column_double_or_nan(st, 14);
 	i->check_ready = sqlite3_column_int(st, 15);
+	status_metrics_from_text((const char *)sqlite3_column_text(st, 16),
+				 (size_t)sqlite3_column_bytes(st, 16), &i->metrics);
 }
 
 static void latest_free(struct latest_set *l)

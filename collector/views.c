@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fleet_summary.h"
+#include "metrics_election.h"
 
 static json_t *real_or_null(double v)
 {
@@ -563,6 +564,7 @@ char *views_metrics(const struct store_latest *rows, size_t n, const struct view
 	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);
 	family(f, "fleetclock_fleet_budget_seconds", "gauge", "The configured error budget.");
 	fprintf(f, "fleetclock_fleet_budget_seconds %.9g\n", p->budget_s);
+	metrics_election_render(f, rows, e, n, c->master);
 	ingest_counters(f, c);
 out:
 	if (f && fclose(f) != 0) {

@@ -16,10 +16,13 @@ struct views_params {
 	double max_clock_skew_s;	/* |sent_at - received_at| above this is flagged; 0: never */
 };
 
+struct metrics_master_view;
+
 /* Counters of the ingest path for /metrics. */
 struct views_counters {
 	uint64_t accepted, duplicates, bad_json, bad_schema, unauthorized, forbidden, bad_type,
 		 too_large, store_failed, batches;
+	const struct metrics_master_view *master;	/* the elected master; NULL: none */
 };
 
 /* Rendered hosts kept between fleet renders: a host is rendered again only

@@ -556,6 +556,7 @@ static void fill_info(json_t *doc, struct status_info *info)
 	}
 	check = json_object_get(doc, "check");
 	info->check_ready = json_is_object(check) ? json_is_true(json_object_get(check, "ready")) : -1;
+	status_metrics_fill(doc, &info->metrics);
 }
 
 enum status_parse_result status_validate(json_t *doc, struct status_info *info, char *err,

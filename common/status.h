@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "chrony_client.h"
+#include "status_metrics.h"
 
 #define STATUS_SCHEMA "fleetclock.status/1"
 #define STATUS_MAX_BYTES (64 * 1024)	/* a collector refuses larger bodies */
@@ -94,6 +95,7 @@ struct status_info {
 	bool rtc_have_offset;
 	double rtc_offset_s;
 	int check_ready;		/* -1: no check, 0: not ready, 1: ready */
+	struct status_metrics metrics;	/* election, RTC drift, reach: for /metrics */
 };
 
 /* max_error_s of i from its tracking fields: |offset| + root delay / 2 +
