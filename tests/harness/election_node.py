@@ -71,3 +71,16 @@ class ElectionNode:
 
     def refid(self):
         return self.chronyd.tracking_csv()[0]
+
+
+def dump(nodes):
+    """Each node's election view and the tail of its agent's log, for a failure message."""
+    out = []
+    for n in nodes:
+        out.append("--- %s view: %s" % (n.name, json.dumps(n.view())))
+        try:
+            with open(os.path.join(n.tmp, n.name + ".log")) as f:
+                out.append(f.read()[-3000:])
+        except OSError:
+            pass
+    return "\n".join(out)

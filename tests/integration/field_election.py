@@ -9,7 +9,6 @@ and real agents (--elect) on loopback 127.0.44.0/24, announce port 37420.
   served next to it.)
 The clocks are this machine's (chronyd -x, rejoin_step = none)."""
 
-import json
 import os
 import socket
 import tempfile
@@ -18,6 +17,7 @@ import time
 import unittest
 
 from chronyd_harness import ChronyInstance
+import election_node
 from election_node import ElectionNode
 from fctest import AGENT, main, wait_for
 
@@ -79,15 +79,7 @@ class ReplayedSession(unittest.TestCase):
         self.relay.stop()
 
     def dump(self):
-        out = []
-        for n in self.nodes:
-            out.append("--- %s view: %s" % (n.name, json.dumps(n.view())))
-            try:
-                with open(os.path.join(self.tmp, n.name + ".log")) as f:
-                    out.append(f.read()[-3000:])
-            except OSError:
-                pass
-        return "\n".join(out)
+        return election_node.dump(self.nodes)
 
     def test_old_session_replayed_to_follower(self):
         t_start = time.monotonic()

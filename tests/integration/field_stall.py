@@ -13,13 +13,13 @@ chronyd -x, real agents --elect, announce interval 0.5 s) on loopback
   the stalled one came back still serving: 1-2 s of two masters.)
 The clocks are this machine's (chronyd -x, rejoin_step = none)."""
 
-import json
 import os
 import signal
 import tempfile
 import time
 import unittest
 
+import election_node
 from election_node import ElectionNode
 from fctest import main, wait_for
 
@@ -56,15 +56,7 @@ class StoppedChronyd(unittest.TestCase):
             self.stopped = None
 
     def dump(self):
-        out = []
-        for n in self.nodes:
-            out.append("--- %s view: %s" % (n.name, json.dumps(n.view())))
-            try:
-                with open(os.path.join(self.tmp, n.name + ".log")) as f:
-                    out.append(f.read()[-3000:])
-            except OSError:
-                pass
-        return "\n".join(out)
+        return election_node.dump(self.nodes)
 
     def fresh_view(self, n):
         try:

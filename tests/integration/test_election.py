@@ -71,6 +71,7 @@ import tempfile
 import threading
 import time
 
+import election_node
 from election_node import ElectionNode
 from fctest import AGENT
 
@@ -119,15 +120,7 @@ class Failover(unittest.TestCase):
                 n.log.close()
 
     def dump(self):
-        out = []
-        for n in self.nodes:
-            out.append("--- %s view: %s" % (n.name, json.dumps(n.view())))
-            try:
-                with open(os.path.join(self.tmp, n.name + ".log")) as f:
-                    out.append(f.read()[-3000:])
-            except OSError:
-                pass
-        return "\n".join(out)
+        return election_node.dump(self.nodes)
 
     def test_failover_rejoin_forgery_quarantine(self):
         for n in self.nodes:
