@@ -36,7 +36,6 @@ lintian (apt-get install debhelper lintian), no cached tree and no debootstrap. 
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -296,77 +295,12 @@ echo "users: $(getent passwd _fleetclock _fleetclock-collector | cut -d: -f1 | t
                          "enable links left after purge")
 
 
-class Booted:
-    """A fresh overlay of the cached tree booted with systemd-nspawn -b (no network); run()
-    executes a command inside. nspawn leaves CAP_SYS_TIME out of the container's bounding set,
-    so nothing in it can set this machine's clock (chrony.service's own condition skips it)."""
-
-    def __init__(self, lower, debs, workdir):
-        import units_nspawn
-        self.children = units_nspawn.children
-        root = os.path.join(workdir, "root")
-        for d in ("upper", "work", "root"):
-            os.makedirs(os.path.join(workdir, d))
-        self.log = os.path.join(workdir, "console.log")
-        script = """set -e
-mount -t overlay overlay -o lowerdir={lower},upperdir={w}/upper,workdir={w}/work {root}
-exec systemd-nspawn -q --register=no --keep-unit --private-network --bind-ro={debs}:/debs \
-  --setenv=DEBIAN_FRONTEND=noninteractive -D {root} -b
-""".format(lower=lower, w=workdir, root=root, debs=debs)
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            self.pid1 = fctest.wait_for(self._pid1, 60, step=0.2, what="the container's systemd (see %s)" % self.log)
-            with open("/proc/%d/status" % self.pid1) as f:
-                eff = int(re.search(r"CapBnd:\s*([0-9a-f]+)", f.read()).group(1), 16)
-            if eff & (1 << 25):
-                raise AssertionError("the container has CAP_SYS_TIME: refusing to go on")
-            fctest.wait_for(self._booted, 60, step=0.5, what="the container's boot to finish")
-        except BaseException:
-            self.stop()
-            raise
-
-    def _pid1(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("systemd-nspawn exited %d: %s" % (self.proc.returncode, open(self.log).read()[-2000:]))
-        for c in self.children(self.proc.pid):
-            try:
-                with open("/proc/%d/comm" % c) as f:
-                    if f.read().strip() == "systemd":
-                        return c
-            except OSError:
-                pass
-        return None
-
-    def _booted(self):
-        r = self.run("systemctl", "is-system-running", check=False)
-        return r.stdout.strip() in ("running", "degraded")
-
-    def run(self, *cmd, check=True, timeout=30):
-        r = subprocess.run(["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "--", "env",
-                            "DEBIAN_FRONTEND=noninteractive"] + list(cmd),
-                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        if check and r.returncode != 0:
-            raise AssertionError("in the container: %s: exit %d: %s%s" % (" ".join(cmd), r.returncode, r.stdout,
-                                                                          r.stderr))
-        return r
-
-    def show(self, unit, *props):
-        out = self.run("systemctl", "show", unit, "-p", ",".join(props)).stdout
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-    def journal(self, unit):
-        return self.run("journalctl", "-u", unit, "--no-pager", "-n", "40", check=False).stdout[-3000:]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)     # nspawn: orderly poweroff of the container
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+def Booted(lower, debs, workdir):
+    """A fresh overlay of the cached tree booted with systemd as PID 1 (nspawn_container.py:
+    no network, no CAP_SYS_TIME, checked), the .debs at /debs."""
+    import nspawn_container
+    return nspawn_container.Container(lower, workdir, nspawn_args="--bind-ro=%s:/debs" % debs,
+                                      env=["DEBIAN_FRONTEND=noninteractive"])
 
 
 if __name__ == "__main__":

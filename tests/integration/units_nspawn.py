@@ -70,7 +70,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -79,6 +78,7 @@ import unittest
 
 import debian_tree
 import fctest
+import nspawn_container
 
 SOURCE = os.path.abspath(fctest.SOURCE)
 BUILD = os.path.abspath(fctest.BUILD)
@@ -135,119 +135,21 @@ def udev_owner(rule_text, subsystem):
     return (None, None)
 
 
-def children(pid):
-    out = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.split("/")[2]))
-    return out
-
-
-USERNS_BASE = 0x70000000     # the user-namespaced container's uid/gid base (65536 ids)
-
-
-def userns_cgroups(base):
-    """Fresh cgroups for a user-namespaced container, owned by its root (BASE): without a
-    systemd on this machine nspawn (--keep-unit) stays in the caller's cgroup, where the
-    container's systemd may not create its own. One in each hierarchy systemd uses: the
-    named systemd v1 one and the unified v2 one, or the v2 root alone."""
-    roots = [r for r in ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
-             if os.path.exists(os.path.join(r, "cgroup.procs"))]
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        roots = ["/sys/fs/cgroup"]
-    out = []
-    for r in roots:
-        d = os.path.join(r, "fcunits-userns-%d" % os.getpid())
-        os.makedirs(d, exist_ok=True)
-        for dirpath, dirs, files in os.walk(d):
-            for n in [dirpath] + [os.path.join(dirpath, f) for f in files]:
-                os.chown(n, base, base)
-        out.append(d)
-    return out
-
-
-def remove_cgroup(path):
-    """rmdir a cgroup and the ones the container's systemd made in it, deepest first."""
-    for dirpath, dirs, files in os.walk(path, topdown=False):
-        try:
-            os.rmdir(dirpath)
-        except OSError:
-            pass
-
-
-class Container:
-    """A booted nspawn container; run() executes a command inside it."""
-
-    def __init__(self, lower, stage, workdir, extra="", cgroups=()):
-        """EXTRA: more nspawn options; CGROUPS: cgroup directories to enter before nspawn
-        (a user-namespaced container needs its own, owned by its uid base)."""
-        self.log = os.path.join(workdir, "console.log")
-        self.userns = "--private-users" in extra
-        root = os.path.join(workdir, "root")
-        for d in ("upper", "work", "root"):
-            os.makedirs(os.path.join(workdir, d))
-        script = """set -e
-mount -t overlay overlay -o lowerdir={lower},upperdir={w}/upper,workdir={w}/work {root}
-cp -a {stage}/. {root}/
-chroot {root} sh -ec '
+SETUP = """cp -a {stage}/. "$ROOT"/
+chroot "$ROOT" sh -ec '
   groupadd -r i2c
   useradd -r -M -d /var/lib/fleetclock -s /usr/sbin/nologin -G _chrony,i2c _fleetclock
   useradd -r -M -d /var/lib/fleetclock-collector -s /usr/sbin/nologin _fleetclock-collector
   chown root:_fleetclock /etc/fleetclock/agent.conf && chmod 0640 /etc/fleetclock/agent.conf
   chown _fleetclock:_fleetclock /etc/fleetclock/fleet.key && chmod 0600 /etc/fleetclock/fleet.key
   chown root:_fleetclock-collector /etc/fleetclock/collector.conf && chmod 0640 /etc/fleetclock/collector.conf
-  systemctl enable -q fleetclock-agent.service fleetclock-collector.service fleetclock-rtc-restore.service'
-{enter}exec systemd-nspawn --register=no --keep-unit --private-network --system-call-filter=@clock \\
-  --machine=fcunits {extra} -D {root} -b
-""".format(lower=lower, w=workdir, root=root, stage=stage, extra=extra,
-           enter="".join("echo $$ > %s/cgroup.procs\n" % c for c in cgroups))
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.pid1 = fctest.wait_for(self._pid1, 60, step=0.2, what="the container's systemd (see %s)" % self.log)
+  systemctl enable -q fleetclock-agent.service fleetclock-collector.service fleetclock-rtc-restore.service'"""
 
-    def _pid1(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("systemd-nspawn exited %d: %s" % (self.proc.returncode, self.console()[-2000:]))
-        for c in children(self.proc.pid):
-            try:
-                with open("/proc/%d/comm" % c) as f:
-                    if f.read().strip() == "systemd":
-                        return c
-            except OSError:
-                pass
-        return None
 
-    def console(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def run(self, *cmd, check=True, timeout=30):
-        ns = ["-m", "-u", "-i", "-n", "-p"] + (["-U"] if self.userns else [])
-        r = subprocess.run(["nsenter", "-t", str(self.pid1)] + ns + ["--"] + list(cmd),
-                           capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError("in the container: %s: exit %d: %s%s" % (" ".join(cmd), r.returncode, r.stdout,
-                                                                          r.stderr))
-        return r
-
-    def show(self, unit, *props):
-        out = self.run("systemctl", "show", unit, "-p", ",".join(props)).stdout
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)     # nspawn: orderly poweroff of the container
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+def Container(lower, stage, workdir, userns=False):
+    """The stage (rendered units, configs, binaries) on a booted tree (nspawn_container.py)."""
+    return nspawn_container.Container(lower, workdir, SETUP.format(stage=stage),
+                                      "--system-call-filter=@clock --machine=fcunits", userns=userns)
 
 
 class TestUnitsUnderSystemd(unittest.TestCase):
@@ -321,14 +223,8 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         with open(stage + "/etc/chrony/chrony.conf", "w") as f:
             f.write("local stratum 8\ndriftfile /var/lib/chrony/chrony.drift\n")
         cls.lower, cls.stage = lower, stage
+        # The harness refuses to go on when the container's bounding set has CAP_SYS_TIME.
         cls.ct = Container(lower, stage, os.path.join(tmp, "ct"))
-        # Before anything else: no CAP_SYS_TIME for anything in the container.
-        with open("/proc/%d/status" % cls.ct.pid1) as f:
-            bnd = int(re.search(r"CapBnd:\s*([0-9a-f]+)", f.read()).group(1), 16)
-        if bnd & (1 << CAP_SYS_TIME):
-            raise AssertionError("the container's bounding set has CAP_SYS_TIME: refusing to go on")
-        fctest.wait_for(lambda: cls.ct.run("systemctl", "is-system-running", check=False).stdout.strip()
-                        in ("running", "degraded"), 60, step=0.5, what="the container's boot to finish")
 
     @classmethod
     def tearDownClass(cls):
@@ -479,32 +375,13 @@ class TestUnitsUnderSystemd(unittest.TestCase):
         below before anything runs). Its systemd applies the rendered units' User=,
         AmbientCapabilities= and CapabilityBoundingSet= as on a node; the probe reads its
         effective set (and never calls the step when it holds the capability)."""
-        cgroups = userns_cgroups(USERNS_BASE)
-        ct = None
+        ct = Container(self.lower, self.stage, os.path.join(self.tmp, "ct-userns"), userns=True)
+        saved, self.ct = self.ct, ct
         try:
-            ct = Container(self.lower, self.stage, os.path.join(self.tmp, "ct-userns"),
-                           "--private-users=%d:65536 --private-users-ownership=auto --capability=CAP_SYS_TIME"
-                           % USERNS_BASE, cgroups)
-            if os.readlink("/proc/%d/ns/user" % ct.pid1) == os.readlink("/proc/self/ns/user"):
-                raise AssertionError("the --private-users container shares this machine's user namespace: refusing")
-            with open("/proc/%d/uid_map" % ct.pid1) as f:
-                base = int(f.read().split()[1])
-            self.assertGreater(base, 0, "container root is this machine's root")
-            state = lambda: ct.run("systemctl", "is-system-running", check=False).stdout.strip()  # noqa: E731
-            if not fctest.wait_for(lambda: state() in ("running", "degraded"), 60, step=0.5):
-                raise AssertionError("the userns container did not finish booting (%s): jobs %s\n%s"
-                                     % (state(), ct.run("systemctl", "list-jobs", check=False).stdout,
-                                        ct.console()[-3000:]))
-            saved, self.ct = self.ct, ct
-            try:
-                cand, head = self.probe("probe-candidate"), self.probe("probe-headset")
-            finally:
-                self.ct = saved
+            cand, head = self.probe("probe-candidate"), self.probe("probe-headset")
         finally:
-            if ct is not None:
-                ct.stop()
-            for c in cgroups:
-                remove_cgroup(c)
+            self.ct = saved
+            ct.stop()
         self.assertTrue(int(cand["CapEff"], 16) & (1 << CAP_SYS_TIME),
                         "the candidate unit's agent lacks CAP_SYS_TIME where systemd can grant it: %s" % cand)
         self.assertGreater(cand["uid"], 0, cand)
