@@ -149,6 +149,28 @@ int ds1307_encode_time(int64_t epoch, uint8_t regs[DS1307_CLOCK_REGS])
 	return 0;
 }
 
+int ds1307_check_range(int64_t epoch, char *err, size_t errlen)
+{
+	int y, m, d;
+	int64_t days, rem;
+
+	if (epoch >= DS1307_EPOCH_MIN && epoch < DS1307_EPOCH_END)
+		return 0;
+	/* Floor division: an instant before 1970 names its own day too. */
+	days = epoch / 86400 - (epoch % 86400 < 0);
+	rem = epoch - days * 86400;
+	if (days > 100000000 || days < -100000000) {
+		snprintf(err, errlen, "%lld s since the epoch is outside 2000-2099, the DS1307's range "
+			 "(2000-01-01T00:00:00Z to 2099-12-31T23:59:59Z)", (long long)epoch);
+		return -ERANGE;
+	}
+	civil_from_days(days, &y, &m, &d);
+	snprintf(err, errlen, "%04d-%02d-%02dT%02d:%02d:%02dZ is outside 2000-2099, the DS1307's range "
+		 "(2000-01-01T00:00:00Z to 2099-12-31T23:59:59Z: a two-digit year, no century bit)",
+		 y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+	return -ERANGE;
+}
+
 uint32_t ds1307_crc32(const uint8_t *p, size_t len)
 {
 	uint32_t crc = 0xffffffffu;

@@ -48,6 +48,12 @@ int ds1307_decode_time(const uint8_t regs[DS1307_CLOCK_REGS], struct ds1307_time
  * date is outside 2000-2099 (the chip has no century). */
 int ds1307_encode_time(int64_t epoch, uint8_t regs[DS1307_CLOCK_REGS]);
 
+/* 0 when epoch fits the chip (DS1307_EPOCH_MIN <= epoch < DS1307_EPOCH_END,
+ * 2000-01-01T00:00:00Z to 2099-12-31T23:59:59Z: a two-digit year register and
+ * no century bit); otherwise -ERANGE with err saying so, naming the instant
+ * ("2100-01-01T00:00:00Z is outside 2000-2099, the DS1307's range ..."). */
+int ds1307_check_range(int64_t epoch, char *err, size_t errlen);
+
 /* BCD helpers: ds1307_bcd_decode returns -1 for a nibble above 9. */
 int ds1307_bcd_decode(uint8_t v);
 uint8_t ds1307_bcd_encode(int v);

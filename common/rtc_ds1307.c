@@ -69,10 +69,11 @@ static int ds_read_seconds(struct rtc_dev *d, int *sec)
 static int ds_set(struct rtc_dev *d, int64_t epoch)
 {
 	uint8_t regs[DS1307_CLOCK_REGS];
-	int rc = ds1307_encode_time(epoch, regs);
+	char why[160];
+	int rc = ds1307_check_range(epoch, why, sizeof(why));
 
-	if (rc < 0)
-		return rtc_fail(d, rc, "setting the time: outside 2000-2099");
+	if (rc < 0 || (rc = ds1307_encode_time(epoch, regs)) < 0)
+		return rtc_fail(d, rc, "DS1307 at 0x68: setting the time: %s", why);
 	/* One transaction from register 0: the seconds (with CH clear) come
 	 * first and restart the divider; the rest follow within a millisecond. */
 	rc = i2c_smbus_write_i2c_block_data(d->fd, 0x00, DS1307_CLOCK_REGS, regs);

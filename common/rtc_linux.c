@@ -51,9 +51,10 @@ static int lx_set(struct rtc_dev *d, int64_t epoch)
 {
 	uint8_t regs[DS1307_CLOCK_REGS];
 	struct rtc_time rt;
+	char why[160];
 
-	if (ds1307_encode_time(epoch, regs) < 0)
-		return rtc_fail(d, -ERANGE, "setting the time: outside 2000-2099");
+	if (ds1307_check_range(epoch, why, sizeof(why)) < 0 || ds1307_encode_time(epoch, regs) < 0)
+		return rtc_fail(d, -ERANGE, "setting the time: %s", why);
 	memset(&rt, 0, sizeof(rt));
 	rt.tm_sec = ds1307_bcd_decode(regs[0]);
 	rt.tm_min = ds1307_bcd_decode(regs[1]);

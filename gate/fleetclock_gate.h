@@ -24,6 +24,12 @@
 #include <stdint.h>
 #include <time.h>
 
+/* struct timespec is in this API: on a 32-bit glibc platform the library is built with
+ * a 64-bit time_t (Y2038), and so must be its callers (pkg-config --cflags adds it). */
+#if defined(__GLIBC__) && defined(__TIMESIZE) && __TIMESIZE == 32 && !defined(__USE_TIME_BITS64)
+#error "fleetclock_gate.h needs a 64-bit time_t: build with -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64 (pkg-config --cflags fleetclock-gate)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

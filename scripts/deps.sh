@@ -19,6 +19,9 @@ FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES debootstrap systemd-containe
 FLEETCLOCK_TEST_PACKAGES="$FLEETCLOCK_TEST_PACKAGES prometheus chromium curl openssl"
 # Collector benchmark references (tests/bench/bench_collector.py installs them).
 FLEETCLOCK_BENCH_PACKAGES="wrk nginx-light prometheus-pushgateway"
+# Debian packages (scripts/package, tests/integration/packages.py): dpkg-buildpackage
+# with debhelper, and lintian to check what it made.
+FLEETCLOCK_PACKAGING_PACKAGES="debhelper dpkg-dev fakeroot lintian"
 # Optional: sd_notify/watchdog support in the agent daemon.
 FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 # The arm64 cross build and its tests under qemu-user (cross/, tests/cross): needs

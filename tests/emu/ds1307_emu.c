@@ -22,6 +22,7 @@
 #endif
 /* Programs built with 64-bit offsets call open64: define open and open64 both. */
 #undef _FILE_OFFSET_BITS
+#undef _TIME_BITS	/* glibc allows it only with _FILE_OFFSET_BITS=64 (meson.build) */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
