@@ -26,7 +26,7 @@ FLEETCLOCK_PACKAGING_PACKAGES="debhelper dpkg-dev fakeroot lintian"
 FLEETCLOCK_BUILD_PACKAGES="$FLEETCLOCK_BUILD_PACKAGES libsystemd-dev"
 # The arm64 cross build and its tests under qemu-user (cross/, tests/cross): needs
 # `dpkg --add-architecture arm64` first; about 107 MB to download, 430 MB installed.
-FLEETCLOCK_CROSS_ARM64_PACKAGES="crossbuild-essential-arm64 qemu-user file check:arm64
+FLEETCLOCK_CROSS_ARM64_PACKAGES="crossbuild-essential-arm64 qemu-user file pkgconf:arm64 check:arm64
  libinih-dev:arm64 libjansson-dev:arm64 libssl-dev:arm64 libi2c-dev:arm64
  libcurl4-openssl-dev:arm64 libmicrohttpd-dev:arm64 libsqlite3-dev:arm64 libsystemd-dev:arm64"
 

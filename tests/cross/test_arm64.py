@@ -9,15 +9,20 @@ against a real chronyd (-x, on 127.0.52.2, following one on 127.0.52.1) whose
 replies the native agent reads too: both must report the same reference, stratum and sources, so a byte-order
 or struct-layout slip of the arm64 wire code shows.
 
+Also builds the arm64 .debs (scripts/package --arch arm64) and checks that they hold
+aarch64 binaries that start under qemu.
+
 Exit 77 (skipped) when the cross toolchain, qemu or the arm64 libraries are not
 installed, naming what is missing. About 1 minute on a warm machine.
 """
 
+import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -38,6 +43,8 @@ def missing_tools():
     missing = [p for p in ("aarch64-linux-gnu-gcc", "qemu-aarch64", "meson", "ninja")
                if shutil.which(p) is None]
     pcdir = "/usr/lib/aarch64-linux-gnu/pkgconfig"
+    missing += [p for p in ("dpkg-buildpackage", "dh", "fakeroot", "aarch64-linux-gnu-pkg-config")
+                if shutil.which(p) is None]
     missing += ["%s/%s.pc" % (pcdir, pc) for pc in ARM_PC
                 if not os.path.exists(os.path.join(pcdir, pc + ".pc"))]
     if not os.path.exists("/usr/lib/aarch64-linux-gnu/libi2c.so"):
@@ -89,6 +96,32 @@ class Arm64(unittest.TestCase):
         print("arm64 unit suite under qemu: %.1f s\n%s" % (dt, "\n".join(tail[-9:])))
         self.assertRegex(r.stdout, r"Ok:\s+[1-9]")
         self.assertRegex(r.stdout, r"Fail:\s+0")
+
+    def test_package_arm64(self):
+        # scripts/package --arch arm64: dpkg-buildpackage --host-arch arm64 -Pcross,nocheck.
+        with tempfile.TemporaryDirectory(prefix="fc-arm64-debs-") as out:
+            r, dt = run([os.path.join(SOURCE, "scripts", "package"), "--arch", "arm64", "--no-deps",
+                         "--out", out], 900)
+            print("scripts/package --arch arm64: %.1f s" % dt)
+            debs = sorted(os.path.basename(l) for l in r.stdout.split() if "-dbgsym_" not in l)
+            self.assertEqual([d.split("_")[0] + "_" + d.split("_")[2] for d in debs],
+                             ["fleetclock-agent_arm64.deb", "fleetclock-collector_arm64.deb"])
+            for deb in debs:
+                path = os.path.join(out, deb)
+                arch = subprocess.run(["dpkg-deb", "-f", path, "Architecture"], capture_output=True,
+                                      text=True, check=True).stdout.strip()
+                self.assertEqual(arch, "arm64", deb)
+                subprocess.run(["dpkg-deb", "-x", path, out + "/root"], check=True)
+            for exe in ("usr/sbin/fleetclock-agent", "usr/sbin/fleetclock-collector"):
+                out_file = subprocess.run(["file", "-b", os.path.join(out, "root", exe)],
+                                          capture_output=True, text=True).stdout
+                self.assertIn("ARM aarch64", out_file, exe)
+            gate = glob.glob(out + "/root/usr/lib/aarch64-linux-gnu/libfleetclock-gate.so.*.*")
+            self.assertEqual(len(gate), 1, "the gate library in the multiarch directory")
+            r = subprocess.run([QEMU, out + "/root/usr/sbin/fleetclock-agent", "--version"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith("fleetclock-agent "), r.stdout)
 
     def test_version_and_help(self):
         with open(os.path.join(SOURCE, "meson.build")) as f:
