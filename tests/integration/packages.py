@@ -22,16 +22,21 @@ Checked, in order:
   unchanged collector.conf takes the new default and keeps its 0640 mode;
 - remove: programs gone, conffiles and users stay;
 - purge: /etc/fleetclock, the state, the statoverrides and the units' enable state gone;
-  the system users stay (docs/packaging.md says why).
+  the system users stay (docs/packaging.md says why);
+- under a real systemd (a second scratch root, booted with nspawn -b, CAP_SYS_TIME absent and
+  no policy-rc.d, so what starts is the packages' doing): installed units loaded, disabled,
+  inactive; an agent the admin started is restarted by the upgrade (new MainPID), the
+  collector and the RTC restore stay inactive; remove stops the agent.
 
 Skips (77) when it cannot run here: not root, no systemd-nspawn/overlayfs, no debhelper or
-lintian (apt-get install debhelper lintian), no cached tree and no debootstrap. About 60-90 s,
-most of it the package build.
+lintian (apt-get install debhelper lintian), no cached tree and no debootstrap. About 40-85 s
+(the package build about 20 s of it), depending on the machine's load.
 """
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -248,6 +253,120 @@ echo "users: $(getent passwd _fleetclock _fleetclock-collector | cut -d: -f1 | t
         self.assertIn("helper-state: 0", out)
         self.assertRegex(out, r"status: (dpkg-query: no packages found|unknown ok not-installed)")
         self.assertIn("users: _fleetclock _fleetclock-collector", out)
+
+    # Under a real systemd: what the maintainer scripts do to units (they act only
+    # when systemd runs, so the tests above cannot see it). A second, fresh scratch root,
+    # booted, with no policy-rc.d: whatever starts is the packages' own doing.
+    def test_6_under_systemd(self):
+        ct = Booted(self.lower, os.path.join(self.tmp, "debs"), os.path.join(self.tmp, "boot"))
+        try:
+            self._under_systemd(ct)
+        finally:
+            ct.stop()
+
+    def _under_systemd(self, ct):
+        units = ("fleetclock-agent.service", "fleetclock-collector.service", "fleetclock-rtc-restore.service")
+        ct.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *self.debs_of(self.version).split(),
+               timeout=120)
+        # Installed: nothing enabled, nothing started (the collector still has CHANGE-ME).
+        for u in units:
+            p = ct.show(u, "ActiveState", "UnitFileState", "LoadState")
+            self.assertEqual((p["LoadState"], p["ActiveState"], p["UnitFileState"]),
+                             ("loaded", "inactive", "disabled"), u)
+        # The admin starts the agent (its default configuration is enough to run).
+        ct.run("systemctl", "enable", "--now", "fleetclock-agent.service", timeout=60)
+        before = ct.show("fleetclock-agent.service", "ActiveState", "MainPID")
+        self.assertEqual(before["ActiveState"], "active", ct.journal("fleetclock-agent.service"))
+        # Upgrade: the running agent is restarted (new MainPID), the rest stays as it was.
+        ct.run("apt-get", "install", "-y", "-q", "--no-install-recommends", "-o",
+               "Dpkg::Options::=--force-confold", *self.debs_of(meson_version() + SUFFIX2).split(), timeout=120)
+        after = ct.show("fleetclock-agent.service", "ActiveState", "MainPID", "UnitFileState")
+        self.assertEqual((after["ActiveState"], after["UnitFileState"]), ("active", "enabled"),
+                         ct.journal("fleetclock-agent.service"))
+        self.assertNotEqual(after["MainPID"], before["MainPID"], "the agent was not restarted on upgrade")
+        for u in units[1:]:
+            self.assertEqual(ct.show(u, "ActiveState")["ActiveState"], "inactive", u + " started on upgrade")
+        # Remove: the daemon is stopped, not left running a deleted binary.
+        ct.run("dpkg", "-r", "fleetclock-agent", "fleetclock-collector", timeout=60)
+        left = ct.show("fleetclock-agent.service", "ActiveState")["ActiveState"]
+        alive = ct.run("sh", "-c", "test -d /proc/%s && echo alive || echo gone" % after["MainPID"]).stdout.strip()
+        self.assertEqual((left, alive), ("inactive", "gone"), "the agent still runs after remove")
+        ct.run("dpkg", "-P", "fleetclock-agent", "fleetclock-collector", timeout=60)
+        self.assertEqual(ct.run("sh", "-c", "ls /etc/systemd/system/*/fleetclock* 2>/dev/null || true").stdout, "",
+                         "enable links left after purge")
+
+
+class Booted:
+    """A fresh overlay of the cached tree booted with systemd-nspawn -b (no network); run()
+    executes a command inside. nspawn leaves CAP_SYS_TIME out of the container's bounding set,
+    so nothing in it can set this machine's clock (chrony.service's own condition skips it)."""
+
+    def __init__(self, lower, debs, workdir):
+        import units_nspawn
+        self.children = units_nspawn.children
+        root = os.path.join(workdir, "root")
+        for d in ("upper", "work", "root"):
+            os.makedirs(os.path.join(workdir, d))
+        self.log = os.path.join(workdir, "console.log")
+        script = """set -e
+mount -t overlay overlay -o lowerdir={lower},upperdir={w}/upper,workdir={w}/work {root}
+exec systemd-nspawn -q --register=no --keep-unit --private-network --bind-ro={debs}:/debs \
+  --setenv=DEBIAN_FRONTEND=noninteractive -D {root} -b
+""".format(lower=lower, w=workdir, root=root, debs=debs)
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self.pid1 = fctest.wait_for(self._pid1, 60, step=0.2, what="the container's systemd (see %s)" % self.log)
+            with open("/proc/%d/status" % self.pid1) as f:
+                eff = int(re.search(r"CapBnd:\s*([0-9a-f]+)", f.read()).group(1), 16)
+            if eff & (1 << 25):
+                raise AssertionError("the container has CAP_SYS_TIME: refusing to go on")
+            fctest.wait_for(self._booted, 60, step=0.5, what="the container's boot to finish")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _pid1(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("systemd-nspawn exited %d: %s" % (self.proc.returncode, open(self.log).read()[-2000:]))
+        for c in self.children(self.proc.pid):
+            try:
+                with open("/proc/%d/comm" % c) as f:
+                    if f.read().strip() == "systemd":
+                        return c
+            except OSError:
+                pass
+        return None
+
+    def _booted(self):
+        r = self.run("systemctl", "is-system-running", check=False)
+        return r.stdout.strip() in ("running", "degraded")
+
+    def run(self, *cmd, check=True, timeout=30):
+        r = subprocess.run(["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "--", "env",
+                            "DEBIAN_FRONTEND=noninteractive"] + list(cmd),
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError("in the container: %s: exit %d: %s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                                          r.stderr))
+        return r
+
+    def show(self, unit, *props):
+        out = self.run("systemctl", "show", unit, "-p", ",".join(props)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def journal(self, unit):
+        return self.run("journalctl", "-u", unit, "--no-pager", "-n", "40", check=False).stdout[-3000:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)     # nspawn: orderly poweroff of the container
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
