@@ -5,7 +5,8 @@ PREFIX + hub) running its own sshd inside a private mount namespace where /etc, 
 and /usr/local are overlays over the real ones (writes stay in the host's directory)
 and /run is a fresh tmpfs: the roles use the real paths (/etc/chrony/chrony.conf,
 /run/chrony/chronyd.sock, /var/lib/fleetclock, /usr/local/sbin) yet hosts share no
-files and this machine's own /etc, /var and /usr/local are not changed. The controller
+files and this machine's own /etc, /var and /usr/local are not changed (Fleet(own_usr=True):
+/usr too, so that each host has its own dpkg installs: the deb path's test). The controller
 is one more namespace (PREFIX + ctl, NET.1) that runs ansible-playbook over ssh
 and a reference chronyd (local stratum 1) the master candidates follow.
 
