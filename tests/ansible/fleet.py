@@ -5,7 +5,8 @@ PREFIX + hub) running its own sshd inside a private mount namespace where /etc, 
 and /usr/local are overlays over the real ones (writes stay in the host's directory)
 and /run is a fresh tmpfs: the roles use the real paths (/etc/chrony/chrony.conf,
 /run/chrony/chronyd.sock, /var/lib/fleetclock, /usr/local/sbin) yet hosts share no
-files and this machine's own /etc, /var and /usr/local are not changed. The controller
+files and this machine's own /etc, /var and /usr/local are not changed (Fleet(own_usr=True):
+/usr too, so that each host has its own dpkg installs: the deb path's test). The controller
 is one more namespace (PREFIX + ctl, NET.1) that runs ansible-playbook over ssh
 and a reference chronyd (local stratum 1) the master candidates follow.
 
@@ -62,7 +63,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 # Runs inside "ip netns exec HOST unshare --mount --uts": the host's private view.
 HOST_INIT = """\
 set -e
-for d in etc var usr/local; do
+for d in $OVERLAYS; do
 	n=$(echo $d | tr / -)
 	mkdir -p "$H/$n-upper" "$H/$n-work"
 	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$H/$n-upper,workdir=$H/$n-work" "/$d"
@@ -86,7 +87,10 @@ pidfile {dir}/chronyd.pid
 class Fleet:
     """hosts: {name: address}; start() builds the namespaces and sshd, stop() undoes it."""
 
-    def __init__(self, names=("h1", "h2", "h3")):
+    def __init__(self, names=("h1", "h2", "h3"), own_usr=False):
+        """own_usr: /usr too is an overlay per host, so each host has its own dpkg
+        installs (/var/lib/dpkg is per host already): the deb path's test."""
+        self.overlays = "etc var usr usr/local" if own_usr else "etc var usr/local"
         self.top = tempfile.mkdtemp(prefix=PREFIX)
         os.chmod(self.top, 0o755)
         self.hosts = {n: "%s.%d" % (NET, 11 + i) for i, n in enumerate(names)}
@@ -154,7 +158,7 @@ class Fleet:
         with open(d + "/sshd.log", "w") as log:
             self.sshd[name] = subprocess.Popen(
                 ["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private",
-                 "sh", "-c", HOST_INIT], env=dict(os.environ, H=d, NAME=name),
+                 "sh", "-c", HOST_INIT], env=dict(os.environ, H=d, NAME=name, OVERLAYS=self.overlays),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def _start_reference(self):
