@@ -52,16 +52,18 @@ bool ntp_auth_may_follow(enum ntp_auth_mode mode, enum ntp_auth_state state)
 	return state != NTP_AUTH_NO && state != NTP_AUTH_ERROR;
 }
 
-int ntp_auth_judge(enum ntp_auth_mode mode, const struct ntp_auth_result *r, char *value, size_t len)
+int ntp_auth_judge(enum ntp_auth_mode mode, const struct ntp_auth_result *r, bool upstream,
+		   char *value, size_t len)
 {
-	bool required = mode == NTP_AUTH_MODE_REQUIRED;
+	bool required = mode == NTP_AUTH_MODE_REQUIRED && !upstream;
 
 	switch (r->state) {
 	case NTP_AUTH_YES:
 		snprintf(value, len, "%s: authenticated (NTP_DATA)", r->source);
 		return 0;
 	case NTP_AUTH_NO:
-		snprintf(value, len, "%s: NOT authenticated: chronyd takes its replies without a key", r->source);
+		snprintf(value, len, "%s: NOT authenticated: chronyd takes its replies without a key%s", r->source,
+			 upstream ? " (an upstream outside the fleet: its own options decide)" : "");
 		return required ? 1 : 0;
 	case NTP_AUTH_NO_DATA:
 		snprintf(value, len, "%s: no valid reply yet", r->source);

@@ -57,7 +57,10 @@ bool ntp_auth_may_follow(enum ntp_auth_mode mode, enum ntp_auth_state state);
 
 /* Verdict of the --check line "ntp auth": 0 OK, 1 failed (required and not
  * authenticated, or not verifiable), 2 skipped (nothing to judge). value
- * (len bytes) says what was seen. */
-int ntp_auth_judge(enum ntp_auth_mode mode, const struct ntp_auth_result *r, char *value, size_t len);
+ * (len bytes) says what was seen. upstream: the source is outside the
+ * fleet (a master candidate's upstream), which keeps its own options (NTS
+ * or none) and is never held to the fleet's keys. */
+int ntp_auth_judge(enum ntp_auth_mode mode, const struct ntp_auth_result *r, bool upstream,
+		   char *value, size_t len);
 
 #endif

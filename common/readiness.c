@@ -186,12 +186,16 @@ static void check_update(const struct readiness_input *in, const struct readines
 static void check_ntp_auth(const struct readiness_input *in, struct readiness_report *r)
 {
 	static const enum readiness_status st[] = { READINESS_OK, READINESS_FAIL, READINESS_SKIP };
+	const struct chrony_source *sel;
+	bool upstream;
 	char value[400];
 	int v;
 
 	if (!in->ntp_auth || in->ntp_auth_mode == NTP_AUTH_MODE_OFF)
 		return;
-	v = ntp_auth_judge(in->ntp_auth_mode, in->ntp_auth, value, sizeof(value));
+	sel = selected_source(in->snap);
+	upstream = in->allow_local && sel && is_upstream(in, sel);
+	v = ntp_auth_judge(in->ntp_auth_mode, in->ntp_auth, upstream, value, sizeof(value));
 	add(r, "ntp auth", st[v], in->ntp_auth_mode == NTP_AUTH_MODE_REQUIRED ? "required" : "not required",
 	    "%s", value);
 }

@@ -105,7 +105,9 @@ START_TEST(test_table)
 	struct ntp_auth_result r = { .state = table[_i].state, .source = "master", .detail = "x" };
 	char value[400];
 
-	ck_assert_int_eq(ntp_auth_judge(table[_i].mode, &r, value, sizeof(value)), table[_i].judge);
+	ck_assert_int_eq(ntp_auth_judge(table[_i].mode, &r, false, value, sizeof(value)), table[_i].judge);
+	/* an upstream outside the fleet is reported, never failed */
+	ck_assert_int_ne(ntp_auth_judge(table[_i].mode, &r, true, value, sizeof(value)), 1);
 	ck_assert_int_eq(ntp_auth_may_follow(table[_i].mode, table[_i].state), table[_i].follow);
 	ck_assert_int_eq(ntp_auth_json_value(&r), table[_i].json);
 }
