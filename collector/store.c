@@ -484,6 +484,7 @@ static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
 	i->rtc_have_offset = sqlite3_column_type(st, 14) != SQLITE_NULL;
 	i->rtc_offset_s = column_double_or_nan(st, 14);
 	i->check_ready = sqlite3_column_int(st, 15);
+	i->authenticated = -1;	/* not in the table: known again at the host's next report */
 }
 
 static void latest_free(struct latest_set *l)

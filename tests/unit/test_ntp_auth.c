@@ -8,6 +8,7 @@
 #include "chrony_wire.h"
 #include "ntp_auth.h"
 #include "readiness.h"
+#include "status.h"
 #include "check_run.h"
 
 /* Captured with strace from `chronyc ntpdata 127.0.55.1` against chronyd 4.3
@@ -169,6 +170,34 @@ START_TEST(test_readiness_line)
 }
 END_TEST
 
+/* chrony.authenticated in the status document: set by the agent, a
+ * boolean or null, read by the collector; anything else is refused. */
+START_TEST(test_status_field)
+{
+	static const char *doc =
+		"{\"schema\":\"fleetclock.status/1\",\"host\":\"h1\",\"role\":\"headset\","
+		"\"agent_version\":\"1\",\"sent_at\":\"2026-12-03T09:00:00Z\",\"chrony\":"
+		"{\"tracking\":{\"ref_id\":\"C0A8320A\",\"stratum\":3,\"leap\":\"normal\","
+		"\"offset_s\":0,\"root_delay_s\":0,\"root_dispersion_s\":0,\"synchronised\":true},"
+		"\"sources\":[]},\"max_error_s\":0,\"rtc\":null,\"election\":null,\"check\":null}";
+	struct status_info info;
+	char err[200];
+	json_t *d;
+
+	ck_assert_int_eq(status_parse(doc, strlen(doc), &info, &d, err, sizeof(err)), STATUS_OK);
+	ck_assert_int_eq(info.authenticated, -1);		/* absent: an older agent */
+	for (int v = -1; v <= 1; v++) {
+		status_set_authenticated(d, v);
+		ck_assert_int_eq(status_validate(d, &info, err, sizeof(err)), STATUS_OK);
+		ck_assert_int_eq(info.authenticated, v);
+	}
+	json_object_set_new(json_object_get(d, "chrony"), "authenticated", json_string("yes"));
+	ck_assert_int_eq(status_validate(d, &info, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_msg(strstr(err, "chrony.authenticated"), "%s", err);
+	json_decref(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ntp_auth");
@@ -179,6 +208,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_table, 0, sizeof(table) / sizeof(table[0]));
 	tcase_add_test(tc, test_selected);
 	tcase_add_test(tc, test_readiness_line);
+	tcase_add_test(tc, test_status_field);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
