@@ -7,7 +7,9 @@ with a wrong one, is dropped by the headset's chronyd and does not move it
 the impostor's time); --check fails on an unauthenticated selected source
 when [chrony] ntp_auth = required; a key rotation (both ids in the keyfile,
 the headset switched to the new id, the old id removed) keeps the headset
-synchronised throughout. Takes about 40 s."""
+synchronised throughout; an election candidate with ntp_auth = required
+does not follow a master whose NTP its chronyd takes without a key. Takes
+about 25 s (announce port 37500)."""
 
 import grp
 import os
@@ -17,6 +19,7 @@ import time
 import unittest
 
 from chronyd_harness import ChronyInstance
+from election_node import ElectionNode
 from fctest import agent, main, wait_for
 
 MASTER = "127.0.55.1"
@@ -177,6 +180,60 @@ class NtpAuth(unittest.TestCase):
         old = self.start("rot-old", "127.0.55.13", servers=["127.0.55.11"], serve=False, keys=[K1], key_id=1001)
         time.sleep(3)
         self.assertEqual(int(old.ntpdata("127.0.55.11")["Total valid RX"]), 0)
+
+
+class ElectionAuth(unittest.TestCase):
+    """Two candidates, M (priority1 1) and F (2), announcing on 37500; F has
+    [chrony] ntp_auth = required. Its chronyd's line to M without a key: F
+    does not follow M (takes M's source offline); with the key: it does."""
+
+    M, F, PORT = "127.0.55.21", "127.0.55.22", 37500
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fc-ntp-auth-el-")
+        with open(os.path.join(self.tmp, "fleet.key"), "w") as f:
+            f.write("5a17" * 16 + "\n")
+        os.chmod(os.path.join(self.tmp, "fleet.key"), 0o600)
+        self.m = ElectionNode(self.tmp, "m", self.M, [self.F], 1, [self.F], self.PORT, "auth-el-")
+        self.f = ElectionNode(self.tmp, "f", self.F, [self.M], 2, [self.M], self.PORT, "auth-el-",
+                              extra="[chrony]\nntp_auth = required\n")
+
+    def tearDown(self):
+        for n in (self.m, self.f):
+            n.stop()
+
+    def start(self, keyed):
+        for n, peer in ((self.m, self.F), (self.f, self.M)):
+            n.chronyd = KeyedChrony("auth-el-" + n.name, n.addr, servers=[peer], keys=[K1] if keyed else [],
+                                    key_id=1001 if keyed else None).start()
+        for n in (self.m, self.f):
+            n.start_agent(assume_valid=True)
+        wait_for(lambda: self.m.view_is("serving", "m"), 10, what="m serving")
+        wait_for(lambda: self.f.view_is("following", "m"), 10, what="f following m")
+
+    def log(self, n):
+        with open(os.path.join(self.tmp, n.name + ".log")) as f:
+            return f.read()
+
+    def offline(self, n):
+        m = re.search(r"(\d+) sources offline", n.chronyd.chronyc("activity"))
+        return int(m.group(1))
+
+    def test_unauthenticated_master_not_followed(self):
+        self.start(keyed=False)
+        wait_for(lambda: "not following master m" in self.log(self.f), 10,
+                 what="f refusing m's unauthenticated NTP:\n" + self.log(self.f))
+        self.assertEqual(self.offline(self.f), 1, self.f.chronyd.chronyc("activity"))
+        time.sleep(2)   # and it stays so (no flapping back online)
+        self.assertEqual(self.offline(self.f), 1)
+        self.assertNotIn("following again", self.log(self.f))
+
+    def test_authenticated_master_followed(self):
+        self.start(keyed=True)
+        wait_for(lambda: self.f.refid() == "7F003715", 15, what="f's chronyd selecting m")
+        self.assertEqual(self.f.chronyd.ntpdata(self.M)["Authenticated"], "Yes")
+        self.assertEqual(self.offline(self.f), 0)
+        self.assertNotIn("not following", self.log(self.f))
 
 
 if __name__ == "__main__":
