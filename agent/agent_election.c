@@ -671,9 +671,9 @@ static void check_master_auth(struct agent_election *e, struct chrony_client *c)
 	refuse = !ntp_auth_may_follow(e->ctx->cfg.ntp_auth_mode, st);
 	if (refuse != e->peer_unauth[slot])
 		log_warn("election: %s master %s: %s", refuse ? "not following" : "following again",
-			    e->table.peers[slot].msg.name,
-			    st == NTP_AUTH_NO ? "chronyd takes its NTP replies without a key ([chrony] ntp_auth = required)"
-			    : st == NTP_AUTH_ERROR ? detail : "its NTP is authenticated or not yet heard");
+			 e->table.peers[slot].msg.name,
+			 st == NTP_AUTH_NO ? "chronyd takes its NTP replies without a key ([chrony] ntp_auth = required)"
+			 : st == NTP_AUTH_ERROR ? detail : "its NTP is authenticated or not yet heard");
 	e->peer_unauth[slot] = refuse;
 }
 
