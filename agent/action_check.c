@@ -18,6 +18,7 @@
 #include "check_fix.h"
 #include "fleetclock_config.h"
 #include "log.h"
+#include "ntp_auth_query.h"
 #include "readiness.h"
 #include "timeutil.h"
 
@@ -112,6 +113,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 {
 	struct readiness_limits lim;
 	struct election_view ev;
+	struct ntp_auth_result auth;
 	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
@@ -140,6 +142,11 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.chrony_endpoint = chrony_client_endpoint(c);
 	in.chrony_error = chrony_client_error(c);
 	in.snap = snap;
+	if (in.chrony_rc == 0 && ctx->cfg.ntp_auth_mode != NTP_AUTH_MODE_OFF) {
+		ntp_auth_query(c, snap, &auth);
+		in.ntp_auth = &auth;
+		in.ntp_auth_mode = ctx->cfg.ntp_auth_mode;
+	}
 	in.now = timeutil_now(CLOCK_REALTIME);
 	agent_check_limits(&ctx->cfg, &lim);
 	readiness_evaluate(&in, &lim, report);

@@ -20,6 +20,7 @@
 #include "daemon_rtc.h"
 #include "fleetclock_config.h"
 #include "log.h"
+#include "ntp_auth_query.h"
 #include "push.h"
 #include "readiness.h"
 #include "spool.h"
@@ -90,7 +91,8 @@ static int check_token_file(const struct agent_ctx *ctx)
 /* The readiness verdict on the same snapshot (pure, as --check does it):
  * the failed checks become the document's problems. */
 static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_snapshot *snap,
-			   const struct status_rtc *rtc, struct status_check *check)
+			   const struct status_rtc *rtc, const struct ntp_auth_result *auth,
+			   struct status_check *check)
 {
 	const struct agent_config *cfg = &d->ctx->cfg;
 	struct readiness_limits lim;
@@ -104,6 +106,7 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 		       : rtc->valid ? READINESS_RTC_VALID : READINESS_RTC_INVALID,
 		.rtc_offset = rtc->offset_s, .rtc_detail = rtc->device,
 		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+		.ntp_auth_mode = cfg->ntp_auth_mode, .ntp_auth = auth,
 	};
 	static struct readiness_report r;
 
@@ -145,6 +148,7 @@ static char *build_report(struct daemon *d)
 {
 	static struct chrony_snapshot snap;
 	static struct status_check check;
+	static struct ntp_auth_result auth;
 	struct status_rtc rtc;
 	struct agent_config *cfg = &d->ctx->cfg;
 	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
@@ -159,9 +163,14 @@ static char *build_report(struct daemon *d)
 		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
 	}
 	daemon_rtc_status(d->rtc, &rtc);
-	evaluate_check(d, rc, &snap, &rtc, &check);
+	if (rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
+		ntp_auth_query(d->chrony, &snap, &auth);
+	evaluate_check(d, rc, &snap, &rtc, rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF ? &auth : NULL,
+		       &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
 	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, rtc.present ? &rtc : NULL, &check);
+	if (doc && rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
+		status_set_authenticated(doc, ntp_auth_json_value(&auth));
 	if (doc && d->election)
 		json_object_set_new(doc, "election", agent_election_json(d->election));
 	if (doc && d->spool)

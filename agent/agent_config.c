@@ -23,6 +23,10 @@ const struct config_option agent_config_options[] = {
 	    "first reply timeout; doubles on each retry"),
 	OPT("chrony", "attempts", CONFIG_INT, chrony_attempts, "3", 1, 10,
 	    "sends per request"),
+	OPT("chrony", "ntp_auth", CONFIG_STRING, chrony_ntp_auth, "report", 0, 0,
+	    "is the selected source's time authenticated (NTP_DATA)? off, report (--check shows it), "
+	    "required (--check fails and the election follows no candidate whose time is not; "
+	    "set when chrony.conf has keys: docs/security.md)"),
 	OPT("agent", "host", CONFIG_STRING, host, "", 0, 0,
 	    "name reported for this node (default: the hostname)"),
 	OPT("agent", "role", CONFIG_STRING, role, "headset", 0, 0,
@@ -98,6 +102,11 @@ static int validate(struct agent_config *cfg, const char *name, char *err, size_
 	if (!ok) {
 		snprintf(err, errlen, "%s: [agent] role: '%s' is not master, failover, headset or observer",
 			 name, cfg->role);
+		return -EINVAL;
+	}
+	if (ntp_auth_mode_parse(cfg->chrony_ntp_auth, &cfg->ntp_auth_mode) < 0) {
+		snprintf(err, errlen, "%s: [chrony] ntp_auth: '%s' is not off, report or required",
+			 name, cfg->chrony_ntp_auth);
 		return -EINVAL;
 	}
 	if (strcmp(cfg->rtc_device, "auto") && strcmp(cfg->rtc_device, "none") &&

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "election_config.h"
+#include "ntp_auth.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
 
@@ -18,6 +19,8 @@ struct agent_config {
 	int chrony_udp_port;
 	int chrony_timeout_ms;
 	int chrony_attempts;
+	char chrony_ntp_auth[12];	/* off | report | required */
+	enum ntp_auth_mode ntp_auth_mode;	/* parsed from chrony_ntp_auth */
 	/* [agent] */
 	char host[64];			/* empty: gethostname() */
 	char role[16];			/* master | failover | headset | observer */

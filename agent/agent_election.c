@@ -29,6 +29,7 @@
 #include "fleetclock_config.h"
 #include "holdover_freq.h"
 #include "log.h"
+#include "ntp_auth_query.h"
 #include "ntp_query.h"
 #include "rtc_store.h"
 #include "timeutil.h"
@@ -76,6 +77,7 @@ struct agent_election {
 	int peer_online[ANNOUNCE_MAX_PEERS];
 	uint32_t peer_online_addr[ANNOUNCE_MAX_PEERS];
 	bool peer_is_source[ANNOUNCE_MAX_PEERS];	/* one of chronyd's sources */
+	bool peer_unauth[ANNOUNCE_MAX_PEERS];	/* its NTP not authenticated, ntp_auth required */
 	struct upstream ups[MAX_UPSTREAMS];
 	size_t n_ups;
 	/* rejoin */
@@ -649,8 +651,35 @@ static void apply_local(struct agent_election *e, struct chrony_client *c)
 		apply_holdover(e, c);
 }
 
+/* [chrony] ntp_auth = required: is the master's time authenticated in
+ * chronyd (NTP_DATA)? A master whose replies chronyd took without a key
+ * is not followed (its source stays offline, see apply_sources) until
+ * chronyd has no such replies from it (restarted with its key). */
+static void check_master_auth(struct agent_election *e, struct chrony_client *c)
+{
+	int slot = e->out.master >= 0 && !e->out.serve ? e->cand_slot[e->out.master] : -1;
+	enum ntp_auth_state st;
+	struct chrony_ipaddr ip;
+	char detail[300] = "";
+	uint16_t port;
+	bool refuse;
+
+	if (slot < 0 || !e->chrony_ok || e->ctx->cfg.ntp_auth_mode != NTP_AUTH_MODE_REQUIRED)
+		return;
+	ipaddr4(&ip, peer_ntp(e, slot, &port));
+	st = ntp_auth_query_source(c, &ip, detail, sizeof(detail));
+	refuse = !ntp_auth_may_follow(e->ctx->cfg.ntp_auth_mode, st);
+	if (refuse != e->peer_unauth[slot])
+		log_warn("election: %s master %s: %s", refuse ? "not following" : "following again",
+			 e->table.peers[slot].msg.name,
+			 st == NTP_AUTH_NO ? "chronyd takes its NTP replies without a key ([chrony] ntp_auth = required)"
+			 : st == NTP_AUTH_ERROR ? detail : "its NTP is authenticated or not yet heard");
+	e->peer_unauth[slot] = refuse;
+}
+
 /* Candidate sources in chronyd: none while serving, only the master while
- * following one, all while there is none. */
+ * following one, all while there is none; never one whose NTP is not
+ * authenticated when that is required. */
 static void apply_sources(struct agent_election *e, struct chrony_client *c)
 {
 	int master_slot = e->out.master >= 0 ? e->cand_slot[e->out.master] : -1;
@@ -666,6 +695,7 @@ static void apply_sources(struct agent_election *e, struct chrony_client *c)
 			continue;
 		a = peer_ntp(e, i, &port);
 		want = e->out.serve ? 0 : master_slot < 0 ? 1 : i == master_slot;
+		want = want && !e->peer_unauth[i];
 		if (e->peer_online[i] == want && e->peer_online_addr[i] == a)
 			continue;
 		if ((rc = set_online(e, c, a, want)) >= 0) {
@@ -1005,6 +1035,7 @@ int agent_election_tick(struct agent_election *e, struct chrony_client *c)
 		rejoin(e, c, now_mono, now_boot);
 	reapply_if_forgotten(e, c);
 	apply_local(e, c);
+	check_master_auth(e, c);
 	apply_sources(e, c);
 	quarantine(e, c, now_mono, now_real);
 	announce(e, now_clock(CLOCK_REALTIME));

@@ -489,6 +489,7 @@ static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
 	i->check_ready = sqlite3_column_int(st, 15);
 	status_metrics_from_text((const char *)sqlite3_column_text(st, 16),
 				 (size_t)sqlite3_column_bytes(st, 16), &i->metrics);
+	i->authenticated = -1;	/* not in the table: known again at the host's next report */
 }
 
 static void latest_free(struct latest_set *l)

@@ -230,6 +230,11 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 		PUT_LIT(b, "null");
 	else
 		put_bool(b, i->check_ready);
+	PUT_LIT(b, ",\"authenticated\":");	/* the selected source's NTP (docs/security.md) */
+	if (i->authenticated < 0)
+		PUT_LIT(b, "null");
+	else
+		put_bool(b, i->authenticated);
 }
 
 /* Render the static part of one host into frag (text malloc'ed). */

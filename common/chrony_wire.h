@@ -172,6 +172,12 @@ struct chrony_activity {
 	int32_t unresolved;
 };
 
+/* chrony_ntp_data.flags: the low 10 bits are the NTP tests (chronyc's
+ * "NTP tests"), then these (chrony 4.x; seen in a real NTP_DATA reply). */
+#define CHRONY_NTP_FLAGS_TESTS 0x03FFu
+#define CHRONY_NTP_FLAG_INTERLEAVED 0x4000u
+#define CHRONY_NTP_FLAG_AUTHENTICATED 0x8000u	/* chronyc's "Authenticated : Yes" */
+
 struct chrony_ntp_data {
 	struct chrony_ipaddr remote_addr;
 	struct chrony_ipaddr local_addr;

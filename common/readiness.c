@@ -183,6 +183,23 @@ static void check_update(const struct readiness_input *in, const struct readines
 	    timeutil_format_duration(age, 0, d, sizeof(d)));
 }
 
+static void check_ntp_auth(const struct readiness_input *in, struct readiness_report *r)
+{
+	static const enum readiness_status st[] = { READINESS_OK, READINESS_FAIL, READINESS_SKIP };
+	const struct chrony_source *sel;
+	bool upstream;
+	char value[400];
+	int v;
+
+	if (!in->ntp_auth || in->ntp_auth_mode == NTP_AUTH_MODE_OFF)
+		return;
+	sel = selected_source(in->snap);
+	upstream = in->allow_local && sel && is_upstream(in, sel);
+	v = ntp_auth_judge(in->ntp_auth_mode, in->ntp_auth, upstream, value, sizeof(value));
+	add(r, "ntp auth", st[v], in->ntp_auth_mode == NTP_AUTH_MODE_REQUIRED ? "required" : "not required",
+	    "%s", value);
+}
+
 static void check_chrony(const struct readiness_input *in, const struct readiness_limits *lim,
 			 struct readiness_report *r)
 {
@@ -193,6 +210,7 @@ static void check_chrony(const struct readiness_input *in, const struct readines
 	add(r, "leap status", t->leap_status == CHRONY_LEAP_UNSYNC ? READINESS_FAIL : READINESS_OK,
 	    "", "%s", chrony_wire_leap_str(t->leap_status));
 	check_source(in, r);
+	check_ntp_auth(in, r);
 	if (in->allow_local)
 		check_upstream(in, r);
 	snprintf(thr, sizeof(thr), "<= %s", timeutil_format_duration(lim->budget, 0, d1, sizeof(d1)));

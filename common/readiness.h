@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "chrony_client.h"
+#include "ntp_auth.h"
 
 enum readiness_status {
 	READINESS_OK,
@@ -63,6 +64,8 @@ struct readiness_input {
 	const char *election_reason;	/* why (VIEW) or why there is no view (MISSING) */
 	enum readiness_collector collector;
 	const char *collector_detail;	/* URL and error */
+	enum ntp_auth_mode ntp_auth_mode;	/* [chrony] ntp_auth */
+	const struct ntp_auth_result *ntp_auth;	/* NULL: no "ntp auth" line */
 };
 
 struct readiness_limits {
@@ -102,7 +105,9 @@ struct readiness_report {
  * source line: WARN when an upstream source is reachable (answered one of
  * its last 8 polls) but not selected (chronyd has fewer than the samples it
  * needs to select it: docs/election.md), OK when none is reachable, SKIP
- * when there is none. */
+ * when there is none. With in->ntp_auth an "ntp auth" line follows: FAIL
+ * when [chrony] ntp_auth = required and the selected source's time is not
+ * authenticated (ntp_auth.h). */
 void readiness_evaluate(const struct readiness_input *in, const struct readiness_limits *lim,
 			struct readiness_report *out);
 

@@ -207,6 +207,15 @@ static json_t *string_or_null(const char *s)
 	return s && *s ? json_string(s) : json_null();
 }
 
+void status_set_authenticated(json_t *doc, int authenticated)
+{
+	json_t *chrony = json_object_get(doc, "chrony");
+
+	if (json_is_object(chrony))
+		json_object_set_new(chrony, "authenticated",
+				    authenticated < 0 ? json_null() : json_boolean(authenticated));
+}
+
 json_t *status_build_report_queue(const struct status_report_queue *q)
 {
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:o}",
@@ -268,6 +277,7 @@ static const struct vfield report_queue_fields[] = {
 static const struct vfield chrony_fields[] = {
 	{ "tracking", V_OBJ, true, false, 0, 0, NULL },
 	{ "sources", V_ARR, true, false, 0, CHRONY_MAX_SOURCES, NULL },
+	{ "authenticated", V_BOOL, false, true, 0, 0, NULL },
 	{ NULL, V_ANY, false, false, 0, 0, NULL }
 };
 
@@ -526,7 +536,7 @@ static double num(json_t *obj, const char *key)
 
 static void fill_info(json_t *doc, struct status_info *info)
 {
-	json_t *chrony = json_object_get(doc, "chrony"), *t, *rtc, *check;
+	json_t *chrony = json_object_get(doc, "chrony"), *t, *rtc, *check, *sub;
 
 	memset(info, 0, sizeof(*info));
 	snprintf(info->host, sizeof(info->host), "%s", json_string_value(json_object_get(doc, "host")));
@@ -546,6 +556,10 @@ static void fill_info(json_t *doc, struct status_info *info)
 		info->root_delay_s = num(t, "root_delay_s");
 		info->root_dispersion_s = num(t, "root_dispersion_s");
 		info->max_error_s = status_max_error(info);
+		sub = json_object_get(chrony, "authenticated");
+		info->authenticated = json_is_boolean(sub) ? json_is_true(sub) : -1;
+	} else {
+		info->authenticated = -1;
 	}
 	rtc = json_object_get(doc, "rtc");
 	if (json_is_object(rtc)) {

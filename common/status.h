@@ -76,6 +76,10 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
 		     const char *chrony_error, const struct status_rtc *rtc,
 		     const struct status_check *check);
 
+/* Set doc's chrony.authenticated (the selected source's time authenticated,
+ * NTP_DATA): 1 true, 0 false, -1 null. Nothing when chrony is null. */
+void status_set_authenticated(json_t *doc, int authenticated);
+
 /* The fields of a valid document that the collector indexes. */
 struct status_info {
 	char host[STATUS_HOST_MAX];
@@ -96,6 +100,7 @@ struct status_info {
 	double rtc_offset_s;
 	int check_ready;		/* -1: no check, 0: not ready, 1: ready */
 	struct status_metrics metrics;	/* election, RTC drift, reach: for /metrics */
+	int authenticated;		/* chrony.authenticated: -1 null or absent, 0, 1 */
 };
 
 /* max_error_s of i from its tracking fields: |offset| + root delay / 2 +

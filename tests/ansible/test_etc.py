@@ -146,6 +146,46 @@ class TestEtc(unittest.TestCase):
                     self.assertEqual(servers[0], "192.168.50.1")
                     self.assertRegex(conf, r"(?m)^allow 192\.168\.50\.0/24$")
 
+    def test_ntp_keys(self):
+        # With a fleet key: "key N" on every fleet line (headset -> candidates, candidate
+        # <-> candidate), never on an upstream line; the keyfile holds the documented
+        # derivation; during a rotation both ids, the fleet lines on the new one.
+        import hashlib
+        fleet_key = "00112233445566778899aabbccddeeff" * 2
+
+        def derived(i):
+            return hashlib.sha256(("fleetclock-ntp-v1:%d:%s" % (i, fleet_key)).encode()).hexdigest()
+        for extra, ids, used in ((["-e", "fleetclock_fleet_key=" + fleet_key], [1001], 1001),
+                                 (["-e", "fleetclock_fleet_key=" + fleet_key, "-e",
+                                   '{"fleetclock_ntp_key_ids": [1001, 1002], "fleetclock_ntp_key_id": 1002}'],
+                                  [1001, 1002], 1002)):
+            with self.subTest(ids=ids):
+                out = tempfile.mkdtemp(prefix="fcdeploy-etc-keys-", dir=self.tmp)
+                r = render(out, *extra)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                with open(os.path.join(out, "chrony", "fleet.keys")) as f:
+                    keys = re.findall(r"(?m)^(\d+) AES256 HEX:([0-9a-f]{64})$", f.read())
+                self.assertEqual(keys, [(str(i), derived(i)) for i in ids])
+                for role in ("master", "failover", "headset"):
+                    path = os.path.join(out, "chrony", role + ".conf")
+                    p = subprocess.run(["chronyd", "-p", "-f", path], capture_output=True, text=True, timeout=30)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    with open(path) as f:
+                        conf = f.read()
+                    self.assertRegex(conf, r"(?m)^keyfile /etc/chrony/fleet\.keys$")
+                    lines = dict(re.findall(r"(?m)^server (\S+)(.*)$", conf))
+                    fleet = {a: o for a, o in lines.items() if a.startswith("192.168.50.1") and a != "192.168.50.1"}
+                    self.assertTrue(fleet, conf)
+                    for a, o in fleet.items():
+                        self.assertTrue(o.endswith(" key %d" % used), (role, a, o))
+                    if role != "headset":
+                        self.assertEqual(lines["192.168.50.1"], " iburst")   # upstream untouched
+                with open(os.path.join(out, "fleetclock", "agent-headset.conf")) as f:
+                    self.assertIn("\nntp_auth = required\n", f.read())
+        # Without a fleet key (the committed examples): no keys anywhere.
+        with open(os.path.join(ETC, "chrony", "headset.conf")) as f:
+            self.assertNotRegex(f.read(), r"(?m)\bkey \d+|^keyfile")
+
 
 def meson_lookups():
     """(pkg-config dependencies, (library, header or None), programs) that the meson.build

@@ -27,7 +27,8 @@ static struct status_info make_info(const char *host, int64_t sent_us, double of
 {
 	struct status_info i = { .sent_at_us = sent_us, .have_tracking = true, .synchronised = true,
 				 .stratum = 3, .offset_s = offset, .root_delay_s = 0.002,
-				 .root_dispersion_s = 0.0005, .check_ready = -1 };
+				 .root_dispersion_s = 0.0005, .check_ready = -1,
+				 .authenticated = -1 };
 
 	snprintf(i.host, sizeof(i.host), "%s", host);
 	snprintf(i.role, sizeof(i.role), "headset");
@@ -501,7 +502,7 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 			  real_or_null_oracle(i->rtc_have_offset, i->rtc_offset_s)) : json_null();
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:o, s:o}", "host", i->host, "role", i->role,
+			 " s:o, s:b, s:o, s:o, s:o}", "host", i->host, "role", i->role,
 			 "agent_version", i->agent_version, "sent_at", time_oracle(i->sent_at_us),
 			 "received_at", time_oracle(r->received_us), "clock_skew_s", skew,
 			 "clock_skewed", max_skew_s > 0 && fabs(skew) > max_skew_s,
@@ -514,7 +515,9 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 			 "error_bound_s", real_or_null_oracle(i->have_tracking, bound),
 			 "over_budget", i->have_tracking && bound > budget_s, "rtc", rtc,
 			 "check_ready", i->check_ready < 0 ? json_null()
-							    : json_boolean(i->check_ready));
+							    : json_boolean(i->check_ready),
+			 "authenticated", i->authenticated < 0 ? json_null()
+							       : json_boolean(i->authenticated));
 }
 
 START_TEST(test_views_fleet_fields_match_jansson)
@@ -536,9 +539,11 @@ START_TEST(test_views_fleet_fields_match_jansson)
 	rows[1].info.rtc_present = rows[1].info.rtc_valid = rows[1].info.rtc_have_offset = true;
 	rows[1].info.rtc_offset_s = -0.0021234567891;
 	rows[1].info.check_ready = 1;
+	rows[1].info.authenticated = 1;		/* the selected source's NTP, issue 21 */
 	rows[2].info.rtc_present = true;	/* an RTC that gave no offset */
 	rows[2].info.rtc_offset_s = NAN;
 	rows[2].info.check_ready = 0;
+	rows[2].info.authenticated = 0;
 	snprintf(rows[3].info.agent_version, sizeof(rows[3].info.agent_version),
 		 "0.1 \"q\" \\ \x01\x1f\t\xc3\xa9");
 	snprintf(rows[3].info.leap, sizeof(rows[3].info.leap), "insert");
