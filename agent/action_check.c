@@ -19,6 +19,7 @@
 #include "fleetclock_config.h"
 #include "log.h"
 #include "readiness.h"
+#include "selected_source.h"
 #include "timeutil.h"
 
 bool agent_role_may_serve(const struct agent_config *cfg)
@@ -112,6 +113,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 {
 	struct readiness_limits lim;
 	struct election_view ev;
+	struct spread_sel sel;
 	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
@@ -139,6 +141,8 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.chrony_rc = chrony_client_snapshot(c, snap);
 	in.chrony_endpoint = chrony_client_endpoint(c);
 	in.chrony_error = chrony_client_error(c);
+	if (in.chrony_rc == 0 && selected_source_read(c, snap, &sel) == 0)
+		in.sel = &sel;
 	in.snap = snap;
 	in.now = timeutil_now(CLOCK_REALTIME);
 	agent_check_limits(&ctx->cfg, &lim);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "chrony_client.h"
+#include "spread_bound.h"
 
 enum readiness_status {
 	READINESS_OK,
@@ -63,6 +64,9 @@ struct readiness_input {
 	const char *election_reason;	/* why (VIEW) or why there is no view (MISSING) */
 	enum readiness_collector collector;
 	const char *collector_detail;	/* URL and error */
+	const struct spread_sel *sel;	/* the selected source's NTP data; NULL: none.
+					 * With it, "max error" holds the bound relative
+					 * to the master against the budget */
 };
 
 struct readiness_limits {

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "chrony_client.h"
+#include "spread_bound.h"
 
 #define STATUS_SCHEMA "fleetclock.status/1"
 #define STATUS_MAX_BYTES (64 * 1024)	/* a collector refuses larger bodies */
@@ -94,7 +95,19 @@ struct status_info {
 	bool rtc_have_offset;
 	double rtc_offset_s;
 	int check_ready;		/* -1: no check, 0: not ready, 1: ready */
+	struct spread_sel sel;		/* "chrony.selected"; sel.have false: absent */
 };
+
+/* "chrony.selected": the selected source's address and root values and
+ * this node's own hop (null when sel->have is false). Returns a new
+ * reference, or NULL when out of memory. */
+json_t *status_build_selected(const struct spread_sel *sel);
+
+/* The spread bound's view of a node from its tracking and selected source. */
+struct spread_node status_spread_node(const struct chrony_tracking *t, const struct spread_sel *sel);
+
+/* The same from a parsed document's fields. */
+struct spread_node status_info_spread_node(const struct status_info *i);
 
 /* max_error_s of i from its tracking fields: |offset| + root delay / 2 +
  * root dispersion, NAN when have_tracking is false. */
