@@ -50,14 +50,14 @@ static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fle
 
 		h[k] = (struct fleet_host){ i->host, i->have_tracking, i->synchronised, i->offset_s,
 					    i->root_delay_s, i->root_dispersion_s,
-					    rows[k].received_us / 1e6 };
+					    rows[k].received_us / 1e6, i->sel };
 	}
 }
 
 static json_t *summary_json(const struct fleet_summary *s, const struct store_latest *rows,
 			    size_t skewed)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s}",
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s, s:f, s:o, s:s}",
 			 "hosts", (json_int_t)s->hosts, "stale", (json_int_t)s->stale,
 			 "clock_skewed", (json_int_t)skewed,
 			 "ready", (json_int_t)s->ready, "unsynchronised",
@@ -66,7 +66,10 @@ static json_t *summary_json(const struct fleet_summary *s, const struct store_la
 						     : json_null(),
 			 "worst_error_bound_s", s->worst_bound_s,
 			 "spread_bound_s", s->spread_bound_s,
-			 "verdict", fleet_verdict_name(s->verdict));
+			 "verdict", fleet_verdict_name(s->verdict),
+			 "absolute_spread_bound_s", s->absolute_spread_bound_s,
+			 "spread_floor_s", real_or_null(s->spread_floor_s),
+			 "spread_bound_kind", spread_kind_name(s->spread_kind));
 }
 
 /* A host's static part, rendered: "{...fields" without the closing brace. */
@@ -214,6 +217,15 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 	put_real(b, e->error_bound_s);
 	PUT_LIT(b, ",\"over_budget\":");
 	put_bool(b, e->over_budget);
+	PUT_LIT(b, ",\"relative_error_bound_s\":");
+	put_real(b, e->relative_bound_s);
+	PUT_LIT(b, ",\"bound\":");
+	put_str(b, e->relative ? "relative" : "absolute");
+	PUT_LIT(b, ",\"master\":");
+	if (i->sel.have)
+		put_str(b, i->sel.master);
+	else
+		PUT_LIT(b, "null");
 	PUT_LIT(b, ",\"rtc\":");
 	if (i->rtc_present) {
 		PUT_LIT(b, "{\"valid\":");

@@ -496,12 +496,14 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 	const struct status_info *i = &r->info;
 	double bound = i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 +
 					  i->root_dispersion_s : NAN;
+	struct spread_node sn = status_info_spread_node(i);
+	double rel = spread_bound_relative(&sn, NULL);
 	json_t *rtc = i->rtc_present ?
 		json_pack("{s:b, s:o}", "valid", i->rtc_valid, "offset_s",
 			  real_or_null_oracle(i->rtc_have_offset, i->rtc_offset_s)) : json_null();
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:o, s:o}", "host", i->host, "role", i->role,
+			 " s:o, s:b, s:o, s:s, s:o, s:o, s:o}", "host", i->host, "role", i->role,
 			 "agent_version", i->agent_version, "sent_at", time_oracle(i->sent_at_us),
 			 "received_at", time_oracle(r->received_us), "clock_skew_s", skew,
 			 "clock_skewed", max_skew_s > 0 && fabs(skew) > max_skew_s,
@@ -512,7 +514,10 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 			 "root_dispersion_s",
 			 real_or_null_oracle(i->have_tracking, i->root_dispersion_s),
 			 "error_bound_s", real_or_null_oracle(i->have_tracking, bound),
-			 "over_budget", i->have_tracking && bound > budget_s, "rtc", rtc,
+			 "over_budget", i->have_tracking && (isfinite(rel) ? rel : bound) > budget_s,
+			 "relative_error_bound_s", real_or_null_oracle(isfinite(rel), rel),
+			 "bound", isfinite(rel) ? "relative" : "absolute",
+			 "master", i->sel.have ? json_string(i->sel.master) : json_null(), "rtc", rtc,
 			 "check_ready", i->check_ready < 0 ? json_null()
 							    : json_boolean(i->check_ready));
 }
@@ -549,6 +554,9 @@ START_TEST(test_views_fleet_fields_match_jansson)
 	rows[5].info.stratum = 16;
 	rows[5].info.synchronised = false;
 	rows[6].info.sent_at_us = -1;		/* before the epoch: still a time */
+	rows[1].info.root_delay_s = 0.012;	/* a follower of "m\"1": relative 3.x ms */
+	rows[1].info.root_dispersion_s = 0.003;
+	rows[1].info.sel = (struct spread_sel){ true, "m\"1", 0.010, 0.001, 0.002, 0.0015, false };
 	text = views_fleet_json(rows, N, &p, NULL);
 	ck_assert_ptr_nonnull(text);
 	doc = json_loads(text, 0, NULL);
