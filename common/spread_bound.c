@@ -58,7 +58,9 @@ double spread_bound_floor(const struct spread_node *n)
 {
 	if (relative_why(n) != SPREAD_WHY_OK)
 		return NAN;
-	return n->sel.hop_delay_s / 2;
+	/* the own-hop delay inside the root delay chronyd used (its best
+	 * sample's), not the latest reply's */
+	return fmax(n->root_delay_s - n->sel.master_root_delay_s, 0) / 2;
 }
 
 static bool same_master(const struct spread_node *a, const struct spread_node *b)

@@ -65,8 +65,9 @@ double spread_bound_absolute(const struct spread_node *n);
  * *why (may be NULL) saying why it falls back. */
 double spread_bound_relative(const struct spread_node *n, enum spread_why *why);
 
-/* The floor no bound can beat: hop_delay / 2 (the unobservable asymmetry of
- * the node's own hop); NAN when the relative bound falls back. */
+/* The floor no bound can beat: the own hop's delay / 2 (its unobservable
+ * asymmetry), as (root_delay - master_root_delay) / 2, at least 0; NAN when
+ * the relative bound falls back. */
 double spread_bound_floor(const struct spread_node *n);
 
 /* The bound on |clock_a - clock_b|: relative when both have one and follow

@@ -48,10 +48,10 @@ static const struct {
 	{ "NAN root delay", C_NAN_ROOT, NAN, SPREAD_WHY_BAD_INPUT, NAN },
 	/* the master's latest root delay (20 ms) above the best sample's: the
 	 * own-hop terms hold the bound up */
-	{ "master's root grew since the best sample", C_MASTER_GREW, 2.7, SPREAD_WHY_OK, 1.0 },
-	{ "master on its local clock: nothing shared", C_MASTER_LOCAL, 9.2, SPREAD_WHY_OK, 1.0 },
+	{ "master's root grew since the best sample", C_MASTER_GREW, 2.7, SPREAD_WHY_OK, 0.0 },
+	{ "master on its local clock: nothing shared", C_MASTER_LOCAL, 9.2, SPREAD_WHY_OK, 6.0 },
 	/* own-hop terms above the absolute (inconsistent input): never above it */
-	{ "own hop above the absolute", C_HOP_HUGE, 9.2, SPREAD_WHY_OK, 15.0 },
+	{ "own hop above the absolute", C_HOP_HUGE, 9.2, SPREAD_WHY_OK, 1.0 },
 };
 
 static struct spread_node changed(enum change c)
