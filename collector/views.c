@@ -14,6 +14,11 @@ static json_t *real_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return *s ? json_string(s) : json_null();
+}
+
 static json_t *time_json(int64_t us)
 {
 	char buf[40];
@@ -420,13 +425,17 @@ char *views_history_json(const char *host, const struct store_point *pts, size_t
 	for (size_t k = 0; k < n; k++) {
 		const struct store_point *q = &pts[k];
 
-		json_array_append_new(arr, json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}",
+		json_array_append_new(arr, json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o}",
 			"sent_at", time_json(q->sent_at_us), "received_at", time_json(q->received_us),
 			"synchronised", q->synchronised,
 			"offset_s", q->have_tracking ? real_or_null(q->offset_s) : json_null(),
 			"error_bound_s", q->have_tracking ? real_or_null(q->max_error_s) : json_null(),
 			"rtc_offset_s", q->rtc_have_offset ? real_or_null(q->rtc_offset_s)
-							   : json_null()));
+							   : json_null(),
+			"relative_error_bound_s", q->have_tracking ? real_or_null(q->relative_error_s)
+								   : json_null(),
+			"master", string_or_null(q->master),
+			"election_master", string_or_null(q->election_master)));
 	}
 	doc = json_pack("{s:s, s:o, s:o, s:i, s:o}", "host", host, "since", time_json(since_us),
 			"until", time_json(until_us), "count", (json_int_t)n, "points", arr);

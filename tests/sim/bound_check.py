@@ -188,6 +188,9 @@ def run(name, profile, duration, net, out_root):
         rows = f.run()
     finally:
         f.stop()
+    with open(os.path.join(out, "samples.jsonl"), "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
     return sc, rows
 
 

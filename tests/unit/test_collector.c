@@ -84,6 +84,51 @@ static void *submit_main(void *arg)
 	return NULL;
 }
 
+/* Issue 20: a report's relative bound, master and the election's master
+ * come back in its history (from the stored document); "{}" gives nulls. */
+START_TEST(test_history_relative)
+{
+	char path[] = "/tmp/fc-test-hist-XXXXXX", db[64], err[256];
+	struct store_opts o = { db, 30, false, 64 };
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+	static const char doc[] = "{\"relative_error_s\":0.0032,\"chrony\":{\"selected\":"
+				  "{\"address\":\"10.0.0.2\"}},\"election\":{\"master\":\"obs\"}}";
+	int64_t now_us = (int64_t)time(NULL) * 1000000;
+	struct status_info a = make_info("hx", 1000000, 0.001), b = make_info("hx", 2000000, 0.002);
+	struct store_point *pts;
+	struct store *s;
+	size_t n;
+	char *text;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_submit(s, &a, doc, strlen(doc), now_us, on_done, &w), 0);
+	ck_assert_int_eq(store_submit(s, &b, "{}", 2, now_us + 1, on_done, &w), 0);
+	pthread_mutex_lock(&w.lock);
+	while (w.done < 2)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	ck_assert_int_eq(store_history(s, "hx", 0, INT64_MAX, 10, &pts, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_double_eq_tol(pts[0].relative_error_s, 0.0032, 1e-12);
+	ck_assert_str_eq(pts[0].master, "10.0.0.2");
+	ck_assert_str_eq(pts[0].election_master, "obs");
+	ck_assert(isnan(pts[1].relative_error_s));
+	ck_assert_str_eq(pts[1].master, "");
+	text = views_history_json("hx", pts, n, 0, 3000000);
+	ck_assert_ptr_nonnull(strstr(text, "\"relative_error_bound_s\":0.0032"));
+	ck_assert_ptr_nonnull(strstr(text, "\"master\":\"10.0.0.2\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"election_master\":\"obs\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"relative_error_bound_s\":null"));
+	free(text);
+	free(pts);
+	store_close(s);
+	snprintf(err, sizeof(err), "rm -rf '%s'", path);
+	ck_assert_int_eq(system(err), 0);
+}
+END_TEST
+
 START_TEST(test_store_concurrent)
 {
 	char path[] = "/tmp/fc-test-store-XXXXXX", db[64], err[256];
@@ -821,6 +866,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
+	tcase_add_test(tc, test_history_relative);
 	tcase_add_test(tc, test_store_latest_memory_equals_table);
 	tcase_add_test(tc, test_store_latest_follows_arrival_after_step_back);
 	tcase_add_test(tc, test_store_checkpoints_in_background);
