@@ -31,6 +31,8 @@ int selected_source_read(struct chrony_client *c, const struct chrony_snapshot *
 	rc = chrony_client_ntp_data(c, &src->data.ip, &nd);
 	if (rc < 0)
 		return rc;
+	if (!spread_reply_usable(nd.leap, nd.stratum))
+		return 0;
 	chrony_json_source_address(&src->data, sel->master, sizeof(sel->master));
 	sel->master_root_delay_s = nd.root_delay;
 	sel->master_root_dispersion_s = nd.root_dispersion;

@@ -9,6 +9,11 @@ static bool nonneg(double v)
 	return isfinite(v) && v >= 0;
 }
 
+bool spread_reply_usable(unsigned leap, unsigned stratum)
+{
+	return leap != 3 && stratum >= 1 && stratum <= 15;
+}
+
 double spread_bound_absolute(const struct spread_node *n)
 {
 	if (!n->have_tracking)

@@ -21,7 +21,8 @@
 #define SPREAD_MASTER_MAX 64
 
 /* What a node's chronyd says of its selected source (NTPDATA); have false:
- * not known (an agent before these fields, no selected source, LOCAL). */
+ * not known (an agent before these fields, no selected source, LOCAL, a
+ * last reply that is not usable: spread_reply_usable). */
 struct spread_sel {
 	bool have;
 	char master[SPREAD_MASTER_MAX];	/* the selected source's address: the group */
@@ -57,6 +58,12 @@ enum spread_why {
 	SPREAD_WHY_MASTER_CHANGED,
 	SPREAD_WHY_BAD_INPUT,		/* negative or non-finite values */
 };
+
+/* May the root values of a source's last reply (NTPDATA leap, stratum) be
+ * taken out of a follower's? Only from a synchronised server (leap not
+ * unsync, stratum 1-15): an unsynchronised one (a master back without valid
+ * time) sends root values that the follower's chronyd did not use. */
+bool spread_reply_usable(unsigned leap, unsigned stratum);
 
 /* |offset| + root_delay / 2 + root_dispersion; NAN without tracking. */
 double spread_bound_absolute(const struct spread_node *n);

@@ -87,6 +87,14 @@ def cmdmon(sock_path, command, body, req_len, rpy_type, timeout=0.5):
             pass
 
 
+def reply_usable(leap, stratum):
+    """The source's last reply can be taken apart (agent/selected_source.c):
+    a synchronised server (leap not unsync, stratum 1-15). An unsynchronised
+    one (a master back without valid time) sends root values that chronyd
+    did not use."""
+    return leap != LEAP_UNSYNC and 1 <= stratum <= 15
+
+
 def read_node(sock_path):
     """TRACKING and, for an NTP reference, NTPDATA of it: a dict or None."""
     b = cmdmon(sock_path, CMD_TRACKING, b"", 104, RPY_TRACKING)
@@ -102,11 +110,15 @@ def read_node(sock_path):
     if family == 1 and ref_id != REFID_LOCAL:
         nd = cmdmon(sock_path, CMD_NTP_DATA, ip + struct.pack(">HH", family, 0), 152,
                     RPY_NTP_DATA)
-        if nd and len(nd) >= 84:
+        if nd and len(nd) >= 94:
             get = [_cm_float(x) for x in struct.unpack_from(">2I", nd, 48)]
             peer = [_cm_float(x) for x in struct.unpack_from(">2I", nd, 76)]
-            d.update(master=socket.inet_ntoa(ip[:4]), m_root_delay=get[0],
-                     m_root_dispersion=get[1], hop_delay=peer[0], hop_dispersion=peer[1])
+            nd_leap, nd_stratum = nd[42], nd[45]
+            flags, = struct.unpack_from(">H", nd, 92)
+            d.update(nd_leap=nd_leap, nd_stratum=nd_stratum, nd_flags=flags)
+            if reply_usable(nd_leap, nd_stratum):
+                d.update(master=socket.inet_ntoa(ip[:4]), m_root_delay=get[0],
+                         m_root_dispersion=get[1], hop_delay=peer[0], hop_dispersion=peer[1])
     return d
 
 

@@ -94,6 +94,16 @@ START_TEST(test_relative_table)
 }
 END_TEST
 
+START_TEST(test_reply_usable)
+{
+	ck_assert(spread_reply_usable(0, 1));
+	ck_assert(spread_reply_usable(1, 15));
+	ck_assert(!spread_reply_usable(3, 2));		/* unsynchronised server */
+	ck_assert(!spread_reply_usable(0, 0));		/* kiss-o'-death / unspecified */
+	ck_assert(!spread_reply_usable(0, 16));
+}
+END_TEST
+
 START_TEST(test_absolute)
 {
 	struct spread_node n = node("m1", -0.2);
@@ -237,6 +247,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_relative_table, 0,
 			    sizeof(relative_rows) / sizeof(relative_rows[0]));
 	tcase_add_test(tc, test_absolute);
+	tcase_add_test(tc, test_reply_usable);
 	tcase_add_loop_test(tc, test_pair_table, 0, sizeof(pair_rows) / sizeof(pair_rows[0]));
 	tcase_add_test(tc, test_fleet_relative);
 	tcase_add_test(tc, test_fleet_fallbacks);
