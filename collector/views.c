@@ -580,8 +580,13 @@ char *views_metrics(const struct store_latest *rows, size_t n, const struct view
 	       "The configured max_clock_skew_s (0: not checked).");
 	fprintf(f, "fleetclock_fleet_max_clock_skew_seconds %.9g\n", p->max_clock_skew_s);
 	family(f, "fleetclock_fleet_spread_bound_seconds", "gauge",
-	       "Sum of the two largest error bounds of fresh hosts.");
+	       "Most two fresh hosts can be apart: relative bounds for followers of one master "
+	       "(docs/spread-bound.md), absolute ones otherwise.");
 	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);
+	family(f, "fleetclock_fleet_absolute_spread_bound_seconds", "gauge",
+	       "Sum of the two largest absolute error bounds of fresh hosts.");
+	fprintf(f, "fleetclock_fleet_absolute_spread_bound_seconds %.9g\n",
+		s.absolute_spread_bound_s);
 	family(f, "fleetclock_fleet_budget_seconds", "gauge", "The configured error budget.");
 	fprintf(f, "fleetclock_fleet_budget_seconds %.9g\n", p->budget_s);
 	ingest_counters(f, c);
