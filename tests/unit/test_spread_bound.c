@@ -6,6 +6,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spread_bound.h"
@@ -239,6 +240,88 @@ START_TEST(test_fleet_small)
 }
 END_TEST
 
+/* The O(n) fleet scan against every pair (spread_bound_pair), on seeded
+ * random fleets: 0-3 masters, old agents, unsynchronised nodes, ties. */
+static double ref_fleet(const struct spread_node *n, size_t k, enum spread_kind *kind,
+			double *floor_s)
+{
+	double best = 0, v;
+	enum spread_kind pk;
+	bool any_rel = false, any_abs = false;
+
+	*floor_s = NAN;
+	for (size_t i = 0; i < k; i++)
+		for (size_t j = i + 1; j < k; j++) {
+			v = spread_bound_pair(&n[i], &n[j], &pk);
+			best = fmax(best, v);
+			any_rel |= pk == SPREAD_RELATIVE;
+			any_abs |= pk == SPREAD_ABSOLUTE;
+			if (pk == SPREAD_RELATIVE)
+				*floor_s = fmax(isnan(*floor_s) ? 0 : *floor_s,
+						spread_bound_floor(&n[i]) + spread_bound_floor(&n[j]));
+		}
+	*kind = any_rel && any_abs ? SPREAD_MIXED : any_rel ? SPREAD_RELATIVE : SPREAD_ABSOLUTE;
+	return best;
+}
+
+START_TEST(test_fleet_against_pairs)
+{
+	struct spread_node n[12];
+	struct fleet_ctx c = { n, NULL };
+	struct spread_fleet f;
+	enum spread_kind kind;
+	double floor_s, want;
+	unsigned seed = 20;
+
+	for (int round = 0; round < 2000; round++) {
+		size_t k = 2 + (size_t)(rand_r(&seed) % 11);
+
+		for (size_t i = 0; i < k; i++) {
+			char m[8];
+
+			snprintf(m, sizeof(m), "m%d", rand_r(&seed) % 3);
+			n[i] = node(m, (rand_r(&seed) % 20 - 10) * 0.1);
+			n[i].root_delay_s = (10 + rand_r(&seed) % 8) * MS;
+			n[i].sel.master_root_delay_s = (rand_r(&seed) % 12) * MS;
+			n[i].sel.have = rand_r(&seed) % 6 != 0;
+			n[i].synchronised = rand_r(&seed) % 8 != 0;
+		}
+		want = ref_fleet(n, k, &kind, &floor_s);
+		spread_bound_fleet(get_node, &c, k, &f);
+		ck_assert_msg(fabs(f.bound_s - want) < 1e-12, "round %d: %g != %g", round, f.bound_s, want);
+		ck_assert_msg(f.kind == kind, "round %d: %s != %s", round, spread_kind_name(f.kind),
+			      spread_kind_name(kind));
+		ck_assert(isnan(floor_s) ? isnan(f.floor_s) : fabs(f.floor_s - floor_s) < 1e-12);
+		ck_assert_uint_eq(f.nodes, k);
+		ck_assert(f.worst_a >= 0 && f.worst_a < f.worst_b && (size_t)f.worst_b < k);
+		ck_assert(fabs(spread_bound_pair(&n[f.worst_a], &n[f.worst_b], NULL) - want) < 1e-12);
+	}
+}
+END_TEST
+
+/* More masters than the scan keeps (32): the rest count as absolute, a
+ * looser bound that still holds every pair. */
+START_TEST(test_fleet_many_masters)
+{
+	static struct spread_node n[80];
+	struct fleet_ctx c = { n, NULL };
+	struct spread_fleet f;
+	enum spread_kind kind;
+	double floor_s, want;
+
+	for (size_t i = 0; i < 80; i++) {
+		char m[8];
+
+		snprintf(m, sizeof(m), "m%zu", i / 2);
+		n[i] = node(m, 0.01 * (double)i);
+	}
+	want = ref_fleet(n, 80, &kind, &floor_s);
+	spread_bound_fleet(get_node, &c, 80, &f);
+	ck_assert(f.bound_s >= want - 1e-12);
+	ck_assert_int_eq(f.kind, SPREAD_MIXED);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("spread_bound");
@@ -252,6 +335,8 @@ int main(void)
 	tcase_add_test(tc, test_fleet_relative);
 	tcase_add_test(tc, test_fleet_fallbacks);
 	tcase_add_test(tc, test_fleet_small);
+	tcase_add_test(tc, test_fleet_against_pairs);
+	tcase_add_test(tc, test_fleet_many_masters);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
