@@ -167,7 +167,7 @@ def fleet(nodes):
             out["relative"] = max(out["relative"], v)
             if fl is not None:
                 out["floor"] = max(out["floor"] or 0.0, fl)
-            out["pairs"].append((abs(ta - tb), v, absolute(a) + absolute(b)))
+            out["pairs"].append((abs(ta - tb), v, absolute(a) + absolute(b), kind, fl))
     return out
 
 
@@ -224,7 +224,7 @@ def analyse(sc, rows, settle):
         by_t.setdefault(r["t"], []).append(r)
     prev_master = {}
     st = dict(samples=0, rel_in=0, abs_in=0, pairs=0, pair_rel_in=0, rel_ratio=[], abs_ratio=[],
-              floor_ratio=[], abs_floor=[], abs_over_rel=[], kinds={}, worst=None, true=[], rel=[], absb=[],
+              floor_ratio=[], abs_floor=[], abs_over_rel=[], rp_abs_rel=[], rp_floor=[], rp_true=[], kinds={}, worst=None, true=[], rel=[], absb=[],
               floors=[])
     for t in sorted(by_t):
         nodes = []
@@ -244,9 +244,14 @@ def analyse(sc, rows, settle):
         st["samples"] += 1
         st["rel_in"] += f["relative"] >= true
         st["abs_in"] += f["absolute"] >= true
-        for tp, vp, _ in f["pairs"]:
+        for tp, vp, ap, kp, fp in f["pairs"]:
             st["pairs"] += 1
             st["pair_rel_in"] += vp >= tp
+            if kp == "relative":
+                st["rp_abs_rel"].append(ap / vp)
+                st["rp_floor"].append(vp / fp if fp else float("nan"))
+                if tp > 0:
+                    st["rp_true"].append(vp / tp)
         kind = "/".join(sorted(f["kinds"]))
         st["kinds"][kind] = st["kinds"].get(kind, 0) + 1
         st["true"].append(true)
@@ -291,6 +296,11 @@ def report(label, st):
             pct(st["floors"], 50) * ms, pct(st["floor_ratio"], 50), pct(st["floor_ratio"], 99),
             pct(st["abs_floor"], 50)),
     ]
+    if st["rp_abs_rel"]:
+        lines.append("  same-master pairs (%d): absolute/relative median %.2fx p99 %.2fx; "
+                     "relative/floor median %.2f p99 %.2f; relative/true median %.1f" % (
+                         len(st["rp_abs_rel"]), pct(st["rp_abs_rel"], 50), pct(st["rp_abs_rel"], 99),
+                         pct(st["rp_floor"], 50), pct(st["rp_floor"], 99), pct(st["rp_true"], 50)))
     if st["worst"]:
         lines.append("  NOT CONTAINED: worst at t=%.0f s, true spread above the bound by %.3f ms"
                      % (st["worst"][0], st["worst"][1] * ms))
@@ -313,6 +323,20 @@ def lock_block(net):
     return True
 
 
+def reanalyse(root, settle):
+    failed = False
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "samples.jsonl")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            rows = [json.loads(line) for line in f]
+        st = analyse(None, rows, settle)
+        print(report(name + " (saved)", st), flush=True)
+        failed |= st["samples"] == 0 or st["pair_rel_in"] != st["pairs"]
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("scenarios", nargs="*", help="NAME or NAME:PROFILE (default: %s)"
@@ -326,7 +350,12 @@ def main():
     ap.add_argument("--ci", action="store_true", help="short scenarios, containment asserted")
     ap.add_argument("--out", default="/tmp/fleetclock-bound-check")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--from", dest="from_dir",
+                    help="analyse the samples.jsonl of earlier runs under this directory again "
+                    "(no simulation, no root needed)")
     a = ap.parse_args()
+    if a.from_dir:
+        return reanalyse(a.from_dir, a.settle)
     if os.geteuid() != 0:
         print("bound_check: needs root (chronyd binds port 123): skipped", file=sys.stderr)
         return 77
@@ -348,7 +377,8 @@ def main():
         st = analyse(sc, rows, a.settle)
         print(report("%s (%.0f s run)" % (sc["name"], time.monotonic() - t0), st), flush=True)
         results[sc["name"]] = {k: v for k, v in st.items()
-                               if k not in ("rel_ratio", "abs_ratio", "floor_ratio", "abs_floor", "true",
+                               if k not in ("rel_ratio", "abs_ratio", "floor_ratio", "abs_floor", "true", "rp_abs_rel",
+                                            "rp_floor", "rp_true",
                                             "rel", "absb", "abs_over_rel", "floors")}
         if st["samples"] == 0 or st["pair_rel_in"] != st["pairs"] or st["rel_in"] != st["samples"]:
             failed = True
