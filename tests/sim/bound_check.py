@@ -155,16 +155,33 @@ def pair(a, b):
     return absolute(a) + absolute(b), "absolute", None
 
 
-def fleet(nodes):
-    """The fleet's bounds over nodes [(name, node, true_error)]."""
+def via_upstream(a, b, masters):
+    """Exploration (not in the C code): two followers of different masters
+    that both follow one upstream: relative_a + relative of each master +
+    relative_b. None when that does not apply."""
+    ma, mb = masters.get(a.get("master")), masters.get(b.get("master"))
+    ra, rb = relative(a), relative(b)
+    if None in (ma, mb, ra, rb) or a["master"] == b["master"]:
+        return None
+    rma, rmb = relative(ma), relative(mb)
+    if rma is None or rmb is None or ma["master"] != mb["master"]:
+        return None
+    return ra + rma + rmb + rb
+
+
+def fleet(nodes, masters=None):
+    """The fleet's bounds over nodes [(name, node, true_error)]; masters:
+    name -> node of every node, for the exploratory bound via the upstream."""
     abss = sorted((absolute(n) for _, n, _ in nodes), reverse=True)
-    out = dict(absolute=sum(abss[:2]), relative=0.0, floor=None, kinds=set(), pairs=[])
+    out = dict(absolute=sum(abss[:2]), relative=0.0, floor=None, kinds=set(), pairs=[], tree=0.0)
     for i in range(len(nodes)):
         for j in range(i + 1, len(nodes)):
             (na, a, ta), (nb, b, tb) = nodes[i], nodes[j]
             v, kind, fl = pair(a, b)
             out["kinds"].add(kind)
             out["relative"] = max(out["relative"], v)
+            t = via_upstream(a, b, masters or {}) if kind == "absolute" else None
+            out["tree"] = max(out["tree"], v if t is None else min(t, v))
             if fl is not None:
                 out["floor"] = max(out["floor"] or 0.0, fl)
             out["pairs"].append((abs(ta - tb), v, absolute(a) + absolute(b), kind, fl))
@@ -224,7 +241,8 @@ def analyse(sc, rows, settle):
         by_t.setdefault(r["t"], []).append(r)
     prev_master = {}
     st = dict(samples=0, rel_in=0, abs_in=0, pairs=0, pair_rel_in=0, rel_ratio=[], abs_ratio=[],
-              floor_ratio=[], abs_floor=[], abs_over_rel=[], rp_abs_rel=[], rp_floor=[], rp_true=[], kinds={}, worst=None, true=[], rel=[], absb=[],
+              floor_ratio=[], abs_floor=[], abs_over_rel=[], rp_abs_rel=[], rp_floor=[], rp_true=[],
+              tree_in=0, tree=[], abs_over_tree=[], kinds={}, worst=None, true=[], rel=[], absb=[],
               floors=[])
     for t in sorted(by_t):
         nodes = []
@@ -239,10 +257,14 @@ def analyse(sc, rows, settle):
             nodes.append((r["node"], c, r["true_error"]))
         if len(nodes) < 2 or t < settle:
             continue
-        f = fleet(nodes)
+        masters = {r["node"]: r["chrony"] for r in by_t[t] if r.get("chrony")}
+        f = fleet(nodes, masters)
         true = max(n[2] for n in nodes) - min(n[2] for n in nodes)
         st["samples"] += 1
         st["rel_in"] += f["relative"] >= true
+        st["tree_in"] += f["tree"] >= true
+        st["tree"].append(f["tree"])
+        st["abs_over_tree"].append(f["absolute"] / f["tree"])
         st["abs_in"] += f["absolute"] >= true
         for tp, vp, ap, kp, fp in f["pairs"]:
             st["pairs"] += 1
@@ -296,6 +318,10 @@ def report(label, st):
             pct(st["floors"], 50) * ms, pct(st["floor_ratio"], 50), pct(st["floor_ratio"], 99),
             pct(st["abs_floor"], 50)),
     ]
+    lines.append("  exploration, via the masters' common upstream for pairs across masters: "
+                 "contained %.1f %%, median %.3f ms, absolute/it median %.2fx p99 %.2fx" % (
+                     share(st["tree_in"], n), pct(st["tree"], 50) * ms, pct(st["abs_over_tree"], 50),
+                     pct(st["abs_over_tree"], 99)))
     if st["rp_abs_rel"]:
         lines.append("  same-master pairs (%d): absolute/relative median %.2fx p99 %.2fx; "
                      "relative/floor median %.2f p99 %.2f; relative/true median %.1f" % (
@@ -378,7 +404,7 @@ def main():
         print(report("%s (%.0f s run)" % (sc["name"], time.monotonic() - t0), st), flush=True)
         results[sc["name"]] = {k: v for k, v in st.items()
                                if k not in ("rel_ratio", "abs_ratio", "floor_ratio", "abs_floor", "true", "rp_abs_rel",
-                                            "rp_floor", "rp_true",
+                                            "rp_floor", "rp_true", "tree", "abs_over_tree",
                                             "rel", "absb", "abs_over_rel", "floors")}
         if st["samples"] == 0 or st["pair_rel_in"] != st["pairs"] or st["rel_in"] != st["samples"]:
             failed = True
