@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ntp_auth_query.h"
 #include "readiness.h"
+#include "selected_source.h"
 #include "timeutil.h"
 
 bool agent_role_may_serve(const struct agent_config *cfg)
@@ -114,6 +115,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	struct readiness_limits lim;
 	struct election_view ev;
 	struct ntp_auth_result auth;
+	struct spread_sel sel;
 	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
@@ -141,6 +143,8 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.chrony_rc = chrony_client_snapshot(c, snap);
 	in.chrony_endpoint = chrony_client_endpoint(c);
 	in.chrony_error = chrony_client_error(c);
+	if (in.chrony_rc == 0 && selected_source_read(c, snap, &sel) == 0)
+		in.sel = &sel;
 	in.snap = snap;
 	if (in.chrony_rc == 0 && ctx->cfg.ntp_auth_mode != NTP_AUTH_MODE_OFF) {
 		ntp_auth_query(c, snap, &auth);

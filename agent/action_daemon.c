@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "agent_election.h"
+#include "selected_source.h"
 #include "daemon_rtc.h"
 #include "fleetclock_config.h"
 #include "log.h"
@@ -92,7 +93,7 @@ static int check_token_file(const struct agent_ctx *ctx)
  * the failed checks become the document's problems. */
 static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_snapshot *snap,
 			   const struct status_rtc *rtc, const struct ntp_auth_result *auth,
-			   struct status_check *check)
+			   const struct spread_sel *sel, struct status_check *check)
 {
 	const struct agent_config *cfg = &d->ctx->cfg;
 	struct readiness_limits lim;
@@ -105,7 +106,7 @@ static void evaluate_check(struct daemon *d, int chrony_rc, const struct chrony_
 		       : !rtc->have_offset ? READINESS_RTC_NOT_CHECKED
 		       : rtc->valid ? READINESS_RTC_VALID : READINESS_RTC_INVALID,
 		.rtc_offset = rtc->offset_s, .rtc_detail = rtc->device,
-		.collector = READINESS_COLLECTOR_NOT_CONFIGURED,
+		.collector = READINESS_COLLECTOR_NOT_CONFIGURED, .sel = sel,
 		.ntp_auth_mode = cfg->ntp_auth_mode, .ntp_auth = auth,
 	};
 	static struct readiness_report r;
@@ -153,6 +154,8 @@ static char *build_report(struct daemon *d)
 	struct agent_config *cfg = &d->ctx->cfg;
 	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
 	const char *chrony_err = NULL;
+	struct spread_sel sel;
+	bool have_sel;
 	json_t *doc;
 	char *text;
 	int rc;
@@ -162,15 +165,18 @@ static char *build_report(struct daemon *d)
 		chrony_err = chrony_client_error(d->chrony);
 		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
 	}
+	have_sel = rc == 0 && selected_source_read(d->chrony, &snap, &sel) == 0;
 	daemon_rtc_status(d->rtc, &rtc);
 	if (rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
 		ntp_auth_query(d->chrony, &snap, &auth);
 	evaluate_check(d, rc, &snap, &rtc, rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF ? &auth : NULL,
-		       &check);
+		       have_sel ? &sel : NULL, &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
 	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, rtc.present ? &rtc : NULL, &check);
 	if (doc && rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
 		status_set_authenticated(doc, ntp_auth_json_value(&auth));
+	if (doc && have_sel)
+		selected_source_to_status(doc, &snap, &sel);
 	if (doc && d->election)
 		json_object_set_new(doc, "election", agent_election_json(d->election));
 	if (doc && d->spool)

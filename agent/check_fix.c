@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 #include "rtc.h"
 #include "rtc_discipline.h"
 #include "rtc_store.h"
+#include "selected_source.h"
+#include "status.h"
 #include "timeutil.h"
 
 #define POLL_US 200000
@@ -42,9 +45,33 @@ static bool fresh(const struct chrony_tracking *t, const struct chrony_tracking 
 	       t->ref_time.tv_nsec != before->ref_time.tv_nsec;
 }
 
+/* The selected source's NTP data, read once per run after the burst: with
+ * it the budget holds the bound relative to the master, as the check does
+ * (docs/spread-bound.md). A one-shot action: one run at a time. */
+static struct spread_sel fix_sel;
+
+static void read_sel(struct chrony_client *c)
+{
+	struct chrony_snapshot *snap = calloc(1, sizeof(*snap));
+
+	memset(&fix_sel, 0, sizeof(fix_sel));
+	if (snap && chrony_client_snapshot(c, snap) == 0)
+		selected_source_read(c, snap, &fix_sel);
+	free(snap);
+}
+
+/* The bound the budget holds: relative to the master when it applies. */
+static double fix_bound(const struct chrony_tracking *t)
+{
+	struct spread_node n = status_spread_node(t, &fix_sel);
+	double r = spread_bound_relative(&n, NULL);
+
+	return isfinite(r) ? r : chrony_tracking_max_error(t);
+}
+
 static bool within(const struct chrony_tracking *t, double budget)
 {
-	return chrony_tracking_synchronised(t) && chrony_tracking_max_error(t) <= budget;
+	return chrony_tracking_synchronised(t) && fix_bound(t) <= budget;
 }
 
 /* Poll tracking until done() or the monotonic deadline; returns whether
@@ -138,7 +165,7 @@ static bool after_failed_step(struct chrony_client *c, struct check_fix_log *log
 		return true;
 	note(log, "wait", false, "max error %s after chronyd's next update (budget %s): not slewed out "
 	     "in the %.0f s left (chronyd slews at most 83 ms/s)",
-	     timeutil_format_duration(chrony_tracking_max_error(t), 0, d1, sizeof(d1)),
+	     timeutil_format_duration(fix_bound(t), 0, d1, sizeof(d1)),
 	     timeutil_format_duration(budget, 0, d2, sizeof(d2)), left);
 	return false;
 }
@@ -152,7 +179,7 @@ static bool fix_step(struct chrony_client *c, struct check_fix_log *log, double 
 
 	if (within(t, budget)) {
 		note(log, "makestep", true, "not needed: max error %s within budget",
-		     timeutil_format_duration(chrony_tracking_max_error(t), 0, d1, sizeof(d1)));
+		     timeutil_format_duration(fix_bound(t), 0, d1, sizeof(d1)));
 		return true;
 	}
 	if (chrony_client_makestep(c) < 0)
@@ -182,6 +209,7 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 	else
 		note(log, "wait", false, "no clock update within %.0f s", timeutil_now(CLOCK_MONOTONIC) - t0);
 	log->started = t0;
+	read_sel(c);
 	if (!fix_step(c, log, deadline, budget, t0, &t)) {
 		/* chronyd still calls the clock synchronised: never write the
 		 * RTC from a clock known to be over budget. */
@@ -192,11 +220,11 @@ void check_fix_run(struct agent_ctx *ctx, struct chrony_client *c, struct check_
 	}
 	if (wait_for(c, deadline, &t, done_within, &budget))
 		note(log, "wait", true, "max error %s within budget %s after %.1f s",
-		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
+		     timeutil_format_duration(fix_bound(&t), 0, d1, sizeof(d1)),
 		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0);
 	else
 		note(log, "wait", false, "max error still %s (budget %s) after %.0f s%s",
-		     timeutil_format_duration(chrony_tracking_max_error(&t), 0, d1, sizeof(d1)),
+		     timeutil_format_duration(fix_bound(&t), 0, d1, sizeof(d1)),
 		     timeutil_format_duration(budget, 0, d2, sizeof(d2)), timeutil_now(CLOCK_MONOTONIC) - t0,
 		     chrony_tracking_synchronised(&t) ? "" : ", not synchronised");
 	fix_rtc(ctx, c, log);

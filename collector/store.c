@@ -109,7 +109,9 @@ static const char sel_latest_sql[] =
 
 static const char sel_history_sql[] =
 	"SELECT sent_at_us, received_us, have_tracking, synchronised, offset_s, max_error_s,"
-	" rtc_offset_s FROM reports WHERE host = ?1 AND sent_at_us BETWEEN ?2 AND ?3"
+	" rtc_offset_s, json_extract(doc, '$.relative_error_s'),"
+	" json_extract(doc, '$.chrony.selected.address'), json_extract(doc, '$.election.master')"
+	" FROM reports WHERE host = ?1 AND sent_at_us BETWEEN ?2 AND ?3"
 	" ORDER BY sent_at_us LIMIT ?4";
 
 static int db_fail(struct store *s, sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -717,6 +719,9 @@ int store_history(struct store *s, const char *host, int64_t since_us, int64_t u
 		q->max_error_s = column_double_or_nan(st, 5);
 		q->rtc_have_offset = sqlite3_column_type(st, 6) != SQLITE_NULL;
 		q->rtc_offset_s = column_double_or_nan(st, 6);
+		q->relative_error_s = column_double_or_nan(st, 7);
+		column_text(st, 8, q->master, sizeof(q->master));
+		column_text(st, 9, q->election_master, sizeof(q->election_master));
 	}
 	if (step != SQLITE_DONE && step != SQLITE_ROW) {
 		log_err("%s: read history of %s: %s", s->path, host, sqlite3_errmsg(s->rdb));

@@ -75,6 +75,9 @@ struct store_point {
 	bool have_tracking, synchronised;
 	double offset_s, max_error_s, rtc_offset_s;
 	bool rtc_have_offset;
+	double relative_error_s;	/* the report's relative_error_s; NAN: none */
+	char master[64];		/* chrony.selected.address; "": none */
+	char election_master[64];	/* election.master (candidates); "": none */
 };
 
 /* Reports of host with since_us <= sent_at <= until_us, oldest first, at

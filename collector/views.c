@@ -15,6 +15,11 @@ static json_t *real_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+static json_t *string_or_null(const char *s)
+{
+	return *s ? json_string(s) : json_null();
+}
+
 static json_t *time_json(int64_t us)
 {
 	char buf[40];
@@ -51,14 +56,14 @@ static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fle
 
 		h[k] = (struct fleet_host){ i->host, i->have_tracking, i->synchronised, i->offset_s,
 					    i->root_delay_s, i->root_dispersion_s,
-					    rows[k].received_us / 1e6 };
+					    rows[k].received_us / 1e6, i->sel };
 	}
 }
 
 static json_t *summary_json(const struct fleet_summary *s, const struct store_latest *rows,
 			    size_t skewed)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s}",
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:f, s:f, s:s, s:f, s:o, s:s}",
 			 "hosts", (json_int_t)s->hosts, "stale", (json_int_t)s->stale,
 			 "clock_skewed", (json_int_t)skewed,
 			 "ready", (json_int_t)s->ready, "unsynchronised",
@@ -67,7 +72,10 @@ static json_t *summary_json(const struct fleet_summary *s, const struct store_la
 						     : json_null(),
 			 "worst_error_bound_s", s->worst_bound_s,
 			 "spread_bound_s", s->spread_bound_s,
-			 "verdict", fleet_verdict_name(s->verdict));
+			 "verdict", fleet_verdict_name(s->verdict),
+			 "absolute_spread_bound_s", s->absolute_spread_bound_s,
+			 "spread_floor_s", real_or_null(s->spread_floor_s),
+			 "spread_bound_kind", spread_kind_name(s->spread_kind));
 }
 
 /* A host's static part, rendered: "{...fields" without the closing brace. */
@@ -215,6 +223,15 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 	put_real(b, e->error_bound_s);
 	PUT_LIT(b, ",\"over_budget\":");
 	put_bool(b, e->over_budget);
+	PUT_LIT(b, ",\"relative_error_bound_s\":");
+	put_real(b, e->relative_bound_s);
+	PUT_LIT(b, ",\"bound\":");
+	put_str(b, e->relative ? "relative" : "absolute");
+	PUT_LIT(b, ",\"master\":");
+	if (i->sel.have)
+		put_str(b, i->sel.master);
+	else
+		PUT_LIT(b, "null");
 	PUT_LIT(b, ",\"rtc\":");
 	if (i->rtc_present) {
 		PUT_LIT(b, "{\"valid\":");
@@ -414,13 +431,17 @@ char *views_history_json(const char *host, const struct store_point *pts, size_t
 	for (size_t k = 0; k < n; k++) {
 		const struct store_point *q = &pts[k];
 
-		json_array_append_new(arr, json_pack("{s:o, s:o, s:b, s:o, s:o, s:o}",
+		json_array_append_new(arr, json_pack("{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o}",
 			"sent_at", time_json(q->sent_at_us), "received_at", time_json(q->received_us),
 			"synchronised", q->synchronised,
 			"offset_s", q->have_tracking ? real_or_null(q->offset_s) : json_null(),
 			"error_bound_s", q->have_tracking ? real_or_null(q->max_error_s) : json_null(),
 			"rtc_offset_s", q->rtc_have_offset ? real_or_null(q->rtc_offset_s)
-							   : json_null()));
+							   : json_null(),
+			"relative_error_bound_s", q->have_tracking ? real_or_null(q->relative_error_s)
+								   : json_null(),
+			"master", string_or_null(q->master),
+			"election_master", string_or_null(q->election_master)));
 	}
 	doc = json_pack("{s:s, s:o, s:o, s:i, s:o}", "host", host, "since", time_json(since_us),
 			"until", time_json(until_us), "count", (json_int_t)n, "points", arr);
@@ -565,8 +586,13 @@ char *views_metrics(const struct store_latest *rows, size_t n, const struct view
 	       "The configured max_clock_skew_s (0: not checked).");
 	fprintf(f, "fleetclock_fleet_max_clock_skew_seconds %.9g\n", p->max_clock_skew_s);
 	family(f, "fleetclock_fleet_spread_bound_seconds", "gauge",
-	       "Sum of the two largest error bounds of fresh hosts.");
+	       "Most two fresh hosts can be apart: relative bounds for followers of one master "
+	       "(docs/spread-bound.md), absolute ones otherwise.");
 	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);
+	family(f, "fleetclock_fleet_absolute_spread_bound_seconds", "gauge",
+	       "Sum of the two largest absolute error bounds of fresh hosts.");
+	fprintf(f, "fleetclock_fleet_absolute_spread_bound_seconds %.9g\n",
+		s.absolute_spread_bound_s);
 	family(f, "fleetclock_fleet_budget_seconds", "gauge", "The configured error budget.");
 	fprintf(f, "fleetclock_fleet_budget_seconds %.9g\n", p->budget_s);
 	metrics_election_render(f, rows, e, n, c->master);

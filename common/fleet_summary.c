@@ -8,6 +8,34 @@ double fleet_error_bound(double offset_s, double root_delay_s, double root_dispe
 	return fabs(offset_s) + fabs(root_delay_s) / 2 + fabs(root_dispersion_s);
 }
 
+static struct spread_node node_of(const struct fleet_host *h)
+{
+	return (struct spread_node){ h->have_tracking, h->synchronised, h->offset_s,
+				     h->root_delay_s, h->root_dispersion_s, h->sel };
+}
+
+static double fleet_relative_bound(const struct fleet_host *h)
+{
+	struct spread_node n = node_of(h);
+
+	return spread_bound_relative(&n, NULL);
+}
+
+struct fresh_ctx {
+	const struct fleet_host *hosts;
+	double now, stale_after_s;
+};
+
+static bool fresh_node(const void *ctx, size_t i, struct spread_node *out)
+{
+	const struct fresh_ctx *c = ctx;
+
+	if (c->now - c->hosts[i].received_at > c->stale_after_s)
+		return false;
+	*out = node_of(&c->hosts[i]);
+	return true;
+}
+
 static void eval_host(const struct fleet_host *h, double now, double stale_after_s,
 		      double budget_s, struct fleet_host_eval *e)
 {
@@ -15,8 +43,26 @@ static void eval_host(const struct fleet_host *h, double now, double stale_after
 	e->stale = e->age_s > stale_after_s;
 	e->error_bound_s = h->have_tracking ?
 		fleet_error_bound(h->offset_s, h->root_delay_s, h->root_dispersion_s) : NAN;
-	e->over_budget = h->have_tracking && !(e->error_bound_s <= budget_s);
+	e->relative_bound_s = fleet_relative_bound(h);
+	e->relative = isfinite(e->relative_bound_s);
+	e->over_budget = h->have_tracking &&
+			 !((e->relative ? e->relative_bound_s : e->error_bound_s) <= budget_s);
 	e->ready = !e->stale && h->have_tracking && h->synchronised && !e->over_budget;
+}
+
+/* The spread bound relative to the master where it applies (issue 20). */
+static void apply_relative(const struct fleet_host *hosts, size_t n, double now,
+			   double stale_after_s, struct fleet_summary *out)
+{
+	struct fresh_ctx c = { hosts, now, stale_after_s };
+	struct spread_fleet f;
+
+	spread_bound_fleet(fresh_node, &c, n, &f);
+	out->absolute_spread_bound_s = out->spread_bound_s;
+	out->spread_kind = f.nodes ? f.kind : SPREAD_NONE;
+	out->spread_floor_s = f.floor_s;
+	if (f.nodes)
+		out->spread_bound_s = fmin(f.bound_s, out->spread_bound_s);
 }
 
 void fleet_summarize(const struct fleet_host *hosts, size_t n, double now, double stale_after_s,
@@ -48,6 +94,7 @@ void fleet_summarize(const struct fleet_host *hosts, size_t n, double now, doubl
 	}
 	out->worst_bound_s = first >= 0 ? first : 0;
 	out->spread_bound_s = (first >= 0 ? first : 0) + (second >= 0 ? second : 0);
+	apply_relative(hosts, n, now, stale_after_s, out);
 	if (n == 0)
 		out->verdict = FLEET_EMPTY;
 	else if (out->spread_bound_s > budget_s || out->over_budget)

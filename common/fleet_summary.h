@@ -4,12 +4,19 @@
  * bound is |offset| + root_delay / 2 + root_dispersion: the most its clock
  * can be away from true time. Two clocks can then be at most the sum of
  * their bounds apart, so the fleet's spread bound is the sum of the two
- * largest bounds (the single bound when there is one host). */
+ * largest bounds (the single bound when there is one host).
+ *
+ * Hosts that follow the same master (their reports carry the selected
+ * source's NTP data) are held to their bounds relative to that master
+ * instead, which leave out what they share (spread_bound.h): a pair of them
+ * is at most the sum of their relative bounds apart. */
 #ifndef FLEETCLOCK_FLEET_SUMMARY_H
 #define FLEETCLOCK_FLEET_SUMMARY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "spread_bound.h"
 
 /* One host's latest report, as the collector stored it. */
 struct fleet_host {
@@ -20,6 +27,8 @@ struct fleet_host {
 	double root_delay_s;
 	double root_dispersion_s;
 	double received_at;	/* s since the epoch, when the collector stored it */
+	struct spread_sel sel;	/* the selected source (zero: unknown, absolute bound
+				 * only): docs/spread-bound.md */
 };
 
 /* What the summary says about one host. */
@@ -29,6 +38,8 @@ struct fleet_host_eval {
 	bool stale;		/* age_s > stale_after */
 	bool over_budget;	/* error_bound_s > budget (false without tracking) */
 	bool ready;		/* fresh, synchronised and within the budget */
+	double relative_bound_s;	/* relative to its master; NAN: falls back */
+	bool relative;		/* over_budget held relative_bound_s (else error_bound_s) */
 };
 
 enum fleet_verdict {
@@ -45,6 +56,9 @@ struct fleet_summary {
 	long worst;		/* index of the largest bound among fresh hosts; -1: none */
 	double worst_bound_s;
 	double spread_bound_s;	/* over fresh hosts with tracking; 0 if none */
+	double absolute_spread_bound_s;	/* the sum of the two largest absolute bounds */
+	enum spread_kind spread_kind;	/* which bound spread_bound_s is */
+	double spread_floor_s;	/* the own-hop floor of a relative spread bound; NAN */
 	enum fleet_verdict verdict;
 };
 

@@ -200,6 +200,45 @@ static void check_ntp_auth(const struct readiness_input *in, struct readiness_re
 	    "%s", value);
 }
 
+static struct spread_node spread_node_of(const struct readiness_input *in)
+{
+	const struct chrony_tracking *t = &in->snap->tracking;
+	static const struct spread_sel none;
+
+	return (struct spread_node){ true, chrony_tracking_synchronised(t), -t->current_correction,
+				     t->root_delay, t->root_dispersion, in->sel ? *in->sel : none };
+}
+
+static const char *relative_why(const struct readiness_input *in)
+{
+	struct spread_node n = spread_node_of(in);
+	enum spread_why why;
+
+	spread_bound_relative(&n, &why);
+	return spread_why_name(why);
+}
+
+/* The bound relative to the master (docs/spread-bound.md) when this node
+ * follows one and its NTP data is known: false otherwise (the caller adds
+ * the absolute line). */
+static bool check_relative(const struct readiness_input *in, const struct readiness_limits *lim,
+			   const char *thr, struct readiness_report *r)
+{
+	struct spread_node n = spread_node_of(in);
+	double rel = spread_bound_relative(&n, NULL), abs_b = spread_bound_absolute(&n);
+	char d1[32], d2[32], d3[32], d4[32];
+
+	if (!isfinite(rel))
+		return false;
+	add(r, "max error", rel <= lim->budget ? READINESS_OK : READINESS_FAIL, thr,
+	    "%s relative to master %s (offset %s, own hop delay/2 + dispersion %s; absolute bound %s)",
+	    timeutil_format_duration(rel, 0, d1, sizeof(d1)), n.sel.master,
+	    timeutil_format_duration(n.offset_s, 1, d2, sizeof(d2)),
+	    timeutil_format_duration(n.sel.hop_delay_s / 2 + n.sel.hop_dispersion_s, 0, d3, sizeof(d3)),
+	    timeutil_format_duration(abs_b, 0, d4, sizeof(d4)));
+	return true;
+}
+
 static void check_chrony(const struct readiness_input *in, const struct readiness_limits *lim,
 			 struct readiness_report *r)
 {
@@ -214,10 +253,13 @@ static void check_chrony(const struct readiness_input *in, const struct readines
 	if (in->allow_local)
 		check_upstream(in, r);
 	snprintf(thr, sizeof(thr), "<= %s", timeutil_format_duration(lim->budget, 0, d1, sizeof(d1)));
-	add(r, "max error", err <= lim->budget ? READINESS_OK : READINESS_FAIL, thr,
-	    "%s (offset %s, root delay/2 + dispersion %s)", timeutil_format_duration(err, 0, d1, sizeof(d1)),
-	    timeutil_format_duration(-t->current_correction, 1, d2, sizeof(d2)),
-	    timeutil_format_duration(t->root_delay / 2 + t->root_dispersion, 0, d3, sizeof(d3)));
+	if (!check_relative(in, lim, thr, r))
+		add(r, "max error", err <= lim->budget ? READINESS_OK : READINESS_FAIL, thr,
+		    "%s (offset %s, root delay/2 + dispersion %s; absolute bound%s%s)",
+		    timeutil_format_duration(err, 0, d1, sizeof(d1)),
+		    timeutil_format_duration(-t->current_correction, 1, d2, sizeof(d2)),
+		    timeutil_format_duration(t->root_delay / 2 + t->root_dispersion, 0, d3, sizeof(d3)),
+		    in->sel ? ": " : "", in->sel ? relative_why(in) : "");
 	check_update(in, lim, r);
 	snprintf(thr, sizeof(thr), "<= %g ppm", lim->max_skew_ppm);
 	add(r, "skew", t->skew_ppm <= lim->max_skew_ppm ? READINESS_OK : READINESS_FAIL, thr,

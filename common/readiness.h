@@ -13,6 +13,7 @@
 
 #include "chrony_client.h"
 #include "ntp_auth.h"
+#include "spread_bound.h"
 
 enum readiness_status {
 	READINESS_OK,
@@ -66,6 +67,9 @@ struct readiness_input {
 	const char *collector_detail;	/* URL and error */
 	enum ntp_auth_mode ntp_auth_mode;	/* [chrony] ntp_auth */
 	const struct ntp_auth_result *ntp_auth;	/* NULL: no "ntp auth" line */
+	const struct spread_sel *sel;	/* the selected source's NTP data; NULL: none.
+					 * With it, "max error" holds the bound relative
+					 * to the master against the budget */
 };
 
 struct readiness_limits {

@@ -202,6 +202,28 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
 			 "rtc", build_rtc(rtc), "election", "check", build_check(check));
 }
 
+json_t *status_build_selected(const struct spread_sel *sel)
+{
+	if (!sel->have)
+		return json_null();
+	return json_pack("{s:s, s:f, s:f, s:f, s:f}", "address", sel->master,
+			 "root_delay_s", sel->master_root_delay_s,
+			 "root_dispersion_s", sel->master_root_dispersion_s,
+			 "peer_delay_s", sel->hop_delay_s, "peer_dispersion_s", sel->hop_dispersion_s);
+}
+
+struct spread_node status_spread_node(const struct chrony_tracking *t, const struct spread_sel *sel)
+{
+	return (struct spread_node){ true, tracking_synced(t), -t->current_correction,
+				     t->root_delay, t->root_dispersion, *sel };
+}
+
+struct spread_node status_info_spread_node(const struct status_info *i)
+{
+	return (struct spread_node){ i->have_tracking, i->synchronised, i->offset_s,
+				     i->root_delay_s, i->root_dispersion_s, i->sel };
+}
+
 static json_t *string_or_null(const char *s)
 {
 	return s && *s ? json_string(s) : json_null();
@@ -259,6 +281,7 @@ static const struct vfield top_fields[] = {
 	{ "election", V_OBJ, true, true, 0, 0, NULL },
 	{ "check", V_OBJ, true, true, 0, 0, NULL },
 	{ "report_queue", V_OBJ, false, true, 0, 0, NULL },
+	{ "relative_error_s", V_NUM, false, true, 0, BIG, NULL },
 	{ NULL, V_ANY, false, false, 0, 0, NULL }
 };
 
@@ -278,6 +301,16 @@ static const struct vfield chrony_fields[] = {
 	{ "tracking", V_OBJ, true, false, 0, 0, NULL },
 	{ "sources", V_ARR, true, false, 0, CHRONY_MAX_SOURCES, NULL },
 	{ "authenticated", V_BOOL, false, true, 0, 0, NULL },
+	{ "selected", V_OBJ, false, true, 0, 0, NULL },
+	{ NULL, V_ANY, false, false, 0, 0, NULL }
+};
+
+static const struct vfield selected_fields[] = {
+	{ "address", V_STR, true, false, 1, SPREAD_MASTER_MAX - 1, NULL },
+	{ "root_delay_s", V_NUM, true, false, 0, BIG, NULL },
+	{ "root_dispersion_s", V_NUM, true, false, 0, BIG, NULL },
+	{ "peer_delay_s", V_NUM, true, false, 0, BIG, NULL },
+	{ "peer_dispersion_s", V_NUM, true, false, 0, BIG, NULL },
 	{ NULL, V_ANY, false, false, 0, 0, NULL }
 };
 
@@ -534,6 +567,19 @@ static double num(json_t *obj, const char *key)
 	return json_number_value(json_object_get(obj, key));
 }
 
+static void fill_selected(json_t *o, struct spread_sel *sel)
+{
+	if (!json_is_object(o))
+		return;
+	snprintf(sel->master, sizeof(sel->master), "%s",
+		 json_string_value(json_object_get(o, "address")));
+	sel->master_root_delay_s = num(o, "root_delay_s");
+	sel->master_root_dispersion_s = num(o, "root_dispersion_s");
+	sel->hop_delay_s = num(o, "peer_delay_s");
+	sel->hop_dispersion_s = num(o, "peer_dispersion_s");
+	sel->have = true;
+}
+
 static void fill_info(json_t *doc, struct status_info *info)
 {
 	json_t *chrony = json_object_get(doc, "chrony"), *t, *rtc, *check, *sub;
@@ -556,6 +602,7 @@ static void fill_info(json_t *doc, struct status_info *info)
 		info->root_delay_s = num(t, "root_delay_s");
 		info->root_dispersion_s = num(t, "root_dispersion_s");
 		info->max_error_s = status_max_error(info);
+		fill_selected(json_object_get(chrony, "selected"), &info->sel);
 		sub = json_object_get(chrony, "authenticated");
 		info->authenticated = json_is_boolean(sub) ? json_is_true(sub) : -1;
 	} else {
@@ -606,6 +653,10 @@ enum status_parse_result status_validate(json_t *doc, struct status_info *info, 
 		    (rc = check_fields(json_object_get(sub, "tracking"), "chrony.tracking",
 				       tracking_fields, err, errlen)) ||
 		    (rc = check_sources(json_object_get(sub, "sources"), err, errlen)))
+			return rc;
+		if (json_is_object(json_object_get(sub, "selected")) &&
+		    (rc = check_fields(json_object_get(sub, "selected"), "chrony.selected",
+				       selected_fields, err, errlen)))
 			return rc;
 	}
 	sub = json_object_get(doc, "rtc");

@@ -16,6 +16,7 @@
 
 #include "chrony_client.h"
 #include "status_metrics.h"
+#include "spread_bound.h"
 
 #define STATUS_SCHEMA "fleetclock.status/1"
 #define STATUS_MAX_BYTES (64 * 1024)	/* a collector refuses larger bodies */
@@ -101,7 +102,19 @@ struct status_info {
 	int check_ready;		/* -1: no check, 0: not ready, 1: ready */
 	struct status_metrics metrics;	/* election, RTC drift, reach: for /metrics */
 	int authenticated;		/* chrony.authenticated: -1 null or absent, 0, 1 */
+	struct spread_sel sel;		/* "chrony.selected"; sel.have false: absent */
 };
+
+/* "chrony.selected": the selected source's address and root values and
+ * this node's own hop (null when sel->have is false). Returns a new
+ * reference, or NULL when out of memory. */
+json_t *status_build_selected(const struct spread_sel *sel);
+
+/* The spread bound's view of a node from its tracking and selected source. */
+struct spread_node status_spread_node(const struct chrony_tracking *t, const struct spread_sel *sel);
+
+/* The same from a parsed document's fields. */
+struct spread_node status_info_spread_node(const struct status_info *i);
 
 /* max_error_s of i from its tracking fields: |offset| + root delay / 2 +
  * root dispersion, NAN when have_tracking is false. */

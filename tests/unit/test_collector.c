@@ -85,6 +85,51 @@ static void *submit_main(void *arg)
 	return NULL;
 }
 
+/* Issue 20: a report's relative bound, master and the election's master
+ * come back in its history (from the stored document); "{}" gives nulls. */
+START_TEST(test_history_relative)
+{
+	char path[] = "/tmp/fc-test-hist-XXXXXX", db[64], err[256];
+	struct store_opts o = { db, 30, false, 64 };
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+	static const char doc[] = "{\"relative_error_s\":0.0032,\"chrony\":{\"selected\":"
+				  "{\"address\":\"10.0.0.2\"}},\"election\":{\"master\":\"obs\"}}";
+	int64_t now_us = (int64_t)time(NULL) * 1000000;
+	struct status_info a = make_info("hx", 1000000, 0.001), b = make_info("hx", 2000000, 0.002);
+	struct store_point *pts;
+	struct store *s;
+	size_t n;
+	char *text;
+
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/c.db", path);
+	ck_assert_msg(store_open(&o, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(store_submit(s, &a, doc, strlen(doc), now_us, on_done, &w), 0);
+	ck_assert_int_eq(store_submit(s, &b, "{}", 2, now_us + 1, on_done, &w), 0);
+	pthread_mutex_lock(&w.lock);
+	while (w.done < 2)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	ck_assert_int_eq(store_history(s, "hx", 0, INT64_MAX, 10, &pts, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_double_eq_tol(pts[0].relative_error_s, 0.0032, 1e-12);
+	ck_assert_str_eq(pts[0].master, "10.0.0.2");
+	ck_assert_str_eq(pts[0].election_master, "obs");
+	ck_assert(isnan(pts[1].relative_error_s));
+	ck_assert_str_eq(pts[1].master, "");
+	text = views_history_json("hx", pts, n, 0, 3000000);
+	ck_assert_ptr_nonnull(strstr(text, "\"relative_error_bound_s\":0.0032"));
+	ck_assert_ptr_nonnull(strstr(text, "\"master\":\"10.0.0.2\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"election_master\":\"obs\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"relative_error_bound_s\":null"));
+	free(text);
+	free(pts);
+	store_close(s);
+	snprintf(err, sizeof(err), "rm -rf '%s'", path);
+	ck_assert_int_eq(system(err), 0);
+}
+END_TEST
+
 START_TEST(test_store_concurrent)
 {
 	char path[] = "/tmp/fc-test-store-XXXXXX", db[64], err[256];
@@ -497,12 +542,14 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 	const struct status_info *i = &r->info;
 	double bound = i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 +
 					  i->root_dispersion_s : NAN;
+	struct spread_node sn = status_info_spread_node(i);
+	double rel = spread_bound_relative(&sn, NULL);
 	json_t *rtc = i->rtc_present ?
 		json_pack("{s:b, s:o}", "valid", i->rtc_valid, "offset_s",
 			  real_or_null_oracle(i->rtc_have_offset, i->rtc_offset_s)) : json_null();
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:o, s:o, s:o}", "host", i->host, "role", i->role,
+			 " s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "host", i->host, "role", i->role,
 			 "agent_version", i->agent_version, "sent_at", time_oracle(i->sent_at_us),
 			 "received_at", time_oracle(r->received_us), "clock_skew_s", skew,
 			 "clock_skewed", max_skew_s > 0 && fabs(skew) > max_skew_s,
@@ -513,7 +560,10 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 			 "root_dispersion_s",
 			 real_or_null_oracle(i->have_tracking, i->root_dispersion_s),
 			 "error_bound_s", real_or_null_oracle(i->have_tracking, bound),
-			 "over_budget", i->have_tracking && bound > budget_s, "rtc", rtc,
+			 "over_budget", i->have_tracking && (isfinite(rel) ? rel : bound) > budget_s,
+			 "relative_error_bound_s", real_or_null_oracle(isfinite(rel), rel),
+			 "bound", isfinite(rel) ? "relative" : "absolute",
+			 "master", i->sel.have ? json_string(i->sel.master) : json_null(), "rtc", rtc,
 			 "check_ready", i->check_ready < 0 ? json_null()
 							    : json_boolean(i->check_ready),
 			 "authenticated", i->authenticated < 0 ? json_null()
@@ -554,6 +604,9 @@ START_TEST(test_views_fleet_fields_match_jansson)
 	rows[5].info.stratum = 16;
 	rows[5].info.synchronised = false;
 	rows[6].info.sent_at_us = -1;		/* before the epoch: still a time */
+	rows[1].info.root_delay_s = 0.012;	/* a follower of "m\"1": relative 3.x ms */
+	rows[1].info.root_dispersion_s = 0.003;
+	rows[1].info.sel = (struct spread_sel){ true, "m\"1", 0.010, 0.001, 0.002, 0.0015, false };
 	text = views_fleet_json(rows, N, &p, NULL);
 	ck_assert_ptr_nonnull(text);
 	doc = json_loads(text, 0, NULL);
@@ -818,6 +871,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_concurrent);
+	tcase_add_test(tc, test_history_relative);
 	tcase_add_test(tc, test_store_latest_memory_equals_table);
 	tcase_add_test(tc, test_store_latest_follows_arrival_after_step_back);
 	tcase_add_test(tc, test_store_checkpoints_in_background);

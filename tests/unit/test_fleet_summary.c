@@ -1,6 +1,7 @@
 /* Unit tests for common/fleet_summary (pure). Bounds worked out by hand. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "fleet_summary.h"
@@ -31,9 +32,9 @@ START_TEST(test_ok_and_spread)
 {
 	/* bounds: a 1+1+0.5 = 2.5 ms, b 3+0.5+0 = 3.5 ms, c 0.5+0+0 = 0.5 ms */
 	struct fleet_host h[] = {
-		{ "a", true, true, 0.001, 0.002, 0.0005, NOW - 1 },
-		{ "b", true, true, -0.003, 0.001, 0.0, NOW - 2 },
-		{ "c", true, true, 0.0005, 0.0, 0.0, NOW - 3 },
+		{ "a", true, true, 0.001, 0.002, 0.0005, NOW - 1, { .have = false } },
+		{ "b", true, true, -0.003, 0.001, 0.0, NOW - 2, { .have = false } },
+		{ "c", true, true, 0.0005, 0.0, 0.0, NOW - 3, { .have = false } },
 	};
 	struct fleet_host_eval e[3];
 	struct fleet_summary s;
@@ -64,10 +65,10 @@ END_TEST
 START_TEST(test_stale_and_unsynced)
 {
 	struct fleet_host h[] = {
-		{ "a", true, true, 0.001, 0.0, 0.0, NOW - 1 },
+		{ "a", true, true, 0.001, 0.0, 0.0, NOW - 1, { .have = false } },
 		/* stale, and its large bound must not count in the spread */
-		{ "old", true, true, 0.5, 0.0, 0.0, NOW - 60 },
-		{ "nochrony", false, false, 0, 0, 0, NOW - 1 },
+		{ "old", true, true, 0.5, 0.0, 0.0, NOW - 60, { .have = false } },
+		{ "nochrony", false, false, 0, 0, 0, NOW - 1, { .have = false } },
 	};
 	struct fleet_host_eval e[3];
 	struct fleet_summary s;
@@ -95,6 +96,49 @@ START_TEST(test_stale_and_unsynced)
 }
 END_TEST
 
+/* Issue 20: two headsets following master m1 whose own distance to its
+ * upstream (10 ms root delay, 1 ms root dispersion) they share: absolute
+ * bounds 9.2 and 9.5 ms (spread 18.7 ms, over a 10 ms budget), relative 3.2
+ * and 3.5 ms (spread 6.7 ms, within it). */
+START_TEST(test_relative_verdict)
+{
+	struct spread_sel m1 = { true, "m1", 0.010, 0.001, 0.002, 0.0015, false };
+	struct fleet_host h[] = {
+		{ "a", true, true, 0.0002, 0.012, 0.003, NOW - 1, m1 },
+		{ "b", true, true, -0.0005, 0.012, 0.003, NOW - 1, m1 },
+		{ "old", true, true, 0.0001, 0.012, 0.003, NOW - 1, { .have = false } },
+	};
+	struct fleet_host_eval e[3];
+	struct fleet_summary s;
+
+	fleet_summarize(h, 2, NOW, 15, 0.010, e, &s);
+	ck_assert_int_eq(s.verdict, FLEET_OK);
+	ck_assert_int_eq(s.spread_kind, SPREAD_RELATIVE);
+	ck_assert_double_eq_tol(s.spread_bound_s, 0.0067, 1e-12);
+	ck_assert_double_eq_tol(s.absolute_spread_bound_s, 0.0187, 1e-12);
+	ck_assert_double_eq_tol(s.spread_floor_s, 0.002, 1e-12);
+	ck_assert(e[0].relative && e[1].relative);
+	ck_assert_double_eq_tol(e[1].relative_bound_s, 0.0035, 1e-12);
+	ck_assert_double_eq_tol(e[1].error_bound_s, 0.0095, 1e-12);
+	ck_assert_uint_eq(s.ready, 2);
+	/* the same headsets from an agent without chrony.selected: absolute */
+	fleet_summarize(h + 2, 1, NOW, 15, 0.005, e, &s);
+	ck_assert_int_eq(s.spread_kind, SPREAD_ABSOLUTE);
+	ck_assert_int_eq(s.verdict, FLEET_OVER_BUDGET);
+	ck_assert(!e[0].relative);
+	/* mixed: a pair with the old agent (9.1 ms) falls back to 9.5 + 9.1 */
+	fleet_summarize(h, 3, NOW, 15, 0.010, e, &s);
+	ck_assert_int_eq(s.spread_kind, SPREAD_MIXED);
+	ck_assert_double_eq_tol(s.spread_bound_s, 0.0186, 1e-12);
+	ck_assert_int_eq(s.verdict, FLEET_OVER_BUDGET);
+	/* a master change: b follows m2 now */
+	snprintf(h[1].sel.master, sizeof(h[1].sel.master), "m2");
+	fleet_summarize(h, 2, NOW, 15, 0.010, e, &s);
+	ck_assert_int_eq(s.spread_kind, SPREAD_ABSOLUTE);
+	ck_assert_double_eq_tol(s.spread_bound_s, 0.0187, 1e-12);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fleet_summary");
@@ -104,6 +148,7 @@ int main(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_ok_and_spread);
 	tcase_add_test(tc, test_stale_and_unsynced);
+	tcase_add_test(tc, test_relative_verdict);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -46,6 +46,7 @@ enum mutation {
 	M_RTC_INVALID, M_RTC_ERROR, M_BEFORE_BUILD, M_CHRONY_DOWN, M_CHRONY_EACCES,
 	M_COLLECTOR_DOWN, M_COLLECTOR_UP, M_NOT_CANDIDATE, M_MASTER, M_FOLLOWER, M_REJOINING,
 	M_NO_VIEW, M_UP_REACHABLE, M_UP_DEFAULT, M_UP_UNREACHABLE, M_UP_CANDIDATES_ONLY, M_UP_SELECTED,
+	M_REL, M_REL_SAVES, M_REL_OVER, M_REL_OLD_AGENT, M_REL_UNSYNC,
 };
 
 static const struct {
@@ -101,7 +102,19 @@ static const struct {
 	{ M_UP_CANDIDATES_ONLY, "upstream", READINESS_SKIP, "none configured", READINESS_READY },
 	/* chronyd follows the upstream again: no upstream line (see test_no_upstream_line). */
 	{ M_UP_SELECTED, "source", READINESS_OK, "ntp1 selected", READINESS_READY },
+	/* Issue 20: with the selected source's NTP data, the bound relative to
+	 * the master: 40 us absolute, shared 10/2 + 4 = 9: 31 us relative. */
+	{ M_REL, "max error", READINESS_OK, "31.000us relative to master 192.0.2.1", READINESS_READY },
+	/* absolute 0.2 + 6 + 3 = 9.2 ms over a 5 ms budget; relative 3.2 ms within */
+	{ M_REL_SAVES, "max error", READINESS_OK, "3.200ms relative to master 192.0.2.1 (offset +200.000us, "
+	  "own hop delay/2 + dispersion 2.500ms; absolute bound 9.200ms)", READINESS_READY },
+	{ M_REL_OVER, "max error", READINESS_FAIL, "9.200ms relative to master", READINESS_NOT_READY },
+	{ M_REL_OLD_AGENT, "max error", READINESS_OK, "40.000us (offset +20.000us, root delay/2 + dispersion "
+	  "20.000us; absolute bound: no selected source data)", READINESS_READY },
+	{ M_REL_UNSYNC, "max error", READINESS_OK, "absolute bound: unsynchronised", READINESS_NOT_READY },
 };
+
+static struct spread_sel test_sel;
 
 static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_input *in)
 {
@@ -177,6 +190,29 @@ static void mutate(enum mutation m, struct chrony_snapshot *s, struct readiness_
 		in->allow_local = true;
 		in->upstreams = m == M_UP_REACHABLE || m == M_UP_UNREACHABLE ? "192.0.2.1" : "";
 		in->candidates = m == M_UP_CANDIDATES_ONLY ? "ntp2, 192.0.2.1" : "ntp2";
+		break;
+	case M_REL:
+	case M_REL_UNSYNC:
+	case M_REL_OLD_AGENT:
+		test_sel = (struct spread_sel){ .have = m != M_REL_OLD_AGENT, .master = "192.0.2.1",
+			.master_root_delay_s = 10e-6, .master_root_dispersion_s = 4e-6,
+			.hop_delay_s = 10e-6, .hop_dispersion_s = 5e-6 };
+		in->sel = &test_sel;
+		if (m == M_REL_UNSYNC)
+			s->tracking.leap_status = CHRONY_LEAP_UNSYNC;
+		break;
+	case M_REL_SAVES:
+	case M_REL_OVER:
+		s->tracking.current_correction = -0.2e-3;
+		s->tracking.root_delay = 12e-3;
+		s->tracking.root_dispersion = 3e-3;
+		test_sel = (struct spread_sel){ .have = true, .master = "192.0.2.1",
+			.master_root_delay_s = 10e-3, .master_root_dispersion_s = 1e-3,
+			.hop_delay_s = 2e-3, .hop_dispersion_s = 1.5e-3 };
+		if (m == M_REL_OVER)	/* a slow own hop: 10 ms delay, 2 ms more dispersion */
+			s->tracking.root_delay = 20e-3, s->tracking.root_dispersion = 5e-3,
+			test_sel.hop_delay_s = 10e-3, test_sel.hop_dispersion_s = 2e-3;
+		in->sel = &test_sel;
 		break;
 	case M_UP_SELECTED:
 		s->sources[0].data.reachability = 3;

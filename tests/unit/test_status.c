@@ -59,9 +59,15 @@ static json_t *good_doc(void)
 	struct status_report_queue q = { .queued = 3 };
 	json_t *d;
 
+	struct spread_sel sel = { .have = true, .master = "127.0.4.10", .master_root_delay_s = 0.010,
+				  .master_root_dispersion_s = 0.001, .hop_delay_s = 0.002,
+				  .hop_dispersion_s = 0.0005 };
+
 	fill_snapshot(&snap);
 	d = status_build(&meta, &snap, NULL, &rtc, &check);
 	json_object_set_new(d, "report_queue", status_build_report_queue(&q));
+	json_object_set_new(json_object_get(d, "chrony"), "selected", status_build_selected(&sel));
+	json_object_set_new(d, "relative_error_s", json_real(0.001));
 	return d;
 }
 
@@ -148,6 +154,12 @@ START_TEST(test_round_trip)
 	ck_assert(info.rtc_present && info.rtc_valid && info.rtc_have_offset);
 	ck_assert_double_eq_tol(info.rtc_offset_s, 0.003, 1e-12);
 	ck_assert_int_eq(info.check_ready, 0);
+	ck_assert(info.sel.have);
+	ck_assert_str_eq(info.sel.master, "127.0.4.10");
+	ck_assert_double_eq_tol(info.sel.master_root_delay_s, 0.010, 1e-12);
+	ck_assert_double_eq_tol(info.sel.master_root_dispersion_s, 0.001, 1e-12);
+	ck_assert_double_eq_tol(info.sel.hop_delay_s, 0.002, 1e-12);
+	ck_assert_double_eq_tol(info.sel.hop_dispersion_s, 0.0005, 1e-12);
 	ck_assert(json_equal(d, back));
 	json_decref(back);
 	json_decref(d);
@@ -218,6 +230,10 @@ static const struct bad_case {
 	{ "check.problems", "[1]", "check.problems[0]: expected a string" },
 	{ "election", "[]", "election: expected an object" },
 	{ "report_queue", "[]", "report_queue: expected an object" },
+	{ "chrony.selected", "[]", "chrony.selected: expected an object" },
+	{ "chrony.selected.address", NULL, "chrony.selected.address: missing" },
+	{ "chrony.selected.peer_delay_s", "-0.001", "chrony.selected.peer_delay_s: -0.001 is outside" },
+	{ "relative_error_s", "-1", "relative_error_s: -1 is outside" },
 	{ "report_queue.storage", "\"tape\"", "report_queue.storage: 'tape' is not" },
 	{ "report_queue.storage", NULL, "report_queue.storage: missing" },
 	{ "report_queue.queued", "-1", "report_queue.queued: -1 is outside" },
