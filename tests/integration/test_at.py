@@ -425,4 +425,5 @@ class TestClockStep(AgentTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    import fctest
+    fctest.main()

@@ -436,4 +436,5 @@ if __name__ == "__main__":
     for p in (AGENT, SHIM):
         if not os.path.exists(p):
             sys.exit("%s missing: build first" % p)
-    unittest.main(verbosity=2)
+    import fctest
+    fctest.main()

@@ -66,7 +66,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -84,8 +83,7 @@ KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
 def skip(reason):
-    print("units_nspawn: SKIP: " + reason)
-    sys.exit(77)
+    fctest.skip_all(reason, "units_nspawn")
 
 
 def tree():

@@ -190,13 +190,14 @@ class ElectionSim(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     if os.geteuid() != 0:
-        print("SKIP: needs root (chronyd binds port 123)")
-        sys.exit(77)
+        fctest.skip_all("needs root (chronyd binds port 123)")
     os.environ.setdefault("FLEETCLOCK_SIM_PREFIX", "127.7")
     fleetsim.PREFIX = os.environ["FLEETCLOCK_SIM_PREFIX"]
     tests = {"field-report": "test_field_report", "upstream-insane": "test_upstream_insane",
              "partition": "test_partition", "forged": "test_forged",
              "rtc-master": "test_rtc_master"}
     argv = [sys.argv[0]] + ["ElectionSim." + tests[a] for a in sys.argv[1:] if a in tests]
-    unittest.main(argv=argv, verbosity=2)
+    fctest.main(argv=argv)

@@ -285,13 +285,14 @@ class FleetsimTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
     if which not in ("format", "analysis") and os.geteuid() != 0:
-        print("SKIP: needs root")
-        sys.exit(77)
+        fctest.skip_all("needs root")
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
              "format": "test_format", "command": "test_command", "analysis": "test_analysis",
              "events": "test_events",
              "peer-links": "test_peer_links"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
-    unittest.main(argv=argv, verbosity=2)
+    fctest.main(argv=argv)

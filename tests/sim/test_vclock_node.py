@@ -281,7 +281,8 @@ except OSError as e:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     if os.geteuid() != 0:
-        print("SKIP: needs root (chronyd binds port 123 on 127.6.x.x)")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+        fctest.skip_all("needs root (chronyd binds port 123 on 127.6.x.x)")
+    fctest.main()

@@ -1,0 +1,147 @@
+"""The harness's report tells the truth: a test file run through fctest.main
+exits 0 when its tests passed, 77 (meson's SKIP) when every test was
+skipped, 1 on a failure or when nothing ran, and under FLEETCLOCK_NO_SKIP=1
+(CI) a skip is a failure naming its reason. Each case is a small test file
+run as its own python3 process, as meson runs the real ones."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+HARNESS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HARNESS)
+import fctest  # noqa: E402
+
+HEAD = "import os, sys, unittest\nimport fctest\n\n"
+
+FILES = {
+    "passes": """
+        class T(unittest.TestCase):
+            def test_a(self): pass
+            def test_b(self): pass
+        fctest.main()
+        """,
+    "some_skipped": """
+        class T(unittest.TestCase):
+            def test_a(self): pass
+            def test_b(self): self.skipTest("no frobnicator here")
+        fctest.main()
+        """,
+    "all_skipped": """
+        @unittest.skipIf(True, "chromium is not installed")
+        class T(unittest.TestCase):
+            def test_a(self): pass
+            def test_b(self): pass
+        fctest.main()
+        """,
+    "class_setup_skipped": """
+        class T(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls): raise unittest.SkipTest("no tmpfs")
+            def test_a(self): pass
+        fctest.main()
+        """,
+    "fails": """
+        class T(unittest.TestCase):
+            def test_a(self): self.skipTest("no frobnicator here")
+            def test_b(self): self.fail("wrong")
+        fctest.main()
+        """,
+    "runs_nothing": """
+        class T(unittest.TestCase):
+            def test_a(self): pass
+        fctest.main(argv=[sys.argv[0], "T.test_nonexistent"])
+        """,
+    "skip_all": """
+        if True:
+            fctest.skip_all("needs root")
+        print("not reached")
+        """,
+    "suite": """
+        class T(unittest.TestCase):
+            def test_a(self): self.skipTest("no openssl")
+        fctest.main(suite=unittest.defaultTestLoader.loadTestsFromTestCase(T))
+        """,
+}
+
+
+class Harness(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="fleetclock-fctest-")
+        for name, body in FILES.items():
+            with open(os.path.join(cls.tmp.name, name + ".py"), "w") as f:
+                f.write(HEAD + textwrap.dedent(body))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_file(self, name, strict=False):
+        env = dict(os.environ, PYTHONPATH=HARNESS)
+        env.pop(fctest.NO_SKIP_VAR, None)
+        if strict:
+            env[fctest.NO_SKIP_VAR] = "1"
+        r = subprocess.run([sys.executable, os.path.join(self.tmp.name, name + ".py")],
+                           capture_output=True, text=True, timeout=60, env=env)
+        return r.returncode, r.stdout
+
+    def test_passed_is_0(self):
+        rc, out = self.run_file("passes")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("passes.py: 2 passed, 0 failed, 0 skipped", out)
+
+    def test_partial_skip_passes_and_is_listed_with_its_reason(self):
+        rc, out = self.run_file("some_skipped")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("some_skipped.py: SKIPPED __main__.T.test_b: no frobnicator here", out)
+        self.assertIn("some_skipped.py: 1 passed, 0 failed, 1 skipped", out)
+
+    def test_all_skipped_is_77(self):
+        rc, out = self.run_file("all_skipped")
+        self.assertEqual(rc, 77, out)
+        self.assertIn("0 passed, 0 failed, 2 skipped", out)
+        rc, out = self.run_file("class_setup_skipped")
+        self.assertEqual(rc, 77, out)
+        rc, out = self.run_file("suite")
+        self.assertEqual(rc, 77, out)
+
+    def test_skip_all_is_77_with_the_reason(self):
+        rc, out = self.run_file("skip_all")
+        self.assertEqual(rc, 77, out)
+        self.assertIn("skip_all.py: SKIP: needs root", out)
+        self.assertNotIn("not reached", out)
+
+    def test_failure_or_nothing_run_is_1(self):
+        rc, out = self.run_file("fails")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("0 passed, 1 failed, 1 skipped", out)
+        rc, out = self.run_file("runs_nothing")
+        self.assertEqual(rc, 1, out)
+
+    def test_no_skip_turns_every_skip_into_a_failure_with_its_reason(self):
+        for name, reason in (("some_skipped", "no frobnicator here"),
+                             ("all_skipped", "chromium is not installed"),
+                             ("class_setup_skipped", "no tmpfs"), ("suite", "no openssl"),
+                             ("skip_all", "needs root")):
+            rc, out = self.run_file(name, strict=True)
+            self.assertEqual(rc, 1, "%s: %s" % (name, out))
+            self.assertRegex(out, r"FAIL: .*FLEETCLOCK_NO_SKIP=1\): " + reason, name)
+        rc, out = self.run_file("passes", strict=True)
+        self.assertEqual(rc, 0, out)
+
+    def test_exit_status_table(self):
+        for run, failed, skipped, strict, want in (
+                (3, 0, 0, False, 0), (3, 1, 0, False, 1), (3, 1, 3, False, 1),
+                (3, 0, 1, False, 0), (3, 0, 3, False, 77), (0, 0, 1, False, 77),
+                (0, 0, 0, False, 1), (3, 0, 1, True, 1), (3, 0, 3, True, 1),
+                (3, 0, 0, True, 0)):
+            self.assertEqual(fctest.exit_status(run, failed, skipped, strict), want,
+                             (run, failed, skipped, strict))
+
+
+if __name__ == "__main__":
+    fctest.main()
