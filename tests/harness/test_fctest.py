@@ -4,6 +4,7 @@ skipped, 1 on a failure or when nothing ran, and under FLEETCLOCK_NO_SKIP=1
 (CI) a skip is a failure naming its reason. Each case is a small test file
 run as its own python3 process, as meson runs the real ones."""
 
+import json
 import os
 import subprocess
 import sys
@@ -141,6 +142,52 @@ class Harness(unittest.TestCase):
                 (3, 0, 0, True, 0)):
             self.assertEqual(fctest.exit_status(run, failed, skipped, strict), want,
                              (run, failed, skipped, strict))
+
+
+def load_test_report():
+    """scripts/test_report.py, scripts/test's bookkeeping, as a module."""
+    import importlib.util
+    path = os.path.join(HARNESS, "..", "..", "scripts", "test_report.py")
+    spec = importlib.util.spec_from_file_location("test_report", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Report(unittest.TestCase):
+    """scripts/test's count and skip list from meson's testlog.json records."""
+
+    def test_counts_and_lists_skips_with_their_reasons(self):
+        tr = load_test_report()
+        recs = [{"name": "a", "result": "OK", "stdout": "a.py: 3 passed, 0 failed, 0 skipped\n"},
+                {"name": "b", "result": "OK",
+                 "stdout": "b.py: SKIPPED __main__.T.test_x: no openssl\nb.py: 2 passed\n"},
+                {"name": "c", "result": "SKIP", "stdout": "c.py: SKIP: needs root\n"},
+                {"name": "d", "result": "SKIP", "stdout": ""},
+                {"name": "e", "result": "FAIL", "stdout": "e.py: SKIPPED x: y\n"},
+                {"name": "f", "result": "TIMEOUT"}, {"name": "g", "result": "EXPECTEDFAIL"}]
+        with tempfile.TemporaryDirectory() as d:
+            log, skips = os.path.join(d, "testlog.json"), os.path.join(d, "skips")
+            with open(log, "w") as f:
+                f.write("\n".join(json.dumps(r) for r in recs) + "\nnot json\n")
+            r = subprocess.run([sys.executable, tr.__file__, "count", skips, log,
+                                os.path.join(d, "missing.json")],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.split(), ["3", "2", "2"])
+            listed = open(skips).read()
+        self.assertIn("b: partly skipped (counted as passed)\n    b.py: SKIPPED __main__.T.test_x: no openssl", listed)
+        self.assertIn("c: skipped\n    c.py: SKIP: needs root", listed)
+        self.assertIn("d: skipped\n    (no reason printed)", listed)
+        self.assertNotIn("e:", listed)
+
+    def test_coverage_is_summed_per_top_directory(self):
+        tr = load_test_report()
+        files = [{"filename": "agent/a.c", "line_covered": 1, "line_total": 4},
+                 {"filename": "agent/sub/b.c", "line_covered": 3, "line_total": 4},
+                 {"filename": "common/c.c", "line_covered": 0, "line_total": 0}]
+        self.assertEqual(tr.per_directory(files), {"agent/": [4, 8], "common/": [0, 0]})
+        self.assertEqual(tr.pct(4, 8), " 50.0 %")
 
 
 if __name__ == "__main__":
