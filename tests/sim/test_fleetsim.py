@@ -125,9 +125,9 @@ class FleetsimTest(unittest.TestCase):
             time.sleep(0.3)
             self.assertEqual(up.escaped() + col.escaped(), [])
             # no server: the collector host stays 250 s ahead, and so does its command
-            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=1.0)
             self.assertAlmostEqual(col.clock.true_error(), 250.0, delta=0.01)
-            self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=0.3)
+            self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=1.0)
             # the self-check reports the process that left the clock (sleep
             # started without the preload), and only that one
             fleet.check_escapes()
@@ -140,7 +140,7 @@ class FleetsimTest(unittest.TestCase):
             os.unlink(os.path.join(col.dir, "probe"))
             fleet.apply(dict(at=2, action="command-start", node="collector"))
             self.assertTrue(col.alive())
-            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=1.0)
         finally:
             fleet.stop()
 
