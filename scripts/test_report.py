@@ -3,8 +3,9 @@
 
   test_report.py count SKIPS TESTLOG.json...
       print "passed failed skipped" for meson's test logs; append to the
-      file SKIPS one line per skipped test file (its reason) and per test
-      file that passed with some tests skipped (each skipped test and why).
+      file SKIPS one line per skipped test file (its reason), per test file
+      that passed with some tests skipped (each skipped test and why), and
+      per file failed by a skip under FLEETCLOCK_NO_SKIP.
   test_report.py coverage GCOVR_SUMMARY.json
       print gcovr's line coverage summed per top directory (agent/,
       collector/, common/, gate/) and in total.
@@ -24,16 +25,22 @@ def skip_lines(out):
             or l.startswith("SKIP: ")]
 
 
+def strict_skip_lines(out):
+    """fctest's lines for a skip turned into a failure (FLEETCLOCK_NO_SKIP)."""
+    return [l.strip() for l in out.splitlines() if "where every test must run" in l]
+
+
 def classify(record):
     """(kind, detail lines) of one testlog record: kind 'passed', 'failed'
-    or 'skipped'; detail: what was skipped, also inside a passed file."""
+    or 'skipped'; detail: what was skipped, also inside a passed file, and
+    the skips that failed a file under FLEETCLOCK_NO_SKIP."""
     result = record.get("result")
     out = (record.get("stdout") or "") + "\n" + (record.get("stderr") or "")
     if result in PASSED:
         return "passed", skip_lines(out)
     if result in SKIPPED:
         return "skipped", skip_lines(out) or ["(no reason printed)"]
-    return "failed", []
+    return "failed", strict_skip_lines(out)
 
 
 def count(skips_path, logs):
@@ -53,7 +60,8 @@ def count(skips_path, logs):
                 kind, detail = classify(rec)
                 n[kind] += 1
                 if detail:
-                    head = "skipped" if kind == "skipped" else "partly skipped (counted as passed)"
+                    head = {"skipped": "skipped", "passed": "partly skipped (counted as passed)",
+                            "failed": "failed: skipped where every test must run"}[kind]
                     notes.append("  %s: %s" % (rec.get("name", "?"), head))
                     notes += ["    " + d for d in detail]
     with open(skips_path, "a") as f:

@@ -165,6 +165,8 @@ class Report(unittest.TestCase):
                 {"name": "c", "result": "SKIP", "stdout": "c.py: SKIP: needs root\n"},
                 {"name": "d", "result": "SKIP", "stdout": ""},
                 {"name": "e", "result": "FAIL", "stdout": "e.py: SKIPPED x: y\n"},
+                {"name": "h", "result": "FAIL", "stdout": "h.py: FAIL: skipped where every test "
+                 "must run (FLEETCLOCK_NO_SKIP=1): needs root\n"},
                 {"name": "f", "result": "TIMEOUT"}, {"name": "g", "result": "EXPECTEDFAIL"}]
         with tempfile.TemporaryDirectory() as d:
             log, skips = os.path.join(d, "testlog.json"), os.path.join(d, "skips")
@@ -174,12 +176,13 @@ class Report(unittest.TestCase):
                                 os.path.join(d, "missing.json")],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertEqual(r.stdout.split(), ["3", "2", "2"])
+            self.assertEqual(r.stdout.split(), ["3", "3", "2"])
             listed = open(skips).read()
         self.assertIn("b: partly skipped (counted as passed)\n    b.py: SKIPPED __main__.T.test_x: no openssl", listed)
         self.assertIn("c: skipped\n    c.py: SKIP: needs root", listed)
         self.assertIn("d: skipped\n    (no reason printed)", listed)
         self.assertNotIn("e:", listed)
+        self.assertIn("h: failed: skipped where every test must run\n    h.py: FAIL: skipped", listed)
 
     def test_coverage_is_summed_per_top_directory(self):
         tr = load_test_report()
