@@ -45,12 +45,58 @@ def wait_for(pred, timeout, step=0.1, what=None):
     return None
 
 
-def main():
-    """unittest.main, with a closing 'N passed, N failed' line."""
-    prog = unittest.main(exit=False, verbosity=2)
-    res = prog.result
-    failed = len(res.failures) + len(res.errors)
+NO_SKIP_VAR = "FLEETCLOCK_NO_SKIP"
+SKIP_EXIT = 77  # meson's SKIP
+
+
+def no_skip():
+    """True where every test must run (CI sets FLEETCLOCK_NO_SKIP=1): a skip
+    there is a failure of the environment, not a pass."""
+    return os.environ.get(NO_SKIP_VAR, "") not in ("", "0")
+
+
+def exit_status(run, failed, skipped, strict):
+    """The exit status of a test file: 1 when a test failed or none ran (a
+    wrong name on the command line), 77 (meson's SKIP) when every test that
+    ran was skipped, 0 otherwise; under strict (FLEETCLOCK_NO_SKIP) a skip
+    is a failure."""
+    if failed:
+        return 1
+    if skipped:  # (a skip in setUpClass is not counted in run)
+        return 1 if strict else (SKIP_EXIT if skipped >= run else 0)
+    return 1 if run == 0 else 0
+
+
+def skip_all(reason, prog=None):
+    """The whole file cannot run here: say why and exit 77, or, under
+    FLEETCLOCK_NO_SKIP=1, exit 1 with the reason."""
+    name = prog or os.path.basename(sys.argv[0])
+    if no_skip():
+        print("%s: FAIL: skipped where every test must run (%s=1): %s" % (name, NO_SKIP_VAR, reason))
+        sys.exit(1)
+    print("%s: SKIP: %s" % (name, reason))
+    sys.exit(SKIP_EXIT)
+
+
+def main(argv=None, suite=None):
+    """Run the tests (unittest.main's selection from argv, or suite), list
+    every skipped test with its reason, close with one 'N passed, N failed,
+    N skipped' line and exit with exit_status()."""
+    if suite is not None:
+        res = unittest.TextTestRunner(verbosity=2).run(suite)
+    else:
+        res = unittest.main(argv=argv, exit=False, verbosity=2).result
+    strict = no_skip()
+    name = os.path.basename(sys.argv[0])
+    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     skipped = len(res.skipped)
-    print("%s: %d passed, %d failed, %d skipped" % (os.path.basename(sys.argv[0]),
-          res.testsRun - failed - skipped, failed, skipped))
-    sys.exit(1 if failed or res.testsRun == 0 else 0)
+    for test, reason in res.skipped:
+        if strict:
+            print("%s: FAIL: %s skipped where every test must run (%s=1): %s"
+                  % (name, test.id(), NO_SKIP_VAR, reason))
+        else:
+            print("%s: SKIPPED %s: %s" % (name, test.id(), reason))
+    print("%s: %d passed, %d failed, %d skipped" % (name, res.testsRun - failed - skipped,
+          failed, skipped))
+    sys.stdout.flush()
+    sys.exit(exit_status(res.testsRun, failed, skipped, strict))

@@ -249,9 +249,10 @@ class AgentDaemon(unittest.TestCase):
         self.assertEqual(got, sorted(got), "reports stored out of order")
         self.assertEqual(len(got), len(set(got)))
         self.assertGreaterEqual(len(got), 2 + spooled)
-        # no gap bigger than a few intervals: nothing spooled was lost
+        # nothing spooled was lost: losing the 8+ spooled reports (0.2 s apart)
+        # would leave a hole of at least 1.6 s; shorter gaps are scheduling
         gaps = [(b - a_) / 1e6 for a_, b in zip(got, got[1:])]
-        self.assertLess(max(gaps), 1.0, gaps)
+        self.assertLess(max(gaps), 1.5, gaps)
 
     def test_spool_bounded(self):
         a = self.agent("daemon-bounded", 8473, interval=0.1,

@@ -426,4 +426,5 @@ class TestFrameClock(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    import fctest
+    fctest.main()

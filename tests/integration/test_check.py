@@ -147,8 +147,10 @@ class Check(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         l = line(r.stdout, "rtc")
         self.assertTrue(l.startswith("[ OK ]"), l)
-        # 1.2 ms ahead, read to ~1 ms (edge-synchronised, a loaded machine).
-        self.assertAlmostEqual(duration(l[7:].split()[1]), 0.0012, delta=0.001)
+        # 1.2 ms ahead: ahead and inside the 5 ms threshold it is judged by (the
+        # read's precision is the RTC benchmark's, tests/bench/bench_rtc.c)
+        self.assertGreater(duration(l[7:].split()[1]), 0.0, l)
+        self.assertLess(duration(l[7:].split()[1]), 0.005, l)
         self.assertIn("ahead of the system clock", l)
         conf, env, _ = self.rtc(offset=-1.7)
         r = check(self.good, conf=conf, env=env)

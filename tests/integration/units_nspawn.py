@@ -71,7 +71,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -89,8 +88,7 @@ KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
 def skip(reason):
-    print("units_nspawn: SKIP: " + reason)
-    sys.exit(77)
+    fctest.skip_all(reason, "units_nspawn")
 
 
 def tree():

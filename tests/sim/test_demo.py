@@ -225,14 +225,12 @@ class NotRoot(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     if os.geteuid() != 0:
-        print("SKIP: needs root (the demo's chronyd bind port 123; setpriv to nobody)")
-        sys.exit(77)
+        fctest.skip_all("needs root (the demo's chronyd bind port 123; setpriv to nobody)")
     which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
     names = {"run": ["Demo"], "not-root": ["Story", "NotRoot"], None: ["Demo", "Story", "NotRoot"]}[which]
     suite = unittest.TestSuite(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n])
                                for n in names)
-    res = unittest.TextTestRunner(verbosity=2).run(suite)
-    bad = len(res.failures) + len(res.errors)
-    print("test_demo.py: %d passed, %d failed" % (res.testsRun - bad, bad))
-    sys.exit(1 if bad or not res.testsRun else 0)
+    fctest.main(suite=suite)

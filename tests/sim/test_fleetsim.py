@@ -125,9 +125,9 @@ class FleetsimTest(unittest.TestCase):
             time.sleep(0.3)
             self.assertEqual(up.escaped() + col.escaped(), [])
             # no server: the collector host stays 250 s ahead, and so does its command
-            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=1.0)
             self.assertAlmostEqual(col.clock.true_error(), 250.0, delta=0.01)
-            self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=0.3)
+            self.assertAlmostEqual(probe(up) - time.time(), 0.0, delta=1.0)
             # the self-check reports the process that left the clock (sleep
             # started without the preload), and only that one
             fleet.check_escapes()
@@ -140,7 +140,7 @@ class FleetsimTest(unittest.TestCase):
             os.unlink(os.path.join(col.dir, "probe"))
             fleet.apply(dict(at=2, action="command-start", node="collector"))
             self.assertTrue(col.alive())
-            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=0.3)
+            self.assertAlmostEqual(probe(col) - time.time(), 250.0, delta=1.0)
         finally:
             fleet.stop()
 
@@ -285,13 +285,14 @@ class FleetsimTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     which = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else None
     if which not in ("format", "analysis") and os.geteuid() != 0:
-        print("SKIP: needs root")
-        sys.exit(77)
+        fctest.skip_all("needs root")
     names = {"baseline": "test_baseline", "upstream-kill": "test_upstream_kill",
              "format": "test_format", "command": "test_command", "analysis": "test_analysis",
              "events": "test_events",
              "peer-links": "test_peer_links"}
     argv = [sys.argv[0]] + (["FleetsimTest." + names[which]] if which else [])
-    unittest.main(argv=argv, verbosity=2)
+    fctest.main(argv=argv)

@@ -41,4 +41,6 @@ class FramesSim(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
+    fctest.main()

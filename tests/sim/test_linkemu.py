@@ -95,8 +95,13 @@ class LinkEmuTest(unittest.TestCase):
         self.assertEqual(len(res), 20)
         fwd = statistics.median(r[0] for r in res)
         back = statistics.median(r[1] for r in res)
-        self.assertAlmostEqual(fwd, 0.030, delta=0.003)  # 20 ms * 1.5
-        self.assertAlmostEqual(back, 0.010, delta=0.003)  # 20 ms * 0.5
+        # 20 ms * 1.5 and * 0.5: never much earlier (3 ms of timestamping), later by
+        # whatever this shared machine's scheduler adds; the asymmetry holds either way
+        self.assertGreater(fwd, 0.030 - 0.003, res)
+        self.assertLess(fwd, 0.030 + 0.030, res)
+        self.assertGreater(back, 0.010 - 0.003, res)
+        self.assertLess(back, 0.010 + 0.030, res)
+        self.assertGreater(fwd - back, 0.010, res)
 
     def test_loss_rate(self):
         listen = (sim_addr(2, 2), 9102)
@@ -143,4 +148,6 @@ class LinkEmuTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
+    fctest.main()

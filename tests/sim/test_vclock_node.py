@@ -21,6 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simnode  # noqa: E402
 from simnode import SimNode, VClock, node_env, sim_addr  # noqa: E402
 
+# A preloaded process's reading of the node's clock against ours, through a pipe and
+# a loaded scheduler: the offsets tested are 2.5 s and more, a quarter second apart
+# is still unmistakable (the clocks' own agreement is exact: true_error()).
+READ_S = 0.25
+
 # A small program run ON a node's clock: answers "t" with its time.time()
 # and "r" with the real time it cannot see directly (via the state file it
 # does not read: so it only prints what the preload gives it).
@@ -143,7 +148,7 @@ class NodeTest(unittest.TestCase):
         a = self.on_clock(c, PROBE)
         b = self.on_clock(c, PROBE)
         for p in (a, b):
-            self.assertAlmostEqual(self.ask(p) - time.time(), 0.0, delta=0.05)
+            self.assertAlmostEqual(self.ask(p) - time.time(), 0.0, delta=READ_S)
         stepper = CLIB + r"""
 class timex(ctypes.Structure):
     _fields_ = [("modes", ctypes.c_uint), ("pad0", ctypes.c_long * 8), ("tv_sec", ctypes.c_long),
@@ -156,10 +161,10 @@ print(r, ctypes.get_errno())
                              capture_output=True, text=True).stdout.split()
         self.assertGreaterEqual(int(out[0]), 0, "clock_adjtime(ADJ_SETOFFSET) failed")
         for p in (a, b):
-            self.assertAlmostEqual(self.ask(p) - time.time(), 2.5, delta=0.05)
+            self.assertAlmostEqual(self.ask(p) - time.time(), 2.5, delta=READ_S)
         date = subprocess.run(["date", "+%s.%N"], env=node_env(c.path), check=True,
                               capture_output=True, text=True).stdout
-        self.assertAlmostEqual(float(date) - time.time(), 2.5, delta=0.05)
+        self.assertAlmostEqual(float(date) - time.time(), 2.5, delta=READ_S)
         self.assertAlmostEqual(c.true_error(), 2.5, delta=1e-6)
 
     def test_two_nodes_independent(self):
@@ -167,8 +172,8 @@ print(r, ctypes.get_errno())
         pa, pb = self.on_clock(ca, PROBE), self.on_clock(cb, PROBE)
         ca.ctl("step", 10.0)
         ca.ctl("drift", 400.0)
-        self.assertAlmostEqual(self.ask(pa) - time.time(), 10.0, delta=0.05)
-        self.assertAlmostEqual(self.ask(pb) - time.time(), -3.0, delta=0.05)
+        self.assertAlmostEqual(self.ask(pa) - time.time(), 10.0, delta=READ_S)
+        self.assertAlmostEqual(self.ask(pb) - time.time(), -3.0, delta=READ_S)
         self.assertAlmostEqual(cb.true_error(), -3.0, delta=1e-3)
         self.assertEqual(cb.read()["n_steps"], 0)
         self.assertAlmostEqual(cb.read()["drift_ppm"], -40.0)
@@ -190,7 +195,7 @@ print(r, d, repr(now()), repr(time.monotonic()), flush=True)
         r, d, woke, mono = p.stdout.readline().split()
         self.assertEqual(int(r), 0)
         self.assertGreaterEqual(float(woke), int(d))
-        self.assertLess(float(woke) - int(d), 0.05)  # scheduling latency only
+        self.assertLess(float(woke) - int(d), 0.5)  # scheduling only: the 1 s step missed would be 1 s
         # at most 3 s of waiting minus the 1 s step
         self.assertLess(float(mono) - t0, 2.3)
 
@@ -281,7 +286,8 @@ except OSError as e:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     if os.geteuid() != 0:
-        print("SKIP: needs root (chronyd binds port 123 on 127.6.x.x)")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+        fctest.skip_all("needs root (chronyd binds port 123 on 127.6.x.x)")
+    fctest.main()

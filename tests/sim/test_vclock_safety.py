@@ -82,7 +82,8 @@ class SafetyTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+    import fctest  # noqa: E402
     if os.geteuid() != 0:
-        print("SKIP: needs root")
-        sys.exit(77)
-    unittest.main(verbosity=2)
+        fctest.skip_all("needs root")
+    fctest.main()
