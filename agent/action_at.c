@@ -284,14 +284,15 @@ static int judge(struct at_run *r, const struct readiness_report *rep, const cha
 }
 
 /* The readiness gate before the wait, unless --force (which still reads
- * the error bound, quickly, when there is a report to write). */
+ * the error bound, quickly, when there is a report or a start record to
+ * write). */
 static int gate(struct at_run *r)
 {
 	struct readiness_report rep;
 	char reasons[1024];
 	int rc;
 
-	if (r->ctx->force && !r->ctx->report_path)
+	if (r->ctx->force && !r->ctx->report_path && r->recorder.fd < 0)
 		return AGENT_EXIT_OK;
 	rc = check_ready(r, r->ctx->force, &rep);
 	if (rc < 0)
