@@ -17,6 +17,7 @@ asserted loosely (a shared machine)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ GATE_DIR = os.path.abspath(os.path.join(SOURCE, "gate"))
 ADDR = "127.0.56.10"
 PORT = 9010
 URL = "http://%s:%d/api/v1/status" % (ADDR, PORT)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Sleeps argv[1] s (its set-up), then waits on the gate (says ready, go).
 PROBE = """
@@ -154,7 +156,44 @@ class StartRecords(unittest.TestCase):
         self.assertEqual(self.metric("fleetclock_last_start_missing_nodes"), 1)
         self.assertAlmostEqual(self.metric("fleetclock_last_start_spread_seconds"),
                                doc["spread_bound_s"], places=6)
-        print("records, late, missing and metrics: %.1f s" % (time.monotonic() - t0))
+        promtool = shutil.which("promtool")
+        if promtool:
+            text = self.collector.request("GET", "/metrics")[1]
+            pt = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                                timeout=30)
+            self.assertEqual(pt.returncode, 0, pt.stdout + pt.stderr)
+        # scripts/fleet-offsets --starts: the last experiment's table
+        fo = subprocess.run([os.path.join(SOURCE, "scripts", "fleet-offsets"), "--starts",
+                             "http://%s:%d" % (ADDR, PORT)], capture_output=True, text=True,
+                            timeout=30)
+        self.assertEqual(fo.returncode, 1, fo.stderr)              # late and missing nodes
+        self.assertIn("experiment exp-a", fo.stdout)
+        self.assertRegex(fo.stdout, r"node3\s+headset\s+late")
+        self.assertRegex(fo.stdout, r"node4\s+-\s+MISSING")
+        self.assertIn("late: node3", fo.stdout)
+        print("records, late, missing, metrics, fleet-offsets: %.1f s" % (time.monotonic() - t0))
+        self.dashboard_shows_the_starts()
+
+    def dashboard_shows_the_starts(self):
+        """The dashboard's starts block in headless Chromium: a row per
+        node, the late and the missing one marked bad."""
+        if not CHROMIUM:
+            print("no chromium: the dashboard's starts block is not checked")
+            return
+        t0 = time.monotonic()
+        profile = tempfile.mkdtemp(prefix="fc-chromium-", dir=self.dir)
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + profile, "--virtual-time-budget=3000", "--dump-dom",
+             "http://%s:%d/" % (ADDR, PORT)], capture_output=True, text=True, timeout=90).stdout
+        rows = re.findall(r'<tr class="(start[^"]*)" data-host="([^"]+)" data-outcome="([^"]+)"',
+                          dom)
+        self.assertEqual(sorted((h, o, c) for c, h, o in rows),
+                         [("node1", "started", "start"), ("node2", "started", "start"),
+                          ("node3", "late", "start bad"), ("node4", "missing", "start bad")], dom[-3000:])
+        self.assertIn("NOT ALL ON TIME", dom)
+        print("dashboard starts block in chromium: %.1f s" % (time.monotonic() - t0))
 
     def test_collector_down_record_spooled_then_delivered_by_daemon(self):
         t0 = time.monotonic()
