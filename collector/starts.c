@@ -21,7 +21,8 @@ typedef char experiment_id[START_EXPERIMENT_MAX];
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS starts ("
 	" experiment TEXT NOT NULL, host TEXT NOT NULL, target_ns INTEGER NOT NULL,"
-	" outcome TEXT NOT NULL, received_us INTEGER NOT NULL, doc TEXT NOT NULL,"
+	" outcome TEXT NOT NULL, sent_ns INTEGER NOT NULL, received_us INTEGER NOT NULL,"
+	" doc TEXT NOT NULL,"
 	" PRIMARY KEY (experiment, host));"
 	"CREATE INDEX IF NOT EXISTS starts_target ON starts (target_ns);";
 
@@ -69,8 +70,11 @@ void starts_close(struct starts *s)
 int starts_put(struct starts *s, const struct start_record *r, const char *doc, size_t len,
 	       int64_t received_us, char *err, size_t errlen)
 {
-	static const char sql[] = "INSERT OR IGNORE INTO starts (experiment, host, target_ns, outcome,"
-				  " received_us, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	static const char sql[] = "INSERT INTO starts (experiment, host, target_ns, outcome, sent_ns,"
+				  " received_us, doc) VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)"
+				  " ON CONFLICT (experiment, host) DO UPDATE SET target_ns = ?3,"
+				  " outcome = ?4, sent_ns = ?7, received_us = ?5, doc = ?6"
+				  " WHERE ?7 > starts.sent_ns";
 	sqlite3_stmt *st = NULL;
 	int rc;
 
@@ -83,6 +87,7 @@ int starts_put(struct starts *s, const struct start_record *r, const char *doc, 
 		sqlite3_bind_text(st, 4, start_outcome_str(r->outcome), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, received_us);
 		sqlite3_bind_text(st, 6, doc, (int)len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, r->sent_ns);
 		rc = sqlite3_step(st);
 	}
 	if (rc != SQLITE_DONE)

@@ -4,9 +4,10 @@
  * write beside the status writer, busy_timeout bounds the wait).
  *
  * Opening adds the table to a database made by an older collector (the
- * migration: CREATE TABLE IF NOT EXISTS, reports untouched). A node's first
- * record of an experiment is kept; the same record again (spooled and
- * re-sent) is acknowledged, not stored twice. */
+ * migration: CREATE TABLE IF NOT EXISTS, reports untouched). A node has
+ * one record per experiment: a record made later (sent_ns) replaces it (the
+ * experiment run again under the same id); the same record again (spooled
+ * and re-sent) or an older one is acknowledged, not stored. */
 #ifndef FLEETCLOCK_STARTS_H
 #define FLEETCLOCK_STARTS_H
 
@@ -29,7 +30,7 @@ int starts_open(const char *path, struct starts **out, char *err, size_t errlen)
 void starts_close(struct starts *s);
 
 /* Store a validated record (doc: its text as received). Returns 0 stored,
- * 1 duplicate (already there), -EIO with err set. */
+ * 1 not stored (the same or a later record is there), -EIO with err set. */
 int starts_put(struct starts *s, const struct start_record *r, const char *doc, size_t len,
 	       int64_t received_us, char *err, size_t errlen);
 

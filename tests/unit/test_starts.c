@@ -154,18 +154,25 @@ START_TEST(test_metrics_text)
 }
 END_TEST
 
-static void put_record(struct starts *st, const char *exp, const char *host, int64_t target,
-		       int want)
+static void put_record_sent(struct starts *st, const char *exp, const char *host, int64_t target,
+			    int64_t sent, enum start_outcome o, int want)
 {
-	struct starts_row r = row(host, START_STARTED, 1, 1);
+	struct starts_row r = row(host, o, 1, 1);
 	char err[256], *doc;
 
 	snprintf(r.rec.experiment, sizeof(r.rec.experiment), "%s", exp);
 	r.rec.target_ns = target;
 	r.rec.start_ns = target + MS;
+	r.rec.sent_ns = sent;
 	doc = start_record_dumps(&r.rec);
 	ck_assert_int_eq(starts_put(st, &r.rec, doc, strlen(doc), 5, err, sizeof(err)), want);
 	free(doc);
+}
+
+static void put_record(struct starts *st, const char *exp, const char *host, int64_t target,
+		       int want)
+{
+	put_record_sent(st, exp, host, target, target + 2 * MS, START_STARTED, want);
 }
 
 START_TEST(test_store_migration_duplicates_list)
@@ -190,9 +197,16 @@ START_TEST(test_store_migration_duplicates_list)
 	put_record(st, "e1", "h2", T0, 0);
 	put_record(st, "e1", "h1", T0, 0);
 	put_record(st, "e1", "h1", T0, 1);	/* the same again: acknowledged, not stored */
+	/* an older record does not replace it; a later one (a re-run) does */
+	put_record_sent(st, "e1", "h1", T0, T0 - MS, START_REFUSED, 1);
 	ck_assert_int_eq(starts_get(st, "e1", &rows, &n), 0);
 	ck_assert_int_eq(n, 2);
 	ck_assert_str_eq(rows[0].rec.host, "h1");	/* sorted by host */
+	ck_assert_int_eq(rows[0].rec.outcome, START_STARTED);
+	free(rows);
+	put_record_sent(st, "e1", "h1", T0, T0 + 60 * 1000 * MS, START_LATE, 0);
+	ck_assert_int_eq(starts_get(st, "e1", &rows, &n), 0);
+	ck_assert_int_eq(rows[0].rec.outcome, START_LATE);
 	free(rows);
 	ck_assert_int_eq(starts_render_list(st, 10, known, NK, &text), 0);
 	j = json_loads(text, 0, NULL);
