@@ -35,24 +35,54 @@ void start_spool_dir(const struct agent_config *cfg, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", cfg->spool_dir, START_SPOOL_SUBDIR);
 }
 
-/* mkdir -p of dir and its parent, mode 0700. */
+/* Run as root (--at usually is), give path the owner of the directory it
+ * is in: the daemon runs as its own user (_fleetclock) and must read and
+ * remove what --at spooled. fd >= 0: the open file. */
+static void match_parent_owner(const char *path, int fd)
+{
+	char parent[512];
+	struct stat st;
+	char *slash;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (stat(slash == parent ? "/" : parent, &st) < 0 || st.st_uid == 0)
+		return;
+	if ((fd >= 0 ? fchown(fd, st.st_uid, st.st_gid) : chown(path, st.st_uid, st.st_gid)) < 0)
+		log_warn("starts spool: chown %s to uid %u: %s", path, (unsigned)st.st_uid,
+			 strerror(errno));
+}
+
+static int mkdir_owned(const char *dir)
+{
+	if (mkdir(dir, 0700) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	match_parent_owner(dir, -1);
+	return 0;
+}
+
+/* mkdir -p of dir and its parent, mode 0700, owned as their parent. */
 static int make_dirs(const char *dir)
 {
 	char parent[512];
 	char *slash;
+	int rc = mkdir_owned(dir);
 
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	if (errno != ENOENT)
-		return -errno;
+	if (rc != -ENOENT)
+		return rc;
 	snprintf(parent, sizeof(parent), "%s", dir);
 	slash = strrchr(parent, '/');
 	if (!slash || slash == parent)
 		return -ENOENT;
 	*slash = '\0';
-	if (mkdir(parent, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -errno;
+	if ((rc = mkdir_owned(parent)) < 0)
+		return rc;
+	return mkdir_owned(dir);
 }
 
 static size_t count_files(const char *dir)
@@ -101,6 +131,8 @@ int start_spool_put(const char *dir, const char *doc, size_t len, char *err, siz
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%d", dir, (int)getpid());
 	snprintf(path, sizeof(path), "%s/%020lld-%d.json", dir, (long long)now, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		match_parent_owner(tmp, fd);
 	if (fd < 0 || (rc = write_all(fd, doc, len)) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
 	    rename(tmp, path) < 0) {
 		rc = rc < 0 ? rc : -errno;

@@ -16,6 +16,7 @@ nodes with names of their own), collector 127.0.56.10:9010. Timing is
 asserted loosely (a shared machine)."""
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -197,6 +198,11 @@ class StartRecords(unittest.TestCase):
 
     def test_collector_down_record_spooled_then_delivered_by_daemon(self):
         t0 = time.monotonic()
+        # the daemon's spool belongs to its user (_fleetclock in a deployment); --at runs as
+        # root: what it spools must stay the daemon's to read and remove
+        nobody = pwd.getpwnam("nobody")
+        os.mkdir(os.path.join(self.dir, "spool-node5"), 0o700)
+        os.chown(os.path.join(self.dir, "spool-node5"), nobody.pw_uid, nobody.pw_gid)
         p = self.at("node5", time.time() + 2.0, "exp-down", ["/bin/true"])
         _, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, err)
@@ -204,6 +210,8 @@ class StartRecords(unittest.TestCase):
         files = wait_for(lambda: os.path.isdir(spool) and os.listdir(spool), 10,
                          what="the record in the starts spool")
         self.assertEqual(len(files), 1, files)
+        for path in (spool, os.path.join(spool, files[0])):
+            self.assertEqual(os.stat(path).st_uid, nobody.pw_uid, path)
         self.collector.start()
         self.assertIsNone(self.experiment("exp-down", hosts=1))    # not there by itself
         with open(os.path.join(self.dir, "node5.log"), "w") as log:
