@@ -244,6 +244,36 @@ class StartRecords(unittest.TestCase):
         self.assertEqual(self.collector.request("POST", "/api/v1/starts", "{}", hdr)[0], 401)
         self.assertEqual(self.collector.request("GET", "/api/v1/starts?experiment=a/b")[0], 400)
 
+    def test_host_token_writes_its_own_host_only(self):
+        """Auth as for status reports: a host's token (token_file) writes that
+        host's start records only."""
+        tf = os.path.join(self.dir, "host-tokens")
+        with open(tf, "w") as f:
+            f.write("node7 tok-node7-aaaa\nnode8 tok-node8-bbbb\n")
+        os.chmod(tf, 0o640)
+        self.collector = Collector(self.dir, port=PORT, addr=ADDR, tokens="fleet-s3cret",
+                                   extra="token_file = %s\n" % tf).start()
+        conf = self.conf("node7")
+        with open(conf) as f:
+            text = f.read().replace("token = t0ken", "token = tok-node7-aaaa")
+        with open(conf, "w") as f:
+            f.write(text)
+        p = subprocess.run([AGENT, "-c", conf, "--experiment", "exp-tok", "--at",
+                            "%.6f" % (time.time() + 1.5), "--", "/bin/true"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = wait_for(lambda: self.experiment("exp-tok", hosts=1), 10, what="node7's record")
+        self.assertEqual(doc["hosts"][0]["host"], "node7")
+        with open(os.path.join(SOURCE, "tests", "fuzz", "seeds", "start_record",
+                               "started.json")) as f:
+            forged = f.read().replace("headset3", "node8")
+        hdr = {"Content-Type": "application/json", "Authorization": "Bearer tok-node7-aaaa"}
+        status, body, _ = self.collector.request("POST", "/api/v1/starts", forged, hdr)
+        self.assertEqual(status, 403, body)
+        self.assertIn("node8", json.loads(body)["error"])
+        hdr["Authorization"] = "Bearer tok-node8-bbbb"
+        self.assertEqual(self.collector.request("POST", "/api/v1/starts", forged, hdr)[0], 204)
+
 
 if __name__ == "__main__":
     main()
