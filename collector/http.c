@@ -385,20 +385,24 @@ static struct starts_known_host *known_hosts(const struct store_latest *rows, si
 	return k;
 }
 
-/* /metrics: the start metrics after the rest (body is freed; NULL kept). */
+/* /metrics: the start metrics after the rest. body is returned as it is
+ * when they cannot be read (logged): the fleet's metrics still count. */
 static char *starts_append_metrics(struct http_server *srv, const struct store_latest *rows,
 				   size_t n, char *body)
 {
 	struct starts_known_host *k = body ? known_hosts(rows, n) : NULL;
 	char *more = NULL, *all = NULL;
+	int rc = k ? starts_render_metrics(srv->starts, k, n, &more) : -ENOMEM;
 
-	if (k && starts_render_metrics(srv->starts, k, n, &more) == 0 &&
-	    asprintf(&all, "%s%s", body, more) < 0)
-		all = NULL;
+	if (body && rc < 0)
+		log_warn("/metrics: start records: %s", strerror(-rc));
+	if (rc == 0 && asprintf(&all, "%s%s", body, more) >= 0) {
+		free(body);
+		body = all;
+	}
 	free(more);
 	free(k);
-	free(body);
-	return all;
+	return body;
 }
 
 static enum MHD_Result get_starts(struct http_server *srv, struct MHD_Connection *conn)

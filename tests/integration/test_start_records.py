@@ -235,6 +235,11 @@ class StartRecords(unittest.TestCase):
         self.assertEqual(doc["hosts"][0]["outcome"], "refused")
         self.assertIn("in the past", doc["hosts"][0]["reason"])
         self.assertEqual(doc["failed"], ["node6"])
+        # a bad id is a usage error before anything happens
+        p = subprocess.run([AGENT, "-c", self.conf("node6"), "--experiment", "a/b", "--at", "+1s",
+                            "--", "/bin/true"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--experiment ID", p.stderr)
         # validated like status documents: JSON, schema, token
         hdr = {"Content-Type": "application/json", "Authorization": "Bearer t0ken"}
         self.assertEqual(self.collector.request("POST", "/api/v1/starts", "{", hdr)[0], 400)
