@@ -37,9 +37,11 @@
 #include "agent.h"
 #include "arm_msg.h"
 #include "chrony_client.h"
+#include "fleetclock_config.h"
 #include "log.h"
 #include "precise_wait.h"
 #include "readiness.h"
+#include "start_send.h"
 #include "timeutil.h"
 #include "when.h"
 
@@ -70,6 +72,7 @@ struct at_run {
 	struct arm_msg msg;		/* what CMD said on it */
 	bool ready_by_target;
 	bool rt_on;
+	struct start_recorder recorder;	/* the start record's way to the collector */
 	int old_policy;
 	struct sched_param old_param;
 };
@@ -107,14 +110,52 @@ static void report_arm(struct at_run *r, json_t *o)
 	json_object_set_new(o, "cmd_clock_steps", m->go ? json_integer(m->go_steps) : json_null());
 }
 
+static int64_t ts_ns(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+/* The start record of --at (start_send.h): what the report says, for the
+ * collector. Handed to the recorder; sent at once unless CMD is about to
+ * be exec'ed (then the exec closes the recorder's end, or a failed exec
+ * hands the final record). */
+static void record_start(struct at_run *r, const char *result, const char *reason)
+{
+	struct start_record rec = { .armed = r->armed, .target_ns = ts_ns(r->target) };
+
+	if (r->recorder.fd < 0 || start_outcome_parse(result, &rec.outcome) < 0)
+		return;
+	snprintf(rec.host, sizeof(rec.host), "%s", r->ctx->cfg.host);
+	if (r->ctx->experiment)
+		snprintf(rec.experiment, sizeof(rec.experiment), "%s", r->ctx->experiment);
+	else
+		start_experiment_default(rec.target_ns, rec.experiment, sizeof(rec.experiment));
+	snprintf(rec.agent_version, sizeof(rec.agent_version), "%s", FLEETCLOCK_VERSION);
+	snprintf(rec.reason, sizeof(rec.reason), "%s", reason ? reason : "");
+	rec.have_ready = r->armed && r->msg.ready;
+	rec.ready_ns = rec.have_ready ? ts_ns(r->msg.ready_at) : 0;
+	rec.have_start = r->start.tv_sec != 0;
+	rec.start_ns = rec.have_start ? ts_ns(r->start) : 0;
+	rec.have_bound = r->have_tracking;
+	rec.synchronised = r->have_tracking && chrony_tracking_synchronised(&r->tracking);
+	rec.max_error_s = r->have_tracking ? chrony_tracking_max_error(&r->tracking) : 0;
+	rec.clock_steps = r->steps_before + r->wait.steps;
+	rec.clock_step_total_s = r->step_s_before + r->wait.total_step_s;
+	rec.sent_ns = ts_ns(now_rt());
+	start_recorder_hand(&r->recorder, &rec);
+	if (r->armed || strcmp(result, "started"))
+		start_recorder_end(&r->recorder);
+}
+
 /* Append one JSON line to the --report file: what was asked, what
- * happened, and chronyd's error bound. */
+ * happened, and chronyd's error bound. Also the start record. */
 static void write_report(struct at_run *r, const char *result, const char *reason)
 {
 	json_t *o = json_object(), *cmd = json_array();
 	bool started = r->start.tv_sec != 0;
 	char *line = NULL;
 
+	record_start(r, result, reason);
 	if (r->report_fd < 0 || !o || !cmd)
 		goto out;
 	for (int i = 0; i < r->ctx->argc; i++)
@@ -243,14 +284,15 @@ static int judge(struct at_run *r, const struct readiness_report *rep, const cha
 }
 
 /* The readiness gate before the wait, unless --force (which still reads
- * the error bound, quickly, when there is a report to write). */
+ * the error bound, quickly, when there is a report or a start record to
+ * write). */
 static int gate(struct at_run *r)
 {
 	struct readiness_report rep;
 	char reasons[1024];
 	int rc;
 
-	if (r->ctx->force && !r->ctx->report_path)
+	if (r->ctx->force && !r->ctx->report_path && r->recorder.fd < 0)
 		return AGENT_EXIT_OK;
 	rc = check_ready(r, r->ctx->force, &rep);
 	if (rc < 0)
@@ -706,7 +748,8 @@ static int run_armed(struct at_run *r)
 
 int agent_action_at(struct agent_ctx *ctx)
 {
-	struct at_run r = { .ctx = ctx, .action = "at", .report_fd = -1, .arm_fd = -1 };
+	struct at_run r = { .ctx = ctx, .action = "at", .report_fd = -1, .arm_fd = -1,
+			    .recorder = { -1 } };
 	int rc, e;
 
 	if (ctx->argc < 1) {
@@ -718,6 +761,7 @@ int agent_action_at(struct agent_ctx *ctx)
 		log_err("--at: %s: %s", ctx->argv[0], rc == -ENOENT ? "command not found" : strerror(-rc));
 		return rc == -ENOENT ? AT_EXIT_NOT_FOUND : AT_EXIT_CANNOT_EXEC;
 	}
+	start_recorder_begin(&r.recorder, &ctx->cfg);
 	if (ctx->arm) {
 		r.armed = true;
 		rc = run_armed(&r);
@@ -741,6 +785,7 @@ out:
 		close(r.report_fd);
 	if (r.arm_fd >= 0)
 		close(r.arm_fd);
+	start_recorder_end(&r.recorder);
 	return rc;
 }
 
@@ -766,7 +811,7 @@ static void tell_arming_agent(const char *what, struct timespec t, unsigned step
 
 int agent_action_wait_until(struct agent_ctx *ctx)
 {
-	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1 };
+	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1, .recorder = { -1 } };
 	int rc;
 
 	if (ctx->argc > 0) {

@@ -25,6 +25,7 @@
 #include "push.h"
 #include "readiness.h"
 #include "spool.h"
+#include "start_send.h"
 #include "status.h"
 #include "timeutil.h"
 
@@ -32,6 +33,7 @@ struct daemon {
 	struct agent_ctx *ctx;
 	struct chrony_client *chrony;
 	struct push *push;		/* NULL: no collector configured */
+	struct push *push_starts;	/* start records of --at (start_send.h); NULL: none */
 	struct spool *spool;
 	struct daemon_rtc *rtc;		/* NULL: no RTC */
 	struct agent_election *election;	/* NULL: not a master candidate */
@@ -279,6 +281,17 @@ static void replay(struct daemon *d, double deadline)
 	}
 }
 
+/* Start records that --at could not deliver, once the collector answers. */
+static void send_start_records(struct daemon *d)
+{
+	char dir[300];
+
+	if (!d->push_starts || d->failures > 0)
+		return;
+	start_spool_dir(&d->ctx->cfg, dir, sizeof(dir));
+	start_spool_drain(dir, d->push_starts, 16);
+}
+
 static void tick(struct daemon *d, double deadline)
 {
 	double now = timeutil_now(CLOCK_MONOTONIC);
@@ -310,6 +323,7 @@ static void tick(struct daemon *d, double deadline)
 			replay(d, deadline);
 	}
 	free(doc);
+	send_start_records(d);
 }
 
 /* At exit: what the next start will send, and what is lost with this
@@ -326,6 +340,23 @@ static void report_left(struct daemon *d)
 	if (st.mem_count)
 		log_err("%s: %zu reports kept in memory are lost with this process", st.error,
 			st.mem_count);
+}
+
+/* A second handle on the collector's start URL, for --at's spooled start
+ * records; none (logged) when the URL does not end in /status. */
+static void open_start_records(struct daemon *d, const struct push_opts *status_opts)
+{
+	struct push_opts po = *status_opts;
+	char url[300], err[512];
+
+	if (start_send_url(status_opts->url, url, sizeof(url)) < 0) {
+		log_warn("[collector] url %s does not end in /status: start records of --at are not "
+			 "sent", status_opts->url);
+		return;
+	}
+	po.url = url;
+	if (push_open(&po, &d->push_starts, err, sizeof(err)) < 0)
+		log_warn("start records: %s", err);
 }
 
 /* The collector side: token check, spool, libcurl. Skipped (0) when no
@@ -354,6 +385,7 @@ static int open_reporting(struct daemon *d)
 	if (spool_count(d->spool))
 		log_info("spool %s: %zu reports from before, replaying", cfg->spool_dir,
 			 spool_count(d->spool));
+	open_start_records(d, &po);
 	return 0;
 }
 
@@ -378,6 +410,7 @@ static void daemon_close(struct daemon *d)
 	daemon_rtc_close(d->rtc);
 	chrony_client_close(d->chrony);
 	push_close(d->push);
+	push_close(d->push_starts);
 	spool_close(d->spool);
 }
 

@@ -29,6 +29,7 @@ struct agent_ctx {
 	bool late_ok;		/* --late-ok */
 	bool arm;		/* --arm: start CMD early, gated (docs/start.md) */
 	const char *arm_lead;	/* --arm LEAD: how long before TIME (NULL: at once) */
+	const char *experiment;	/* --experiment ID: the start record's id (NULL: from TIME) */
 	int argc;		/* words after "--" */
 	char **argv;
 };

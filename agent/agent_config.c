@@ -34,7 +34,8 @@ const struct config_option agent_config_options[] = {
 	OPT("agent", "budget_ms", CONFIG_DOUBLE, budget_ms, "5", 0.001, 86400e3,
 	    "error budget: the largest acceptable estimated error"),
 	OPT("collector", "url", CONFIG_STRING, collector_url, "", 0, 0,
-	    "where --daemon POSTs status reports, e.g. http://collector:8470/api/v1/status"),
+	    "where --daemon POSTs status reports, e.g. http://collector:8470/api/v1/status"
+	    " (--at sends its start records to .../api/v1/starts)"),
 	OPT("collector", "token", CONFIG_STRING, collector_token, "", 0, 0,
 	    "bearer token (the file must then not be readable by others)"),
 	OPT("collector", "ca_file", CONFIG_STRING, collector_ca_file, "", 0, 0,
@@ -46,7 +47,8 @@ const struct config_option agent_config_options[] = {
 	OPT("collector", "timeout_ms", CONFIG_INT, post_timeout_ms, "5000", 10, 120000,
 	    "whole POST timeout"),
 	OPT("collector", "spool_dir", CONFIG_STRING, spool_dir, "/var/lib/fleetclock/spool", 0, 0,
-	    "reports the collector did not take wait here, replayed in order"),
+	    "reports the collector did not take wait here, replayed in order; --at's start"
+	    " records in its subdirectory starts/"),
 	OPT("collector", "spool_max_count", CONFIG_INT, spool_max_count, "17280", 1, 10000000,
 	    "most spooled reports (default: a day at 5 s); the oldest are dropped"),
 	OPT("collector", "spool_max_bytes", CONFIG_INT, spool_max_bytes, "33554432", 65536,

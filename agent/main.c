@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "fleetclock_config.h"
 #include "log.h"
+#include "start_record.h"
 
 struct action {
 	const char *name;	/* the long option that selects it */
@@ -45,6 +46,7 @@ enum {
 	OPT_RT,
 	OPT_LATE_OK,
 	OPT_ARM,
+	OPT_EXPERIMENT,
 };
 
 /* Actions that take an argument: chosen by their fixed long option. */
@@ -88,6 +90,9 @@ static void usage(FILE *f)
 		"      --late-ok            start even when TIME is already past\n"
 		"      --report FILE        append one JSON line: target, actual start, error,\n"
 		"                           chronyd's error bound\n"
+		"      --experiment ID      with --at: the id of the start record sent to the\n"
+		"                           collector ([collector] url; spooled for --daemon when\n"
+		"                           it does not answer); default: TIME in RFC 3339 with ms\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
@@ -121,6 +126,7 @@ static struct option *build_longopts(void)
 		{ "rt", no_argument, NULL, OPT_RT },
 		{ "arm", optional_argument, NULL, OPT_ARM },
 		{ "late-ok", no_argument, NULL, OPT_LATE_OK },
+		{ "experiment", required_argument, NULL, OPT_EXPERIMENT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -176,6 +182,7 @@ int main(int argc, char **argv)
 		case OPT_REPORT: ctx.report_path = optarg; break;
 		case OPT_RT: ctx.rt = true; break;
 		case OPT_LATE_OK: ctx.late_ok = true; break;
+		case OPT_EXPERIMENT: ctx.experiment = optarg; break;
 		case OPT_ARM:
 			/* --arm LEAD as well as --arm=LEAD: a next word that
 			 * starts like a duration is the LEAD. */
@@ -227,6 +234,11 @@ int main(int argc, char **argv)
 	}
 	if (ctx.arm && action != &at_action) {
 		fprintf(stderr, "fleetclock-agent: --arm goes with --at TIME -- CMD\n");
+		return AGENT_EXIT_ERROR;
+	}
+	if (ctx.experiment && (action != &at_action || !start_experiment_ok(ctx.experiment))) {
+		fprintf(stderr, "fleetclock-agent: --experiment ID goes with --at, ID 1-63 letters, "
+			"digits, '-', '_', '.', ':' or '+' (not starting with - or .)\n");
 		return AGENT_EXIT_ERROR;
 	}
 	if (agent_config_load(&ctx.cfg, ctx.config_path, config_explicit, err, sizeof(err)) < 0) {

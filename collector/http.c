@@ -14,6 +14,7 @@
 #include "json_arena.h"
 #include "log.h"
 #include "metrics_election.h"
+#include "starts.h"
 #include "timeutil.h"
 #include "views.h"
 
@@ -49,6 +50,7 @@ struct http_server {
 	pthread_mutex_t render_lock;	/* one fleet render at a time, with its cache */
 	struct views_cache frags;
 	struct metrics_master master;	/* the elected master, from stored reports */
+	struct starts *starts;		/* start records (starts.c) */
 };
 
 struct conn_track {
@@ -58,7 +60,7 @@ struct conn_track {
 	bool busy;		/* waiting for the store: not the client's fault */
 };
 
-enum route { R_STATUS = 1, R_FLEET, R_HISTORY, R_METRICS, R_DASHBOARD };
+enum route { R_STATUS = 1, R_FLEET, R_HISTORY, R_METRICS, R_DASHBOARD, R_STARTS };
 
 /* Who a POST's bearer token says the sender is. */
 enum auth {
@@ -70,6 +72,7 @@ enum auth {
 /* One POST /api/v1/status in flight. */
 struct request {
 	enum route route;
+	bool ingest;		/* a POST with a body: a status report or a start record */
 	enum auth auth;
 	char *token;		/* AUTH_HOST: the token presented */
 	char *body;
@@ -227,6 +230,8 @@ static enum route route_of(const char *url)
 		return R_FLEET;
 	if (!strcmp(url, "/metrics"))
 		return R_METRICS;
+	if (!strcmp(url, "/api/v1/starts"))
+		return R_STARTS;
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
 		return R_DASHBOARD;
 	if (!strncmp(url, "/api/v1/hosts/", 14) && n > 14 + 8 && !strcmp(url + n - 8, "/history"))
@@ -281,6 +286,9 @@ static enum MHD_Result respond_fleet(struct http_server *srv, struct MHD_Connect
 	return ret;
 }
 
+static char *starts_append_metrics(struct http_server *srv, const struct store_latest *rows,
+				   size_t n, char *body);
+
 static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_Connection *conn,
 					    enum route route)
 {
@@ -319,6 +327,7 @@ static enum MHD_Result get_fleet_or_metrics(struct http_server *srv, struct MHD_
 	metrics_master_get(&srv->master, p.now, p.stale_after_s, &mv);
 	c.master = &mv;
 	body = views_metrics(rows, n, &p, &c);
+	body = starts_append_metrics(srv, rows, n, body);
 	free(rows);
 	return body ? respond(conn, MHD_HTTP_OK, body, "text/plain; version=0.0.4; charset=utf-8", NULL)
 		    : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
@@ -370,6 +379,103 @@ static enum MHD_Result get_history(struct http_server *srv, struct MHD_Connectio
 		    : respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
 }
 
+/* --- start records (starts.c): the hooks --- */
+
+/* The hosts the collector knows, for the missing ones; borrows rows. */
+static struct starts_known_host *known_hosts(const struct store_latest *rows, size_t n)
+{
+	struct starts_known_host *k = calloc(n ? n : 1, sizeof(*k));
+
+	for (size_t i = 0; k && i < n; i++)
+		k[i] = (struct starts_known_host){ rows[i].info.host, rows[i].info.role };
+	return k;
+}
+
+/* /metrics: the start metrics after the rest. body is returned as it is
+ * when they cannot be read (logged): the fleet's metrics still count. */
+static char *starts_append_metrics(struct http_server *srv, const struct store_latest *rows,
+				   size_t n, char *body)
+{
+	struct starts_known_host *k = body ? known_hosts(rows, n) : NULL;
+	char *more = NULL, *all = NULL;
+	int rc = k ? starts_render_metrics(srv->starts, k, n, &more) : -ENOMEM;
+
+	if (body && rc < 0)
+		log_warn("/metrics: start records: %s", strerror(-rc));
+	if (rc == 0 && asprintf(&all, "%s%s", body, more) >= 0) {
+		free(body);
+		body = all;
+	}
+	free(more);
+	free(k);
+	return body;
+}
+
+static enum MHD_Result get_starts(struct http_server *srv, struct MHD_Connection *conn)
+{
+	const char *id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "experiment");
+	const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	long limit = lim && *lim ? strtol(lim, NULL, 10) : STARTS_LIST_DEFAULT;
+	struct store_latest *rows = NULL;
+	struct starts_known_host *k;
+	char *body = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (id && !start_experiment_ok(id))
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "experiment: not a valid id", NULL);
+	if (limit < 1 || limit > STARTS_LIST_MAX)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "limit: expected 1 to 200", NULL);
+	if (store_latest_all(srv->store, &rows, &n) < 0 || !(k = known_hosts(rows, n))) {
+		free(rows);
+		return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database read failed", NULL);
+	}
+	rc = id ? starts_render_experiment(srv->starts, id, k, n, &body)
+		: starts_render_list(srv->starts, (size_t)limit, k, n, &body);
+	free(k);
+	free(rows);
+	if (rc == -ENOMEM)
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+	return rc == 0 ? respond(conn, MHD_HTTP_OK, body, "application/json", NULL)
+		       : respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "database read failed", NULL);
+}
+
+/* POST /api/v1/starts, the whole body in: validate as a status report is
+ * (400 JSON, 422 schema, the host's token), store, 204. */
+static enum MHD_Result post_start(struct http_server *srv, struct request *r)
+{
+	struct start_record rec;
+	char err[256], msg[320];
+	unsigned code;
+	int rc = start_record_parse(r->body ? r->body : "", r->len, &rec, err, sizeof(err));
+
+	if (rc != START_OK) {
+		count(rc == START_EJSON ? &srv->counters.bad_json : &srv->counters.bad_schema);
+		return respond_error(r->conn, rc == START_EJSON ? MHD_HTTP_BAD_REQUEST : HTTP_422, err,
+				     NULL);
+	}
+	if (r->auth == AUTH_HOST &&
+	    (code = check_host_token(&srv->cfg->host_tokens, rec.host, r->token)) != 0) {
+		count(code == MHD_HTTP_FORBIDDEN ? &srv->counters.forbidden
+						 : &srv->counters.unauthorized);
+		if (code == MHD_HTTP_UNAUTHORIZED)
+			return respond_error(r->conn, code, "missing or wrong bearer token", NULL);
+		snprintf(msg, sizeof(msg), "this token may not write start records of host '%s'",
+			 rec.host);
+		return respond_error(r->conn, code, msg, NULL);
+	}
+	rc = starts_put(srv->starts, &rec, r->body, r->len,
+			(int64_t)(timeutil_now(CLOCK_REALTIME) * 1e6), err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		return respond_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     "the start record could not be stored; retry later", NULL);
+	}
+	log_info("start record of %s for experiment %s: %s%s", rec.host, rec.experiment,
+		 start_outcome_str(rec.outcome), rc == 1 ? " (duplicate)" : "");
+	return respond(r->conn, MHD_HTTP_NO_CONTENT, NULL, NULL, NULL);
+}
+
 static enum MHD_Result get_route(struct http_server *srv, struct MHD_Connection *conn,
 				 enum route route, const char *url)
 {
@@ -381,6 +487,8 @@ static enum MHD_Result get_route(struct http_server *srv, struct MHD_Connection 
 		return get_fleet_or_metrics(srv, conn, route);
 	case R_HISTORY:
 		return get_history(srv, conn, url);
+	case R_STARTS:
+		return get_starts(srv, conn);
 	case R_DASHBOARD:
 		page = strdup(collector_dashboard_html);
 		return page ? respond(conn, MHD_HTTP_OK, page, "text/html; charset=utf-8", NULL)
@@ -451,6 +559,8 @@ static enum MHD_Result post_complete(struct http_server *srv, struct request *r)
 		return respond_error(r->conn, HTTP_413,
 				     "body larger than 65536 bytes", NULL);
 	}
+	if (r->route == R_STARTS)
+		return post_start(srv, r);
 	rc = parse_in_arena(r->body ? r->body : "", r->len, &info, err, sizeof(err));
 	if (rc == STATUS_EJSON || rc == STATUS_ESCHEMA) {
 		snprintf(msg, sizeof(msg), "%s", err);
@@ -580,28 +690,30 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 {
 	enum route route = route_of(url);
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool ingest = route == R_STATUS || (route == R_STARTS && !strcmp(method, "POST"));
 	enum auth auth = AUTH_ANY;
 	const char *cl;
 	struct request *r;
 
 	if (!route)
 		return respond_error(conn, MHD_HTTP_NOT_FOUND, "no such resource", NULL);
-	if (route == R_STATUS ? strcmp(method, "POST") != 0 : !get)
+	if (route == R_STATUS ? strcmp(method, "POST") != 0 : !get && !ingest)
 		return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
-				     route == R_STATUS ? "POST" : "GET, HEAD");
+				     route == R_STATUS ? "POST" : route == R_STARTS ? "GET, HEAD, POST"
+				     : "GET, HEAD");
 	/* a GET is answered on the next call (see on_request) */
-	if (route == R_STATUS && (auth = authorise(srv, conn)) == AUTH_NONE) {
+	if (ingest && (auth = authorise(srv, conn)) == AUTH_NONE) {
 		count(&srv->counters.unauthorized);
 		return respond_error(conn, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token",
 				     NULL);
 	}
-	if (route == R_STATUS && !http_is_json_type(MHD_lookup_connection_value(conn,
+	if (ingest && !http_is_json_type(MHD_lookup_connection_value(conn,
 			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		count(&srv->counters.bad_type);
 		return respond_error(conn, HTTP_415, "Content-Type must be application/json", NULL);
 	}
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (route == R_STATUS && cl && strtoull(cl, NULL, 10) > STATUS_MAX_BYTES) {
+	if (ingest && cl && strtoull(cl, NULL, 10) > STATUS_MAX_BYTES) {
 		count(&srv->counters.too_large);
 		return respond_error(conn, HTTP_413, "body larger than 65536 bytes", NULL);
 	}
@@ -614,6 +726,7 @@ static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connect
 	}
 	pthread_mutex_init(&r->lock, NULL);
 	r->route = route;
+	r->ingest = ingest;
 	r->auth = auth;
 	r->conn = conn;
 	r->srv = srv;
@@ -638,7 +751,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	 * request: a response queued on the first call makes MHD 0.9.75 end
 	 * the connection after it ("Connection: close"), so every dashboard
 	 * poll and every scrape paid a new connection and TCP slow start. */
-	if (r->route != R_STATUS) {
+	if (!r->ingest) {
 		if (*size) {
 			*size = 0;	/* a body on a GET: read and ignored */
 			return MHD_YES;
@@ -722,6 +835,10 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	metrics_master_init(&srv->master);
 	pthread_cond_init(&srv->stop_cond, NULL);
 	srv->n_tokens = collector_config_tokens(cfg, srv->token_copy, srv->tokens);
+	if (starts_open(cfg->db_path, &srv->starts, err, errlen) < 0) {
+		free(srv);
+		return -EIO;
+	}
 	warm_fleet_view(srv);
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
@@ -738,6 +855,7 @@ int http_start(const struct collector_config *cfg, struct store *store,
 	if (!srv->d) {
 		snprintf(err, errlen, "listen on %s:%d: %s (address in use or not local?)",
 			 cfg->listen_address, cfg->port, strerror(errno ? errno : EADDRINUSE));
+		starts_close(srv->starts);
 		free(srv);
 		return -EADDRINUSE;
 	}
@@ -770,6 +888,7 @@ void http_stop(struct http_server *srv)
 		MHD_destroy_response(srv->fleet_resp);
 	pthread_mutex_destroy(&srv->fleet_lock);
 	views_cache_free(&srv->frags);
+	starts_close(srv->starts);
 	pthread_mutex_destroy(&srv->render_lock);
 	metrics_master_destroy(&srv->master);
 	pthread_mutex_destroy(&srv->conns_lock);

@@ -6,6 +6,11 @@
  *                                       application/json, 422 schema, 503 store
  *   GET  /api/v1/fleet                  latest per host + fleet summary
  *   GET  /api/v1/hosts/{host}/history   ?since=&until= (RFC 3339 or Unix seconds)
+ *   POST /api/v1/starts                 a start record (docs/start-record.md): the
+ *                                       same codes as status reports
+ *   GET  /api/v1/starts                 the latest experiments (?limit=1..200)
+ *   GET  /api/v1/starts?experiment=ID   one experiment: each node's start, the
+ *                                       spread bound, late / failed / missing
  *   GET  /metrics                       Prometheus text exposition
  *   GET  /                              the dashboard page
  * Other paths 404, other methods 405. Idle and slow connections are closed

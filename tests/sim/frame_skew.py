@@ -14,7 +14,8 @@ late the node's own clock says it woke, i.e. the clocks' disagreement
 without this shared machine's wake-up latency (a node's own CPU has none
 of its neighbours' load).
 
-    frame_skew.py --profile lan --seconds 120 [--methods abc] [--out DIR]
+    frame_skew.py --profile lan --seconds 120 [--methods abc] [--out DIR] [--net N]
+                  [--settle S]
     frame_skew.py --from DIR      (tabulate an earlier run)
 """
 import argparse
@@ -42,15 +43,15 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def plan(methods, seconds, t0):
-    """{method: T}: T every seconds + 10 s after SETTLE_S (set-up <= 2 s,
+def plan(methods, seconds, t0, settle=SETTLE_S):
+    """{method: T}: T every seconds + 10 s after settle s (set-up <= 2 s,
     the launch 4 s before T)."""
-    return {m: t0 + SETTLE_S + i * int(seconds + 10) for i, m in enumerate(methods)}
+    return {m: t0 + settle + i * int(seconds + 10) for i, m in enumerate(methods)}
 
 
-def prepare(sc, methods, seconds, seed):
+def prepare(sc, methods, seconds, seed, settle=SETTLE_S):
     t0 = int(time.time())
-    ts = plan(methods, seconds, t0)
+    ts = plan(methods, seconds, t0, settle)
     rng = random.Random(seed)
     setups = {}
     for n in sc["nodes"]:
@@ -138,11 +139,11 @@ def table(results):
     return "\n".join(lines + notes)
 
 
-def run(profile, methods, seconds, out, scenario="frames", seed=16):
+def run(profile, methods, seconds, out, scenario="frames", seed=16, net=None, settle=SETTLE_S):
     sc = fleetsim.load_scenario(os.path.join(HERE, "scenarios", scenario + ".toml"),
                                 profile=profile)
-    ts, setups = prepare(sc, methods, seconds, seed)
-    s, _ = fleetsim.run_scenario(sc, out, quiet=True)
+    ts, setups = prepare(sc, methods, seconds, seed, settle)
+    s, _ = fleetsim.run_scenario(sc, out, net=net, quiet=True)
     headsets = sorted(setups)
     res = analyse(out, methods, seconds, headsets, ts)
     with open(os.path.join(out, "frames.json"), "w") as f:
@@ -159,6 +160,9 @@ def main():
     ap.add_argument("--methods", default="abc")
     ap.add_argument("--out", default="/tmp/fleetclock-frames")
     ap.add_argument("--from", dest="from_dir")
+    ap.add_argument("--net", type=int, help="the simulator's address block (fleetsim --net)")
+    ap.add_argument("--settle", type=float, default=SETTLE_S,
+                    help="seconds from the fleet's start to the first T (chronyd converges)")
     a = ap.parse_args()
     profiles = a.profile or ["lan", "wifi"]
     results = {}
@@ -173,7 +177,7 @@ def main():
         if os.geteuid() != 0:
             print("SKIP: needs root")
             return 77
-        results[p], s = run(p, a.methods, a.seconds, d)
+        results[p], s = run(p, a.methods, a.seconds, d, net=a.net, settle=int(a.settle))
         print("%s done (escaped: %s, real clock unchanged: %s)"
               % (p, s["escaped"] or "none", s["real_clock_unchanged"]), flush=True)
     print(table(results))
