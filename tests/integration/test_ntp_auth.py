@@ -49,7 +49,8 @@ class KeyedChrony(ChronyInstance):
         text = super().config_text()
         if self.keys:
             self.write_keys(self.keys)
-            text += "keyfile %s\n" % self.keyfile
+            # as the role writes it (ansible/roles/chrony/templates/chrony.conf.j2)
+            text += "keyfile %s\nauthselectmode ignore\n" % self.keyfile
         if self.key_id is not None:
             text = re.sub(r"(?m)^(server .*)$", r"\1 key %d" % self.key_id, text)
         return text
