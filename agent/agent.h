@@ -6,8 +6,8 @@
 #include <stdbool.h>
 
 #include "agent_config.h"
-#include "chrony_client.h"
-#include "readiness.h"
+#include "chrony/chrony_client.h"
+#include "chrony/readiness.h"
 
 enum agent_exit {
 	AGENT_EXIT_OK = 0,	/* done / ready */

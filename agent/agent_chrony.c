@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "log.h"
+#include "base/log.h"
 
 int agent_chrony_open(const struct agent_ctx *ctx, struct chrony_client **out)
 {

@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "election_config.h"
-#include "ntp_auth.h"
+#include "base/config.h"
+#include "election/election_config.h"
+#include "chrony/ntp_auth.h"
 
 #define AGENT_DEFAULT_CONFIG "/etc/fleetclock/agent.conf"
 

@@ -8,8 +8,8 @@
 
 #include "agent.h"
 #include "fleetclock_config.h"
-#include "log.h"
-#include "start_record.h"
+#include "base/log.h"
+#include "report/start_record.h"
 
 struct action {
 	const char *name;	/* the long option that selects it */

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chrony_json.h"
-#include "status.h"
+#include "chrony/chrony_json.h"
+#include "report/status.h"
 
 static const struct chrony_source *find_selected(const struct chrony_snapshot *s)
 {

@@ -1,14 +1,14 @@
 /* selected_source.h - what chronyd knows of the source it follows (NTPDATA):
  * its root delay and dispersion (what this node shares with every other
  * follower of it) and this node's own hop, for the relative spread bound
- * (common/spread_bound.h, docs/spread-bound.md). */
+ * (common/report/spread_bound.h, docs/spread-bound.md). */
 #ifndef FLEETCLOCK_SELECTED_SOURCE_H
 #define FLEETCLOCK_SELECTED_SOURCE_H
 
 #include <jansson.h>
 
-#include "chrony_client.h"
-#include "spread_bound.h"
+#include "chrony/chrony_client.h"
+#include "report/spread_bound.h"
 
 /* Fill sel from the NTP data of snap's selected source. sel->have is false
  * when there is no selected NTP source (LOCAL, a refclock, none). Returns 0

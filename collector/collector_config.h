@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "host_tokens.h"
 
 #define COLLECTOR_DEFAULT_CONFIG "/etc/fleetclock/collector.conf"

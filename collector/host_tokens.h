@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "status.h"
+#include "report/status.h"
 
 #define HOST_TOKEN_MAX 256		/* bytes of a token, with its NUL */
 #define COLLECTOR_PLACEHOLDER_TOKEN "CHANGE-ME"

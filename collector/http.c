@@ -12,10 +12,10 @@
 #include <strings.h>
 
 #include "json_arena.h"
-#include "log.h"
+#include "base/log.h"
 #include "metrics_election.h"
 #include "starts.h"
-#include "timeutil.h"
+#include "time/timeutil.h"
 #include "views.h"
 
 #define HISTORY_MAX_POINTS 10000

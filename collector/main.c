@@ -11,7 +11,7 @@
 #include "collector_config.h"
 #include "fleetclock_config.h"
 #include "http.h"
-#include "log.h"
+#include "base/log.h"
 #include "store.h"
 
 static void usage(FILE *f)

@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fleet_summary.h"
-#include "status.h"
+#include "report/fleet_summary.h"
+#include "report/status.h"
 #include "store.h"
 
 /* The collector's view of the elected master. The master is the candidate

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "start_record.h"
+#include "report/start_record.h"
 #include "starts_view.h"
 
 #define STARTS_LIST_DEFAULT 20	/* experiments in GET /api/v1/starts */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "timeutil.h"
+#include "time/timeutil.h"
 
 static bool started(const struct start_record *r)
 {

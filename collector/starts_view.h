@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "start_record.h"
+#include "report/start_record.h"
 
 /* One stored record. */
 struct starts_row {

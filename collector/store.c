@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "timeutil.h"
+#include "base/log.h"
+#include "time/timeutil.h"
 
 #define STORE_LINGER_BELOW 16		/* queued reports under which the writer lingers */
 #define STORE_LINGER_NS 200000		/* for this long (0.2 ms) */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fleet_summary.h"
+#include "report/fleet_summary.h"
 #include "metrics_election.h"
 
 static json_t *real_or_null(double v)

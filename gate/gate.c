@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "precise_wait.h"
-#include "timeutil.h"
+#include "time/precise_wait.h"
+#include "time/timeutil.h"
 
 #define GATE_API __attribute__((visibility("default")))
 

@@ -18,9 +18,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "precise_wait.h"
-#include "timeutil.h"
-#include "when.h"
+#include "time/precise_wait.h"
+#include "time/timeutil.h"
+#include "time/when.h"
 
 static int wait_mode(const char *mode, struct timespec target)
 {

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rtc.h"
-#include "rtc_sync.h"
-#include "timeutil.h"
+#include "rtc/rtc.h"
+#include "rtc/rtc_sync.h"
+#include "time/timeutil.h"
 
 typedef int (*truth_fn)(double v_s, double *offset);
 

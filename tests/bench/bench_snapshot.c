@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "chrony_client.h"
+#include "chrony/chrony_client.h"
 
 static int cmp_double(const void *a, const void *b)
 {

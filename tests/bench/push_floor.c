@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "push.h"
+#include "report/push.h"
 
 static char *read_doc(const char *path, size_t *len)
 {

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "announce.h"
-#include "crypto_dl.h"
+#include "election/announce.h"
+#include "election/crypto_dl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "chrony_wire.h"
+#include "chrony/chrony_wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

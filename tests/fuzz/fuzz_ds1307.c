@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ds1307_codec.h"
+#include "rtc/ds1307_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

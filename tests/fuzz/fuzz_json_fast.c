@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "json_fast.h"
+#include "report/json_fast.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "start_record.h"
+#include "report/start_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

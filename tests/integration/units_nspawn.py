@@ -41,7 +41,7 @@ What is checked, and why it proves the point:
   the headset's unit without it. Together with the filter check above: the rejoin's
   adjtimex(ADJ_SETOFFSET) would pass both on a node.
 - SCHED_FIFO for the RTC write: the probe enters SCHED_FIFO | SCHED_RESET_ON_FORK at priority 10
-  and goes back to SCHED_OTHER, as common/rtc_sync.c does, under the candidate's settings
+  and goes back to SCHED_OTHER, as common/rtc/rtc_sync.c does, under the candidate's settings
   (CAP_SYS_NICE granted, RestrictRealtime=no). Under the old settings (RestrictRealtime=yes,
   no capability) the first call is refused.
 - The RTC device as the agent's user: /dev/i2c-1 and /dev/rtc0 are made after boot (a device

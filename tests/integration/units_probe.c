@@ -8,7 +8,7 @@
  *                   same system call (seccomp cannot see modes), so when
  *                   adjtimex_read passed, an EPERM here is the capability check;
  *   fifo            sched_setscheduler(SCHED_FIFO | SCHED_RESET_ON_FORK, 10), as the
- *                   RTC write does (common/rtc_sync.c);
+ *                   RTC write does (common/rtc/rtc_sync.c);
  *   fifo_leave      then back to SCHED_OTHER, as rtc_sync.c does after the write;
  *   open:PATH       open(PATH, O_RDWR) for each argument (ENXIO: permitted, but no
  *                   driver behind the node);

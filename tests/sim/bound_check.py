@@ -11,7 +11,7 @@ docs/spread-bound.md):
                   root dispersion
   relative bound  the largest pair bound: relative_a + relative_b for two
                   followers of one master, absolute_a + absolute_b otherwise
-                  (the arithmetic of common/spread_bound.c, mirrored below)
+                  (the arithmetic of common/report/spread_bound.c, mirrored below)
   floor           the largest own-hop delay_a/2 + delay_b/2 of a relative pair (the
                   unobservable asymmetry of the hops; no honest bound beats it)
 
@@ -126,7 +126,7 @@ def read_node(sock_path):
     return d
 
 
-# --- the arithmetic of common/spread_bound.c ---------------------------------
+# --- the arithmetic of common/report/spread_bound.c ---------------------------------
 
 def absolute(n):
     return abs(n["offset"]) + n["root_delay"] / 2 + n["root_dispersion"]

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "announce.h"
+#include "election/announce.h"
 #include "check_run.h"
 
 #define NOW 1795291210.25

@@ -5,7 +5,7 @@
 #include <poll.h>
 #include <string.h>
 
-#include "announce_sock.h"
+#include "election/announce_sock.h"
 #include "check_run.h"
 
 /* Wait up to 2 s for one datagram. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bmca.h"
+#include "election/bmca.h"
 #include "check_run.h"
 
 static struct bmca_dataset base(void)

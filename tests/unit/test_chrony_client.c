@@ -19,7 +19,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "chrony_client.h"
+#include "chrony/chrony_client.h"
 #include "check_run.h"
 
 enum script {

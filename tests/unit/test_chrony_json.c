@@ -4,7 +4,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "chrony_json.h"
+#include "chrony/chrony_json.h"
 #include "check_run.h"
 
 struct addr_row {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chrony_wire.h"
+#include "chrony/chrony_wire.h"
 #include "check_run.h"
 
 /* --- Float --- */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "agent_config.h"
-#include "config.h"
+#include "base/config.h"
 #include "check_run.h"
 
 struct demo {

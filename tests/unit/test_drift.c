@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check_run.h"
-#include "drift.h"
+#include "rtc/drift.h"
 
 /* Deterministic uniform noise in [-a, a]. */
 static double noise(unsigned *state, double a)

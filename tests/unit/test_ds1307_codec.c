@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check_run.h"
-#include "ds1307_codec.h"
+#include "rtc/ds1307_codec.h"
 
 struct decode_case {
 	uint8_t regs[7];

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "announce.h"
-#include "election.h"
+#include "election/announce.h"
+#include "election/election.h"
 #include "check_run.h"
 
 #define LOCK BMCA_CLASS_LOCKED

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fleet_summary.h"
+#include "report/fleet_summary.h"
 #include "check_run.h"
 
 #define NOW 1000.0

@@ -1,6 +1,6 @@
 /* Unit tests of the start gate and frame clock (gate/gate.c, the installed
  * libfleetclock-gate) and of what the agent reads from the gate
- * (agent/arm_msg.c): parsing, the frame arithmetic (absolute instants,
+ * (agent/actions/arm_msg.c): parsing, the frame arithmetic (absolute instants,
  * skipping instead of drifting), the protocol between the two through a
  * real pipe. Never a timing threshold: only "never before the instant".
  * Clock steps are tests/integration/test_arm.py's (virtual clock). */
@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arm_msg.h"
+#include "actions/arm_msg.h"
 #include "fleetclock_gate.h"
-#include "timeutil.h"
+#include "time/timeutil.h"
 #include "check_run.h"
 
 static const struct {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "check_run.h"
-#include "holdover_freq.h"
+#include "election/holdover_freq.h"
 
 #define S 1000000000LL
 #define EPOCH 1790000000LL	/* realtime of the first sample, s */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_fast.h"
+#include "report/json_fast.h"
 #include "check_run.h"
 
 static json_t *oracle(const char *buf, size_t len)

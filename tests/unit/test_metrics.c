@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "metrics_election.h"
-#include "status_metrics.h"
+#include "report/status_metrics.h"
 #include "views.h"
 #include "check_run.h"
 

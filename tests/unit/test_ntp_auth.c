@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chrony_wire.h"
-#include "ntp_auth.h"
-#include "readiness.h"
-#include "status.h"
+#include "chrony/chrony_wire.h"
+#include "chrony/ntp_auth.h"
+#include "chrony/readiness.h"
+#include "report/status.h"
 #include "check_run.h"
 
 /* Captured with strace from `chronyc ntpdata 127.0.55.1` against chronyd 4.3

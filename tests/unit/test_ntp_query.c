@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ntp_query.h"
+#include "election/ntp_query.h"
 #include "check_run.h"
 
 #define S(x) ((int64_t)(x) * 1000000000LL)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 
-#include "precise_wait.h"
-#include "timeutil.h"
+#include "time/precise_wait.h"
+#include "time/timeutil.h"
 #include "check_run.h"
 
 static struct timespec in_ms(int ms)

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "push.h"
+#include "report/push.h"
 #include "check_run.h"
 
 #define GNUTLS_VAR "GNUTLS_NO_IMPLICIT_INIT"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "readiness.h"
+#include "chrony/readiness.h"
 #include "check_run.h"
 
 #define NOW 1795291210.0	/* 2026-11-21T20:00:10Z */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check_run.h"
-#include "rtc_discipline.h"
+#include "rtc/rtc_discipline.h"
 
 struct decide_case {
 	struct rtc_disc_input in;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
-#include "rtc_store.h"
+#include "rtc/rtc_store.h"
 
 static char dir[64], path[128];
 

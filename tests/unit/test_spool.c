@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spool.h"
+#include "report/spool.h"
 #include "check_run.h"
 
 static char dir[64];

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spread_bound.h"
+#include "report/spread_bound.h"
 #include "check_run.h"
 
 #define MS 1e-3

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "start_record.h"
+#include "report/start_record.h"
 #include "check_run.h"
 
 #define T0 1796289200000000000LL	/* 2026-12-03T09:13:20Z */

@@ -1,4 +1,4 @@
-/* Unit tests for agent/start_send.c's parts without a collector: the
+/* Unit tests for agent/report/start_send.c's parts without a collector: the
  * start URL from the status URL, and the starts spool's files (made in a
  * directory created on demand, whole, named in the order they were made). */
 #include <check.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "start_send.h"
+#include "report/start_send.h"
 #include "check_run.h"
 
 START_TEST(test_url)

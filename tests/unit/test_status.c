@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "status.h"
+#include "report/status.h"
 #include "check_run.h"
 
 static void fill_snapshot(struct chrony_snapshot *s)

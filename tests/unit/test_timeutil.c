@@ -2,7 +2,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "timeutil.h"
+#include "time/timeutil.h"
 #include "check_run.h"
 
 START_TEST(test_double_round_trip)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "when.h"
+#include "time/when.h"
 #include "check_run.h"
 
 /* 2026-11-21T19:59:55.5Z: the minute is 19:59, the next one 20:00. */

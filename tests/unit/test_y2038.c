@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "ds1307_codec.h"
-#include "status.h"
-#include "timeutil.h"
-#include "when.h"
+#include "rtc/ds1307_codec.h"
+#include "report/status.h"
+#include "time/timeutil.h"
+#include "time/when.h"
 #include "check_run.h"
 
 /* The build's promise (meson.build: -D_TIME_BITS=64 where glibc has it). */
