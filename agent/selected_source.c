@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chrony/chrony_json.h"
+#include "chrony/chrony_report.h"
 #include "report/status.h"
 
 static const struct chrony_source *find_selected(const struct chrony_snapshot *s)
@@ -33,7 +33,7 @@ int selected_source_read(struct chrony_client *c, const struct chrony_snapshot *
 		return rc;
 	if (!spread_reply_usable(nd.leap, nd.stratum))
 		return 0;
-	chrony_json_source_address(&src->data, sel->master, sizeof(sel->master));
+	chrony_report_source_address(&src->data, sel->master, sizeof(sel->master));
 	sel->master_root_delay_s = nd.root_delay;
 	sel->master_root_dispersion_s = nd.root_dispersion;
 	sel->hop_delay_s = nd.peer_delay;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 
 #include "agent.h"
-#include "chrony/chrony_json.h"
+#include "chrony/chrony_client.h"
+#include "chrony/chrony_report.h"
 #include "base/log.h"
 #include "time/timeutil.h"
 
@@ -15,7 +16,7 @@ static void print_tracking(const struct chrony_tracking *t, const char *endpoint
 {
 	char refid[16], addr[64], d1[32], d2[32], ref[40];
 	double offset = -t->current_correction;
-	const char *a = chrony_json_tracking_address(t, addr, sizeof(addr));
+	const char *a = chrony_report_tracking_address(t, addr, sizeof(addr));
 
 	printf("chronyd          %s\n", endpoint);
 	printf("Reference        %s (%s), stratum %u\n", a ? a : "none",
@@ -52,7 +53,7 @@ static void print_sources(const struct chrony_snapshot *snap)
 			snprintf(rx, sizeof(rx), "-");
 		else
 			snprintf(rx, sizeof(rx), "%us", (unsigned)d->since_sample);
-		printf("  %s %-31.31s %3u %4d %5o %6s %11s %11s\n", chrony_json_state_char(d->state), s->name,
+		printf("  %s %-31.31s %3u %4d %5o %6s %11s %11s\n", chrony_report_state_char(d->state), s->name,
 		       d->stratum, d->poll, d->reachability, rx,
 		       timeutil_format_duration(d->latest_meas, 1, off, sizeof(off)),
 		       timeutil_format_duration(d->latest_meas_err, 0, err, sizeof(err)));
@@ -75,7 +76,7 @@ int agent_action_status(struct agent_ctx *ctx)
 		goto out;
 	}
 	if (ctx->json) {
-		json_t *doc = chrony_json_snapshot(snap);
+		json_t *doc = chrony_report_json(snap, CHRONY_REPORT_CLI);
 
 		if (!doc || json_object_set_new(doc, "endpoint", json_string(chrony_client_endpoint(c))) < 0 ||
 		    json_dumpf(doc, stdout, JSON_INDENT(2)) < 0) {

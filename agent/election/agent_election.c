@@ -34,7 +34,6 @@
 #include "rtc/rtc_store.h"
 #include "time/timeutil.h"
 
-#define LOCAL_REFID 0x7F7F0101U
 #define MAX_UPSTREAMS 8
 
 struct upstream {
@@ -639,7 +638,7 @@ static void apply_local(struct agent_election *e, struct chrony_client *c)
 	}
 	/* A lost master's samples would keep chronyd on its reference (and
 	 * make a rebooted master see a loop): drop them. */
-	if (want && ref != LOCAL_REFID && ref != 0) {
+	if (want && ref != CHRONY_REFID_LOCAL && ref != 0) {
 		if (chrony_client_reset_sources(c) < 0)
 			log_ratelimited(&e->rl_chrony, LOG_WARNING, "election: %s", chrony_client_error(c));
 		else
@@ -921,7 +920,7 @@ static bool chronyd_forgot(struct agent_election *e, struct chrony_client *c, co
 	struct chrony_activity a;
 	int expected = 0;
 
-	if (e->local_applied == 1 && t->ref_id != LOCAL_REFID && !chrony_tracking_synchronised(t)) {
+	if (e->local_applied == 1 && t->ref_id != CHRONY_REFID_LOCAL && !chrony_tracking_synchronised(t)) {
 		*what = "it has no local reference";
 		return true;
 	}

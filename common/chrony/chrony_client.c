@@ -948,14 +948,3 @@ int chrony_client_snapshot(struct chrony_client *c, struct chrony_snapshot *out)
 	c->err[0] = '\0';
 	return 0;
 }
-
-double chrony_tracking_max_error(const struct chrony_tracking *t)
-{
-	return fabs(t->current_correction) + t->root_delay / 2.0 + t->root_dispersion;
-}
-
-bool chrony_tracking_synchronised(const struct chrony_tracking *t)
-{
-	return t->leap_status != CHRONY_LEAP_UNSYNC && t->ref_id != 0 &&
-	       t->ref_id != CHRONY_REFID_LOCAL;
-}

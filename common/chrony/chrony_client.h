@@ -17,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chrony/chrony_report.h"
 #include "chrony/chrony_wire.h"
 
 #define CHRONY_DEFAULT_SOCKET "/run/chrony/chronyd.sock"
 #define CHRONY_DEFAULT_UDP_HOST "127.0.0.1"
 #define CHRONY_DEFAULT_UDP_PORT 323
-#define CHRONY_MAX_SOURCES 64
 #define CHRONY_MAX_BATCH (2 + 2 * CHRONY_MAX_SOURCES)
 
 enum chrony_transport {
@@ -117,30 +117,9 @@ int chrony_client_reset_sources(struct chrony_client *c);
 int chrony_client_burst(struct chrony_client *c, const struct chrony_ipaddr *mask,
 			const struct chrony_ipaddr *address, int n_good, int n_total);
 
-/* One source as a snapshot sees it. */
-struct chrony_source {
-	struct chrony_source_data data;
-	struct chrony_sourcestats stats;
-	bool have_stats;
-	char name[256];		/* configured name, or the address as text */
-};
-
-struct chrony_snapshot {
-	struct chrony_tracking tracking;
-	uint32_t n_sources;	/* stored in sources[] (at most CHRONY_MAX_SOURCES) */
-	struct chrony_source sources[CHRONY_MAX_SOURCES];
-};
-
 /* Tracking, every source with its name and sourcestats, pipelined; names
- * are cached per address (they do not change). */
+ * are cached per address (they do not change). The snapshot structs, max
+ * error and "synchronised" are chrony_report.h's. */
 int chrony_client_snapshot(struct chrony_client *c, struct chrony_snapshot *out);
-
-/* Estimated maximum error of the system clock:
- * |current_correction| + root_delay / 2 + root_dispersion (seconds). */
-double chrony_tracking_max_error(const struct chrony_tracking *t);
-
-/* Synchronised: leap status not UNSYNC and a reference other than LOCAL
- * or none. */
-bool chrony_tracking_synchronised(const struct chrony_tracking *t);
 
 #endif

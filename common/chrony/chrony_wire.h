@@ -101,8 +101,6 @@ enum chrony_leap {
 	CHRONY_LEAP_UNSYNC = 3,
 };
 
-#define CHRONY_REFID_LOCAL 0x7F7F0101u	/* "LOCAL": local reference mode */
-
 struct chrony_tracking {
 	uint32_t ref_id;
 	struct chrony_ipaddr ip;

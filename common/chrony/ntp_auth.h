@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "chrony/chrony_client.h"
+#include "chrony/chrony_report.h"
 
 enum ntp_auth_mode {
 	NTP_AUTH_MODE_OFF,		/* not asked, not reported */

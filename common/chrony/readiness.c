@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chrony/chrony_json.h"
 #include "time/timeutil.h"
 
 static struct readiness_check *add(struct readiness_report *r, const char *name,
@@ -63,11 +62,6 @@ static bool listed(const char *list, const char *name, const char *addr)
 	return false;
 }
 
-static bool is_local(const struct chrony_tracking *t)
-{
-	return t->ref_id == CHRONY_REFID_LOCAL;
-}
-
 static void check_source(const struct readiness_input *in, struct readiness_report *r)
 {
 	const struct chrony_snapshot *s = in->snap;
@@ -76,7 +70,7 @@ static void check_source(const struct readiness_input *in, struct readiness_repo
 	char threshold[96], addr[64];
 
 	snprintf(threshold, sizeof(threshold), "expected: %s", exp ? exp : "any");
-	if (!sel && is_local(&s->tracking)) {
+	if (!sel && chrony_tracking_local(&s->tracking)) {
 		add(r, "source", in->allow_local || (exp && listed(exp, "local", "local")) ? READINESS_OK : READINESS_FAIL,
 		    threshold, "none: serving its own clock (local reference)");
 		return;
@@ -85,7 +79,7 @@ static void check_source(const struct readiness_input *in, struct readiness_repo
 		add(r, "source", READINESS_FAIL, threshold, "no selected source (%u known)", s->n_sources);
 		return;
 	}
-	chrony_json_source_address(&sel->data, addr, sizeof(addr));
+	chrony_report_source_address(&sel->data, addr, sizeof(addr));
 	add(r, "source", !exp || listed(exp, sel->name, addr) ? READINESS_OK : READINESS_FAIL, threshold,
 	    "%s selected (stratum %u)", sel->name, sel->data.stratum);
 }
@@ -96,7 +90,7 @@ static bool is_upstream(const struct readiness_input *in, const struct chrony_so
 {
 	char addr[64];
 
-	chrony_json_source_address(&src->data, addr, sizeof(addr));
+	chrony_report_source_address(&src->data, addr, sizeof(addr));
 	if (in->upstreams && *in->upstreams)
 		return listed(in->upstreams, src->name, addr);
 	return !(in->candidates && listed(in->candidates, src->name, addr));
@@ -112,7 +106,7 @@ static void check_upstream(const struct readiness_input *in, struct readiness_re
 	unsigned n_up = 0;
 	char addr[64];
 
-	if (!is_local(&s->tracking))
+	if (!chrony_tracking_local(&s->tracking))
 		return;
 	for (uint32_t i = 0; i < s->n_sources; i++) {
 		const struct chrony_source *src = &s->sources[i];
@@ -132,7 +126,7 @@ static void check_upstream(const struct readiness_input *in, struct readiness_re
 		    "(%u configured)", n_up);
 		return;
 	}
-	chrony_json_source_address(&reachable->data, addr, sizeof(addr));
+	chrony_report_source_address(&reachable->data, addr, sizeof(addr));
 	add(r, "upstream", READINESS_WARN, "not serving LOCAL while an upstream answers",
 	    "serving the local reference (stratum %u) while upstream %s%s%s%s (stratum %u, reach %o) "
 	    "is reachable but %s: chronyd has not selected it yet (too few samples, e.g. after a "
@@ -152,7 +146,7 @@ static void check_update(const struct readiness_input *in, const struct readines
 	double age = in->now + t->current_correction - timeutil_ts_to_double(t->ref_time), limit, interval;
 	char thr[96], d[32];
 
-	if (is_local(t)) {
+	if (chrony_tracking_local(t)) {
 		add(r, "last update", READINESS_OK, "", "local reference");
 		return;
 	}

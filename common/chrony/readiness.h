@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "chrony/chrony_client.h"
+#include "chrony/chrony_report.h"
 #include "chrony/ntp_auth.h"
 #include "report/spread_bound.h"
 

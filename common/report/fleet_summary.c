@@ -1,11 +1,13 @@
 /* fleet_summary.c - see fleet_summary.h. */
 #include "report/fleet_summary.h"
 
+#include "chrony/chrony_report.h"
+
 #include <math.h>
 
 double fleet_error_bound(double offset_s, double root_delay_s, double root_dispersion_s)
 {
-	return fabs(offset_s) + fabs(root_delay_s) / 2 + fabs(root_dispersion_s);
+	return chrony_report_max_error(offset_s, root_delay_s, root_dispersion_s);
 }
 
 static struct spread_node node_of(const struct fleet_host *h)

@@ -62,7 +62,7 @@ struct fleet_summary {
 	enum fleet_verdict verdict;
 };
 
-/* |offset| + root_delay / 2 + root_dispersion (root values taken as >= 0). */
+/* |offset| + root_delay / 2 + root_dispersion: chrony_report_max_error(). */
 double fleet_error_bound(double offset_s, double root_delay_s, double root_dispersion_s);
 
 /* Evaluate n hosts at time now against budget_s (the largest acceptable

@@ -9,25 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chrony/chrony_json.h"
 #include "report/json_fast.h"
 #include "time/when.h"
 #include "time/timeutil.h"
 
 /* ---- names shared by building and validating ---- */
 
-static const char *const leap_names[] = { "normal", "insert", "delete", "unsync", NULL };
-static const char *const state_names[] = { "selected", "nonselectable", "falseticker", "jittery",
-					   "unselected", "selectable", NULL };
-static const char *const mode_names[] = { "client", "peer", "refclock", NULL };
 static const char *const role_names[] = { "master", "failover", "headset", "observer", NULL };
 static const char *const storage_names[] = { "disk", "memory", NULL };
 static const char *const delivery_names[] = { "ok", "retrying", "refused", NULL };
-
-static const char *name_of(const char *const *names, unsigned v, unsigned n)
-{
-	return v < n ? names[v] : "unknown";
-}
 
 /* ---- time ---- */
 
@@ -74,82 +64,6 @@ static json_t *time_or_null(struct timespec ts)
 
 /* ---- building ---- */
 
-/* Synchronised as chronyc tracking would say: leap not unsync and a real
- * reference (the lead's chrony_tracking_synchronised() says the same; kept
- * here so that building stays free of the client). */
-static bool tracking_synced(const struct chrony_tracking *t)
-{
-	return t->leap_status != CHRONY_LEAP_UNSYNC && t->ref_id != 0 &&
-	       t->ref_id != CHRONY_REFID_LOCAL;
-}
-
-static json_t *build_tracking(const struct chrony_tracking *t)
-{
-	char refid[16], addr[INET6_ADDRSTRLEN + 16];
-
-	const char *a;
-
-	snprintf(refid, sizeof(refid), "%08" PRIX32, t->ref_id);
-	a = chrony_json_tracking_address(t, addr, sizeof(addr));
-	if (!a)
-		snprintf(addr, sizeof(addr), "-");
-	return json_pack("{s:s, s:s, s:i, s:s, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b}",
-			 "ref_id", refid, "ref_address", addr, "stratum", (int)t->stratum,
-			 "leap", name_of(leap_names, t->leap_status, 4),
-			 "ref_time", time_or_null(t->ref_time),
-			 "offset_s", -t->current_correction,
-			 "last_offset_s", t->last_offset, "rms_offset_s", t->rms_offset,
-			 "freq_ppm", t->freq_ppm, "resid_freq_ppm", t->resid_freq_ppm,
-			 "skew_ppm", t->skew_ppm, "root_delay_s", t->root_delay,
-			 "root_dispersion_s", t->root_dispersion,
-			 "update_interval_s", t->last_update_interval,
-			 "synchronised", tracking_synced(t));
-}
-
-static json_t *build_source(const struct chrony_source *s)
-{
-	const struct chrony_source_data *d = &s->data;
-	char addr[INET6_ADDRSTRLEN + 16];
-	json_t *stats = json_null();
-
-	chrony_json_source_address(d, addr, sizeof(addr));
-	if (s->have_stats)
-		stats = json_pack("{s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f}",
-				  "samples", (int)s->stats.n_samples, "runs", (int)s->stats.n_runs,
-				  "span_s", (int)s->stats.span_seconds, "sd_s", s->stats.sd,
-				  "resid_freq_ppm", s->stats.resid_freq_ppm,
-				  "skew_ppm", s->stats.skew_ppm, "offset_s", s->stats.est_offset,
-				  "offset_err_s", s->stats.est_offset_err);
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:f, s:f, s:o}",
-			 "name", s->name[0] ? s->name : addr, "address", addr,
-			 "mode", name_of(mode_names, d->mode, 3),
-			 "state", name_of(state_names, d->state, 6),
-			 "stratum", (int)d->stratum, "poll", (int)d->poll,
-			 "reach", (int)(d->reachability & 0xff),
-			 "last_rx_s", d->since_sample == CHRONY_NO_SAMPLE ? json_null()
-							 : json_integer(d->since_sample),
-			 "offset_s", d->latest_meas, "error_s", d->latest_meas_err,
-			 "stats", stats ? stats : json_null());
-}
-
-static json_t *build_chrony(const struct chrony_snapshot *snap)
-{
-	json_t *sources = json_array(), *src;
-	uint32_t n = snap->n_sources < CHRONY_MAX_SOURCES ? snap->n_sources : CHRONY_MAX_SOURCES;
-
-	if (!sources)
-		return NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		src = build_source(&snap->sources[i]);
-		if (!src || json_array_append_new(sources, src) < 0) {
-			json_decref(sources);
-			return NULL;
-		}
-	}
-	return json_pack("{s:o, s:o}", "tracking", build_tracking(&snap->tracking),
-			 "sources", sources);
-}
-
 static json_t *build_rtc(const struct status_rtc *rtc)
 {
 	if (!rtc || !rtc->present)
@@ -181,19 +95,15 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
 		     const struct status_check *check)
 {
 	char sent[40];
-	json_t *chrony = snap ? build_chrony(snap) : json_null();
+	json_t *chrony = snap ? chrony_report_json(snap, CHRONY_REPORT_DOC) : json_null();
 	json_t *max_error = json_null();
 
 	if (!timeutil_format_rfc3339(meta->sent_at, 6, sent, sizeof(sent)) || !chrony) {
 		json_decref(chrony);
 		return NULL;
 	}
-	if (snap) {
-		const struct chrony_tracking *t = &snap->tracking;
-
-		max_error = json_real(fabs(t->current_correction) + t->root_delay / 2 +
-				      t->root_dispersion);
-	}
+	if (snap)
+		max_error = json_real(chrony_tracking_max_error(&snap->tracking));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:o, s:n, s:o}",
 			 "schema", STATUS_SCHEMA, "host", meta->host, "role", meta->role,
 			 "agent_version", meta->agent_version, "sent_at", sent,
@@ -214,7 +124,7 @@ json_t *status_build_selected(const struct spread_sel *sel)
 
 struct spread_node status_spread_node(const struct chrony_tracking *t, const struct spread_sel *sel)
 {
-	return (struct spread_node){ true, tracking_synced(t), -t->current_correction,
+	return (struct spread_node){ true, chrony_tracking_synchronised(t), -t->current_correction,
 				     t->root_delay, t->root_dispersion, *sel };
 }
 
@@ -318,7 +228,7 @@ static const struct vfield tracking_fields[] = {
 	{ "ref_id", V_STR, true, false, 0, 8, NULL },
 	{ "ref_address", V_STR, false, true, 0, 64, NULL },
 	{ "stratum", V_INT, true, false, 0, 16, NULL },
-	{ "leap", V_STR, true, false, 0, 8, leap_names },
+	{ "leap", V_STR, true, false, 0, 8, chrony_report_leap_names },
 	{ "ref_time", V_TIME, false, true, 0, 0, NULL },
 	{ "offset_s", V_NUM, true, false, -BIG, BIG, NULL },
 	{ "last_offset_s", V_NUM, false, false, -BIG, BIG, NULL },
@@ -336,8 +246,8 @@ static const struct vfield tracking_fields[] = {
 static const struct vfield source_fields[] = {
 	{ "name", V_STR, true, false, 0, 255, NULL },
 	{ "address", V_STR, true, false, 0, 64, NULL },
-	{ "mode", V_STR, true, false, 0, 16, mode_names },
-	{ "state", V_STR, true, false, 0, 16, state_names },
+	{ "mode", V_STR, true, false, 0, 16, chrony_report_mode_names },
+	{ "state", V_STR, true, false, 0, 16, chrony_report_state_names },
 	{ "stratum", V_INT, true, false, 0, 16, NULL },
 	{ "poll", V_INT, true, false, -32, 32, NULL },
 	{ "reach", V_INT, true, false, 0, 255, NULL },
@@ -558,8 +468,9 @@ static int check_problems(json_t *problems, char *err, size_t errlen)
 
 double status_max_error(const struct status_info *i)
 {
-	return i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 + i->root_dispersion_s
-				: NAN;
+	if (!i->have_tracking)
+		return NAN;
+	return chrony_report_max_error(i->offset_s, i->root_delay_s, i->root_dispersion_s);
 }
 
 static double num(json_t *obj, const char *key)

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "chrony/chrony_client.h"
+#include "chrony/chrony_report.h"
 #include "report/status_metrics.h"
 #include "report/spread_bound.h"
 
