@@ -174,13 +174,13 @@ static char *build_report(struct daemon *d)
 	evaluate_check(d, rc, &snap, &rtc, rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF ? &auth : NULL,
 		       have_sel ? &sel : NULL, &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
-	doc = status_build(&meta, rc < 0 ? NULL : &snap, chrony_err, rtc.present ? &rtc : NULL, &check);
+	doc = status_build_election(&meta, rc < 0 ? NULL : &snap, chrony_err,
+				    rtc.present ? &rtc : NULL, &check,
+				    d->election ? agent_election_json(d->election) : NULL);
 	if (doc && rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
 		status_set_authenticated(doc, ntp_auth_json_value(&auth));
 	if (doc && have_sel)
 		selected_source_to_status(doc, &snap, &sel);
-	if (doc && d->election)
-		json_object_set_new(doc, "election", agent_election_json(d->election));
 	if (doc && d->spool)
 		json_object_set_new(doc, "report_queue", report_queue_json(d));
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "report/json_fast.h"
+#include "report/status_fields.h"
 #include "time/when.h"
 #include "time/timeutil.h"
 
@@ -94,22 +95,32 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
 		     const char *chrony_error, const struct status_rtc *rtc,
 		     const struct status_check *check)
 {
+	return status_build_election(meta, snap, chrony_error, rtc, check, NULL);
+}
+
+json_t *status_build_election(const struct status_meta *meta, const struct chrony_snapshot *snap,
+			      const char *chrony_error, const struct status_rtc *rtc,
+			      const struct status_check *check, json_t *election)
+{
 	char sent[40];
 	json_t *chrony = snap ? chrony_report_json(snap, CHRONY_REPORT_DOC) : json_null();
 	json_t *max_error = json_null();
 
+	if (!election)
+		election = json_null();
 	if (!timeutil_format_rfc3339(meta->sent_at, 6, sent, sizeof(sent)) || !chrony) {
 		json_decref(chrony);
+		json_decref(election);
 		return NULL;
 	}
 	if (snap)
 		max_error = json_real(chrony_tracking_max_error(&snap->tracking));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:o, s:n, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:o, s:o, s:o}",
 			 "schema", STATUS_SCHEMA, "host", meta->host, "role", meta->role,
 			 "agent_version", meta->agent_version, "sent_at", sent,
 			 "chrony", chrony, "chrony_error", snap ? NULL : chrony_error,
 			 "max_error_s", max_error ? max_error : json_null(),
-			 "rtc", build_rtc(rtc), "election", "check", build_check(check));
+			 "rtc", build_rtc(rtc), "election", election, "check", build_check(check));
 }
 
 json_t *status_build_selected(const struct spread_sel *sel)
@@ -162,21 +173,6 @@ json_t *status_build_report_queue(const struct status_report_queue *q)
 }
 
 /* ---- validating ---- */
-
-enum vkind { V_STR, V_INT, V_NUM, V_BOOL, V_TIME, V_OBJ, V_ARR, V_ANY };
-
-/* One field of an object: its type, whether it must be there, whether null
- * is allowed, the numeric range or the longest string, the allowed words. */
-struct vfield {
-	const char *key;
-	enum vkind kind;
-	bool required;
-	bool nullable;
-	double min, max;	/* V_INT, V_NUM: range; V_STR: max = longest length */
-	const char *const *choices;
-};
-
-#define BIG 1e12
 
 static const struct vfield top_fields[] = {
 	{ "schema", V_STR, true, false, 0, 64, NULL },
@@ -362,7 +358,7 @@ static int check_value(json_t *v, const struct vfield *f, char *err, size_t errl
 
 /* Check every described field of obj; prefix names obj in messages. The
  * path is only formatted for an error (this runs for every report). */
-static int check_fields(json_t *obj, const char *prefix, const struct vfield *fields, char *err,
+int status_check_fields(json_t *obj, const char *prefix, const struct vfield *fields, char *err,
 			size_t errlen)
 {
 	char why[200];
@@ -438,13 +434,13 @@ static int check_sources(json_t *sources, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: expected an object", prefix);
 			return STATUS_ESCHEMA;
 		}
-		rc = check_fields(s, prefix, source_fields, err, errlen);
+		rc = status_check_fields(s, prefix, source_fields, err, errlen);
 		if (rc)
 			return rc;
 		stats = json_object_get(s, "stats");
 		if (json_is_object(stats)) {
 			strncat(prefix, ".stats", sizeof(prefix) - strlen(prefix) - 1);
-			rc = check_fields(stats, prefix, stats_fields, err, errlen);
+			rc = status_check_fields(stats, prefix, stats_fields, err, errlen);
 			if (rc)
 				return rc;
 		}
@@ -551,7 +547,7 @@ enum status_parse_result status_validate(json_t *doc, struct status_info *info, 
 			 json_string_value(schema), STATUS_SCHEMA);
 		return STATUS_ESCHEMA;
 	}
-	rc = check_fields(doc, "", top_fields, err, errlen);
+	rc = status_check_fields(doc, "", top_fields, err, errlen);
 	if (rc)
 		return rc;
 	if (!host_name_ok(json_string_value(json_object_get(doc, "host")))) {
@@ -560,27 +556,30 @@ enum status_parse_result status_validate(json_t *doc, struct status_info *info, 
 	}
 	sub = json_object_get(doc, "chrony");
 	if (json_is_object(sub)) {
-		if ((rc = check_fields(sub, "chrony", chrony_fields, err, errlen)) ||
-		    (rc = check_fields(json_object_get(sub, "tracking"), "chrony.tracking",
+		if ((rc = status_check_fields(sub, "chrony", chrony_fields, err, errlen)) ||
+		    (rc = status_check_fields(json_object_get(sub, "tracking"), "chrony.tracking",
 				       tracking_fields, err, errlen)) ||
 		    (rc = check_sources(json_object_get(sub, "sources"), err, errlen)))
 			return rc;
 		if (json_is_object(json_object_get(sub, "selected")) &&
-		    (rc = check_fields(json_object_get(sub, "selected"), "chrony.selected",
-				       selected_fields, err, errlen)))
+		    (rc = status_check_fields(json_object_get(sub, "selected"), "chrony.selected",
+					      selected_fields, err, errlen)))
 			return rc;
 	}
 	sub = json_object_get(doc, "rtc");
-	if (json_is_object(sub) && (rc = check_fields(sub, "rtc", rtc_fields, err, errlen)))
+	if (json_is_object(sub) && (rc = status_check_fields(sub, "rtc", rtc_fields, err, errlen)))
+		return rc;
+	sub = json_object_get(doc, "election");
+	if (json_is_object(sub) && (rc = status_check_election(sub, err, errlen)))
 		return rc;
 	sub = json_object_get(doc, "check");
 	if (json_is_object(sub) &&
-	    ((rc = check_fields(sub, "check", check_obj_fields, err, errlen)) ||
+	    ((rc = status_check_fields(sub, "check", check_obj_fields, err, errlen)) ||
 	     (rc = check_problems(json_object_get(sub, "problems"), err, errlen))))
 		return rc;
 	sub = json_object_get(doc, "report_queue");
 	if (json_is_object(sub) &&
-	    (rc = check_fields(sub, "report_queue", report_queue_fields, err, errlen)))
+	    (rc = status_check_fields(sub, "report_queue", report_queue_fields, err, errlen)))
 		return rc;
 	if (info)
 		fill_info(doc, info);

@@ -81,6 +81,17 @@ json_t *status_build(const struct status_meta *meta, const struct chrony_snapsho
  * NTP_DATA): 1 true, 0 false, -1 null. Nothing when chrony is null. */
 void status_set_authenticated(json_t *doc, int authenticated);
 
+/* status_build with the election's view as the "election" section: the
+ * view (agent/election/election_view.c) is its only author; election is
+ * stolen, NULL means "election": null (not a master candidate). */
+json_t *status_build_election(const struct status_meta *meta, const struct chrony_snapshot *snap,
+			      const char *chrony_error, const struct status_rtc *rtc,
+			      const struct status_check *check, json_t *election);
+
+/* The election states the document allows in election.state (the names
+ * of agent/election/election.c's election_state_name), NULL-terminated. */
+extern const char *const status_election_states[];
+
 /* The fields of a valid document that the collector indexes. */
 struct status_info {
 	char host[STATUS_HOST_MAX];

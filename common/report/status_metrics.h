@@ -1,7 +1,7 @@
 /* status_metrics.h - the fields of a status document that only the
  * collector's /metrics needs beyond struct status_info's core: the
- * election section (written by the agent daemon, not validated field by
- * field: docs/status-schema.md leaves it open), the RTC's drift and the
+ * election section (written by the election's view; status_validate checks
+ * its fields: common/report/status_election.c), the RTC's drift and the
  * selected source's reachability.
  *
  * Pure and tolerant: a field of an unexpected type reads as "unknown",

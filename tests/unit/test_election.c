@@ -7,6 +7,7 @@
 
 #include "election/announce.h"
 #include "election/election.h"
+#include "report/status.h"
 #include "check_run.h"
 
 #define LOCK BMCA_CLASS_LOCKED
@@ -564,6 +565,22 @@ START_TEST(test_stall_listens_a_full_timeout)
 }
 END_TEST
 
+/* Every state the view can write is one the status document allows
+ * (election.state, common/report/status_election.c), and no other. */
+START_TEST(test_state_names_in_schema)
+{
+	size_t n = 0;
+
+	for (int st = ELECTION_LISTENING; st <= ELECTION_SERVING; st++) {
+		ck_assert_ptr_nonnull(status_election_states[st]);
+		ck_assert_str_eq(election_state_name((enum election_state)st), status_election_states[st]);
+	}
+	while (status_election_states[n])
+		n++;
+	ck_assert_int_eq(n, ELECTION_SERVING + 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("election");
@@ -571,6 +588,7 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_transitions, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, test_replayed_session_does_not_age_out_master);
+	tcase_add_test(tc, test_state_names_in_schema);
 	tcase_add_loop_test(tc, test_faults, 0, sizeof(fault_rows) / sizeof(fault_rows[0]));
 	tcase_add_test(tc, test_stall_listens_a_full_timeout);
 	tcase_add_test(tc, test_rejoin_step_and_holdoff);

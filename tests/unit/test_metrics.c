@@ -133,8 +133,9 @@ START_TEST(test_parse_fills)
 		"\"agent_version\":\"0.1.0\",\"sent_at\":\"2026-12-03T09:00:00Z\",\"chrony\":null,"
 		"\"max_error_s\":null,\"rtc\":{\"backend\":\"ds1307\",\"valid\":true,"
 		"\"offset_s\":0.001,\"drift_ppm\":3.5},"
-		"\"election\":{\"state\":\"serving\",\"serving\":true,\"upstreams\":"
-		"[{\"offline\":true}]},\"check\":null}";
+		"\"election\":{\"state\":\"serving\",\"master\":\"m1\",\"serving\":true,"
+		"\"eligible\":true,\"upstreams\":"
+		"[{\"address\":\"192.0.2.1\",\"offline\":true,\"offset_s\":0}]},\"check\":null}";
 	struct status_info i;
 	char err[256];
 
@@ -161,8 +162,11 @@ START_TEST(test_store_reopen_keeps_metrics)
 		"\"agent_version\":\"0.1.0\",\"sent_at\":\"2026-12-03T09:00:00Z\",\"chrony\":null,"
 		"\"max_error_s\":null,\"rtc\":{\"backend\":\"ds1307\",\"valid\":true,"
 		"\"offset_s\":0.001,\"drift_ppm\":-4.25},"
-		"\"election\":{\"state\":\"serving\",\"serving\":true,\"self\":{\"clock_class\":6},"
-		"\"upstreams\":[{\"offline\":true},{\"offline\":false}]},\"check\":null}";
+		"\"election\":{\"state\":\"serving\",\"master\":\"m1\",\"serving\":true,"
+		"\"eligible\":true,\"self\":{\"priority1\":128,\"clock_class\":6,\"accuracy\":254,"
+		"\"variance\":65535,\"priority2\":128,\"identity\":\"m1\",\"steps_removed\":0},"
+		"\"upstreams\":[{\"address\":\"192.0.2.1\",\"offline\":true,\"offset_s\":0},"
+		"{\"address\":\"192.0.2.2\",\"offline\":false,\"offset_s\":0}]},\"check\":null}";
 	char dir[] = "/tmp/fc-test-metrics-XXXXXX", db[64], err[256];
 	struct store_opts o = { .path = db, .retention_days = 30, .batch_max = 16 };
 	struct store_latest *rows;

@@ -48,6 +48,25 @@ static const struct status_meta meta = {
 	"pi-07", "headset", "0.1.0", { 1795291210, 250000000 }
 };
 
+/* The election's view as agent/election/election_view.c writes it: a
+ * failover following the master, one quarantined upstream. */
+static const char election_view[] =
+	"{\"state\": \"following\", \"master\": \"master\", \"master_is_self\": false,"
+	" \"reason\": \"better dataset\", \"serving\": false, \"local_on\": false, \"eligible\": true,"
+	" \"self\": {\"priority1\": 128, \"clock_class\": 6, \"class\": \"locked\", \"accuracy\": 41,"
+	"  \"accuracy_bound_s\": 0.001, \"variance\": 20000, \"priority2\": 129,"
+	"  \"identity\": \"0123456789abcdef\", \"steps_removed\": 1, \"error_bound_s\": null},"
+	" \"candidates\": [{\"name\": \"master\", \"dataset\": {\"priority1\": 128,"
+	"  \"clock_class\": 6, \"class\": \"locked\", \"accuracy\": 40, \"accuracy_bound_s\": -1,"
+	"  \"variance\": 18000, \"priority2\": 128, \"identity\": \"fedcba9876543210\","
+	"  \"steps_removed\": 0}, \"serving\": true, \"eligible\": true, \"age_s\": 0.4,"
+	"  \"master\": true, \"ntp\": \"127.0.4.1:123\"}],"
+	" \"announces\": {\"ok\": 120, \"unsigned\": 0, \"stale\": 1, \"replayed\": 0, \"malformed\": 0},"
+	" \"upstreams\": [{\"address\": \"127.0.4.9\", \"offline\": true, \"offset_s\": -1.5e9}],"
+	" \"rejoin\": {\"steps\": 0, \"last_step_s\": 0, \"last_offset_s\": null, \"holdoff_left_s\": 0},"
+	" \"holdover_freq\": {\"enabled\": true, \"ppm\": -12.4, \"span_s\": 600, \"samples\": 60,"
+	"  \"rms_s\": 2e-5, \"resets\": 0, \"applied\": null}}";
+
 static json_t *good_doc(void)
 {
 	static struct chrony_snapshot snap;
@@ -69,6 +88,16 @@ static json_t *good_doc(void)
 	json_object_set_new(json_object_get(d, "chrony"), "selected", status_build_selected(&sel));
 	json_object_set_new(d, "relative_error_s", json_real(0.001));
 	return d;
+}
+
+/* A document with the election's view in it, built by status_build_election. */
+static json_t *election_doc(void)
+{
+	static struct chrony_snapshot snap;
+
+	fill_snapshot(&snap);
+	return status_build_election(&meta, &snap, NULL, NULL, NULL,
+				     json_loads(election_view, 0, NULL));
 }
 
 START_TEST(test_report_queue)
@@ -244,6 +273,33 @@ static const struct bad_case {
 		      "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}}}}}}}}}}}", "(document): nested deeper" },
 };
 
+static const struct bad_case bad_election_cases[] = {
+	{ "election.state", "\"boss\"", "election.state: 'boss' is not an allowed value" },
+	{ "election.serving", NULL, "election.serving: missing" },
+	{ "election.master", "7", "election.master: expected a string or null" },
+	{ "election.self.priority1", "300", "election.self.priority1: 300 is outside" },
+	{ "election.candidates", "{}", "election.candidates: expected an array" },
+	{ "election.candidates", "[1]", "election.candidates[0]: expected an object" },
+	{ "election.announces.ok", "-1", "election.announces.ok: -1 is outside" },
+	{ "election.rejoin.holdoff_left_s", "\"soon\"", "election.rejoin.holdoff_left_s: expected a number" },
+	{ "election.holdover_freq.applied", "[]", "election.holdover_freq.applied: expected an object or null" },
+};
+
+START_TEST(test_bad_election)
+{
+	const struct bad_case *c = &bad_election_cases[_i];
+	json_t *d = election_doc();
+	char err[256] = "";
+
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	mutate(d, c->path, c->value ? json_loads(c->value, JSON_DECODE_ANY, NULL) : NULL);
+	ck_assert_int_eq(status_validate(d, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_msg(!strncmp(err, c->err_prefix, strlen(c->err_prefix)),
+		      "case %d: got '%s', want prefix '%s'", _i, err, c->err_prefix);
+	json_decref(d);
+}
+END_TEST
+
 START_TEST(test_bad_documents)
 {
 	const struct bad_case *c = &bad_cases[_i];
@@ -259,6 +315,37 @@ START_TEST(test_bad_documents)
 		      "case %d: got '%s', want prefix '%s'", _i, err, c->err_prefix);
 	json_decref(d);
 	free(text);
+}
+END_TEST
+
+/* Deeper than mutate() reaches: a candidate's dataset, an upstream, the
+ * applied holdover; a document without an election (null) is valid. */
+START_TEST(test_election_section)
+{
+	json_t *d = election_doc(), *e = json_object_get(d, "election"), *cand, *ds;
+	char err[256] = "";
+
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	cand = json_array_get(json_object_get(e, "candidates"), 0);
+	ds = json_object_get(cand, "dataset");
+	json_object_set_new(ds, "identity", json_integer(1));
+	ck_assert_int_eq(status_validate(d, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_str_eq(err, "election.candidates[0].dataset.identity: expected a string");
+	json_object_set_new(ds, "identity", json_string("fedcba9876543210"));
+	json_object_set_new(json_array_get(json_object_get(e, "upstreams"), 0), "offline", json_null());
+	ck_assert_int_eq(status_validate(d, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_str_eq(err, "election.upstreams[0].offline: expected true or false, not null");
+	json_object_set_new(json_array_get(json_object_get(e, "upstreams"), 0), "offline", json_true());
+	json_object_set_new(json_object_get(e, "holdover_freq"), "applied",
+			    json_pack("{s:f, s:n, s:n, s:n, s:f}", "ppm", -12.4, "chronyd_ppm",
+				      "delta_ppm", "phase_s", "ago_s", 30.0));
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	json_object_del(json_object_get(json_object_get(e, "holdover_freq"), "applied"), "ago_s");
+	ck_assert_int_eq(status_validate(d, NULL, err, sizeof(err)), STATUS_ESCHEMA);
+	ck_assert_str_eq(err, "election.holdover_freq.applied.ago_s: missing");
+	json_object_set_new(d, "election", json_null());
+	ck_assert_msg(status_validate(d, NULL, err, sizeof(err)) == STATUS_OK, "%s", err);
+	json_decref(d);
 }
 END_TEST
 
@@ -384,6 +471,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_report_queue);
 	tcase_add_test(tc, test_no_chrony);
 	tcase_add_loop_test(tc, test_bad_documents, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	tcase_add_test(tc, test_election_section);
+	tcase_add_loop_test(tc, test_bad_election, 0,
+			    sizeof(bad_election_cases) / sizeof(bad_election_cases[0]));
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_time_against_timegm);
