@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-from collector_harness import Collector, make_doc  # noqa: E402
+from collector_harness import Collector, election_view, make_doc  # noqa: E402
 
 ADDR, PORT, PROM_PORT = "127.0.53.3", 8983, 8984
 
@@ -41,10 +41,10 @@ def doc_for(k):
     d = make_doc(host, pad_sources=3)
     if k < 3:
         d["role"] = "master" if k == 0 else "failover"
-        d["election"] = {"state": "serving" if k == 0 else "following", "serving": k == 0,
-                         "self": {"priority1": k + 1, "clock_class": 6, "priority2": 128},
-                         "upstreams": [{"address": "127.0.53.200", "offline": False,
-                                        "offset_s": 0.0}]}
+        d["election"] = election_view(
+            d["host"], state="serving" if k == 0 else "following", serving=k == 0,
+            self={"priority1": k + 1, "clock_class": 6, "priority2": 128},
+            upstreams=[{"address": "127.0.53.200", "offline": False, "offset_s": 0.0}])
     return json.dumps(d)
 
 

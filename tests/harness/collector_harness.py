@@ -62,6 +62,20 @@ def make_doc(host, sent_at=None, offset=0.0001, root_delay=0.0002, root_dispersi
     }
 
 
+def election_view(host, **fields):
+    """An "election" section as agent/election/election_view.c writes it,
+    with the fields status_validate requires (common/report/status_election.c):
+    fields over the view's defaults; a partial "self" dataset is completed."""
+    e = {"state": "listening", "master": None, "serving": False, "eligible": True}
+    if "self" in fields:
+        e["self"] = {"priority1": 128, "clock_class": 248, "accuracy": 254,
+                     "variance": 65535, "priority2": 128, "identity": host,
+                     "steps_removed": 0}
+        e["self"].update(fields.pop("self"))
+    e.update(fields)
+    return e
+
+
 class Collector:
     """A fleetclock-collector process with its own config and database."""
 

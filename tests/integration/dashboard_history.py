@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collector_harness import Collector, make_doc  # noqa: E402
+from collector_harness import Collector, election_view, make_doc  # noqa: E402
 from dashboard_browser import CHROMIUM, chromium, png_pixels  # noqa: E402
 from fctest import main  # noqa: E402
 
@@ -40,8 +40,9 @@ def history_doc(host, sent_at, k):
         d["relative_error_s"] = off + 0.003
         return d
     d = make_doc(host, sent_at=sent_at, offset=0.00005, role="failover")
-    d["election"] = {"state": "serving" if (host == "hd-fo") == late else "following",
-                     "master": "hd-fo" if late else "hd-obs"}
+    serving = (host == "hd-fo") == late
+    d["election"] = election_view(host, state="serving" if serving else "following",
+                                  serving=serving, master="hd-fo" if late else "hd-obs")
     return d
 
 

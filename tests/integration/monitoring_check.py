@@ -22,7 +22,7 @@ import sys
 import tempfile
 import unittest
 
-from collector_harness import Collector, make_doc
+from collector_harness import Collector, election_view, make_doc
 import fctest
 
 SOURCE = fctest.SOURCE
@@ -46,12 +46,12 @@ def read(path):
 
 def candidate_doc(host, serving, quarantined=0):
     d = make_doc(host, role="master" if serving else "failover", pad_sources=2)
-    d["election"] = {
-        "state": "serving" if serving else "following", "serving": serving,
-        "master": host if serving else "other", "master_is_self": serving, "reason": "",
-        "self": {"priority1": 1, "clock_class": 6, "class": "locked", "priority2": 128},
-        "upstreams": [{"address": "127.0.53.%d" % (100 + k), "offline": k < quarantined,
-                       "offset_s": 0.0} for k in range(2)]}
+    d["election"] = election_view(
+        host, state="serving" if serving else "following", serving=serving,
+        master=host if serving else "other", master_is_self=serving, reason="",
+        self={"priority1": 1, "clock_class": 6, "class": "locked", "priority2": 128},
+        upstreams=[{"address": "127.0.53.%d" % (100 + k), "offline": k < quarantined,
+                    "offset_s": 0.0} for k in range(2)])
     return d
 
 

@@ -46,7 +46,7 @@ import urllib.parse
 import urllib.request
 
 from chronyd_harness import ChronyInstance
-from collector_harness import Collector, make_doc
+from collector_harness import Collector, election_view, make_doc
 from daemon_agent import DaemonAgent, election_conf
 import fctest
 
@@ -110,12 +110,11 @@ class Fleet:
                 if not self.alive[h]:
                     continue
                 d = make_doc(h, role="master" if h == "m1" else "failover", pad_sources=2)
-                d["election"] = {"state": "serving" if serving else "following",
-                                 "serving": serving, "reason": "", "self": {
-                                     "priority1": 1 if h == "m1" else 2, "clock_class": 6,
-                                     "priority2": 128},
-                                 "upstreams": [{"address": "127.0.53.200", "offline": False,
-                                                "offset_s": 0.0}]}
+                d["election"] = election_view(
+                    h, state="serving" if serving else "following", serving=serving, reason="",
+                    self={"priority1": 1 if h == "m1" else 2, "clock_class": 6,
+                          "priority2": 128},
+                    upstreams=[{"address": "127.0.53.200", "offline": False, "offset_s": 0.0}])
                 out.append(d)
             return out
 
