@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "chrony/ntp_auth_query.h"
+#include "election/announce_key.h"
 #include "fleetclock_config.h"
 #include "rtc/rtc_store.h"
 

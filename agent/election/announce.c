@@ -1,4 +1,5 @@
 /* announce.c - announce codec, fleet key and receiver table, see announce.h
+ * (pure; the key file is read by announce_key.c)
  *
  * Version 1 layout (big-endian, 136 bytes):
  *   0 magic "FCAN"  4 version  5 flags  6 reserved u16 (0)
@@ -12,12 +13,9 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define OFF_HMAC (ANNOUNCE_LEN - ANNOUNCE_HMAC_LEN)
 static const uint8_t magic[4] = { 'F', 'C', 'A', 'N' };
@@ -61,51 +59,6 @@ int announce_key_from_hex(const char *hex, struct announce_key *key)
 		return -EINVAL;
 	key->len = n;
 	return 0;
-}
-
-int announce_key_load(const char *path, struct announce_key *key, char *err, size_t errlen)
-{
-	char text[4 * ANNOUNCE_KEY_MAX + 1];
-	struct stat st;
-	ssize_t n;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: open fleet key: %s", path, strerror(errno));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-		snprintf(err, errlen, "%s: fleet key is not a regular file", path);
-		goto out;
-	}
-	/* Root may read a key the daemon's user owns (the roles install it so,
-	 * and an operator runs --elect as root): only the mode protects it. */
-	if ((geteuid() != 0 && st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077)) {
-		rc = -EPERM;
-		snprintf(err, errlen, "%s: fleet key must be owned by root or the running user, mode "
-			 "0600 or stricter (is uid %u mode %04o)", path, (unsigned)st.st_uid,
-			 (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	n = read(fd, text, sizeof(text) - 1);
-	if (n < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: read fleet key: %s", path, strerror(errno));
-		goto out;
-	}
-	text[n] = '\0';
-	if (announce_key_from_hex(text, key) < 0) {
-		rc = -EINVAL;
-		snprintf(err, errlen, "%s: fleet key must be %d-%d bytes as hex", path,
-			 ANNOUNCE_KEY_MIN, ANNOUNCE_KEY_MAX);
-	}
-out:
-	crypto_dl_cleanse(text, sizeof(text));
-	close(fd);
-	return rc;
 }
 
 void announce_identity_from_name(const char *name, uint8_t id[BMCA_IDENTITY_LEN])

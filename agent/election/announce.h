@@ -44,11 +44,6 @@ struct announce_key {
 	size_t len;
 };
 
-/* Load the fleet key: hex text (whitespace ignored), 16-64 bytes. The file
- * must be a regular file owned by root (or by the caller) and not
- * readable or writable by group or others. 0, or -errno with err naming
- * the file and the cause. */
-int announce_key_load(const char *path, struct announce_key *key, char *err, size_t errlen);
 
 /* The key from hex text (for tests and tools). 0 or -EINVAL. */
 int announce_key_from_hex(const char *hex, struct announce_key *key);

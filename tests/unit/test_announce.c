@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "election/announce.h"
+#include "election/announce_key.h"
 #include "check_run.h"
 
 #define NOW 1795291210.25
