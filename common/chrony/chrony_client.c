@@ -21,32 +21,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "chrony/chrony_client_priv.h"
 
 #define RECV_BUF_LEN 2048	/* larger than any datagram chronyd may send */
-
-struct chrony_client {
-	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char local_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char udp_host[64];
-	int udp_port;
-	enum chrony_transport transport;
-	int timeout_ms;
-	int max_attempts;
-	int unix_fd;		/* -1 until first use */
-	int udp_fd;
-	char endpoint[160];
-	char err[512];
-	uint16_t last_status;
-	int unix_rc;			/* why the Unix socket failed, when UDP stands in */
-	bool fallback_logged;
-	char unix_err[512];
-	uint32_t last_n_sources;	/* of the previous snapshot */
-	size_t n_names;			/* NTP source names seen: they do not change */
-	struct {
-		struct chrony_ipaddr ip;
-		char name[256];
-	} names[CHRONY_MAX_SOURCES];
-};
 
 /* Commands chronyd accepts over UDP (read-only status). */
 static bool command_read_only(uint16_t command)
@@ -64,10 +41,7 @@ static bool command_read_only(uint16_t command)
 	}
 }
 
-static int set_error(struct chrony_client *c, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_error(struct chrony_client *c, int rc, const char *fmt, ...)
+int cc_set_error(struct chrony_client *c, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -206,20 +180,20 @@ static int open_unix(struct chrony_client *c)
 	n = snprintf(local.sun_path, sizeof(local.sun_path), "%s/fleetclock.%d.%u.sock",
 		     sdir, (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (n < 0 || (size_t)n >= sizeof(local.sun_path))
-		return set_error(c, -EINVAL, "client socket path next to %s is too long", c->socket_path);
+		return cc_set_error(c, -EINVAL, "client socket path next to %s is too long", c->socket_path);
 	sweep_stale(c, sdir);
 	c->unix_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->unix_fd < 0)
-		return set_error(c, -errno, "cannot create a Unix socket: %s", strerror(errno));
+		return cc_set_error(c, -errno, "cannot create a Unix socket: %s", strerror(errno));
 	/* A stale file left by a killed client of the same PID would make bind fail. */
 	unlink(local.sun_path);
 	if (bind(c->unix_fd, (struct sockaddr *)&local, sizeof(local)) < 0) {
 		e = errno;
 		close_unix(c);
 		if (e == ENOENT)
-			return set_error(c, -ENOENT, "cannot reach chronyd at unix:%s: directory %s does not exist (is chronyd running?)",
+			return cc_set_error(c, -ENOENT, "cannot reach chronyd at unix:%s: directory %s does not exist (is chronyd running?)",
 					 c->socket_path, sdir);
-		return set_error(c, -e, "cannot bind client socket %s for chronyd at unix:%s: %s",
+		return cc_set_error(c, -e, "cannot bind client socket %s for chronyd at unix:%s: %s",
 				 local.sun_path, c->socket_path, errno_hint(e));
 	}
 	strcpy(c->local_path, local.sun_path);
@@ -227,13 +201,13 @@ static int open_unix(struct chrony_client *c)
 	if (chmod(c->local_path, 0666) < 0) {
 		e = errno;
 		close_unix(c);
-		return set_error(c, -e, "cannot chmod client socket %s: %s", local.sun_path, strerror(e));
+		return cc_set_error(c, -e, "cannot chmod client socket %s: %s", local.sun_path, strerror(e));
 	}
 	strcpy(server.sun_path, c->socket_path);
 	if (connect(c->unix_fd, (struct sockaddr *)&server, sizeof(server)) < 0) {
 		e = errno;
 		close_unix(c);
-		return set_error(c, -e, "cannot reach chronyd at unix:%s: %s", c->socket_path, errno_hint(e));
+		return cc_set_error(c, -e, "cannot reach chronyd at unix:%s: %s", c->socket_path, errno_hint(e));
 	}
 	return 0;
 }
@@ -255,17 +229,17 @@ static int open_udp(struct chrony_client *c)
 		s6->sin6_port = htons((uint16_t)c->udp_port);
 		sl = sizeof(*s6);
 	} else {
-		return set_error(c, -EINVAL, "chronyd UDP address '%s' is not a numeric IPv4/IPv6 address",
+		return cc_set_error(c, -EINVAL, "chronyd UDP address '%s' is not a numeric IPv4/IPv6 address",
 				 c->udp_host);
 	}
 	c->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->udp_fd < 0)
-		return set_error(c, -errno, "cannot create a UDP socket: %s", strerror(errno));
+		return cc_set_error(c, -errno, "cannot create a UDP socket: %s", strerror(errno));
 	if (connect(c->udp_fd, (struct sockaddr *)&ss, sl) < 0) {
 		e = errno;
 		close(c->udp_fd);
 		c->udp_fd = -1;
-		return set_error(c, -e, "cannot reach chronyd at udp:%s:%d: %s", c->udp_host,
+		return cc_set_error(c, -e, "cannot reach chronyd at udp:%s:%d: %s", c->udp_host,
 				 c->udp_port, strerror(e));
 	}
 	return 0;
@@ -302,7 +276,7 @@ static int fallback_error(struct chrony_client *c, int rc)
 	if (c->unix_rc >= 0 || c->transport != CHRONY_TRANSPORT_AUTO)
 		return rc;
 	memcpy(udp_err, c->err, sizeof(udp_err));
-	set_error(c, rc, "%s; and over UDP: %s", c->unix_err, udp_err);
+	cc_set_error(c, rc, "%s; and over UDP: %s", c->unix_err, udp_err);
 	return c->unix_rc == -ENOENT ? rc : c->unix_rc;
 }
 
@@ -350,17 +324,17 @@ static int status_error(struct chrony_client *c, uint16_t command, uint16_t stat
 
 	c->last_status = status;
 	if (status == CHRONY_STT_UNAUTH && !strncmp(c->endpoint, "udp:", 4))
-		return set_error(c, -EPERM, "chronyd at %s refused %s: not authorised over UDP (use the Unix socket, as root or _chrony)",
+		return cc_set_error(c, -EPERM, "chronyd at %s refused %s: not authorised over UDP (use the Unix socket, as root or _chrony)",
 				 c->endpoint, cmd);
 	if (status == CHRONY_STT_UNAUTH)
-		return set_error(c, -EPERM, "chronyd at %s refused %s: not authorised", c->endpoint, cmd);
+		return cc_set_error(c, -EPERM, "chronyd at %s refused %s: not authorised", c->endpoint, cmd);
 	if (status == CHRONY_STT_BADPKTVERSION)
-		return set_error(c, -EPROTO, "chronyd at %s: protocol version mismatch (fleetclock speaks cmdmon version %d)",
+		return cc_set_error(c, -EPROTO, "chronyd at %s: protocol version mismatch (fleetclock speaks cmdmon version %d)",
 				 c->endpoint, CHRONY_PROTO_VERSION);
 	if (status == CHRONY_STT_INVALID || status == CHRONY_STT_BADPKTLENGTH)
-		return set_error(c, -EPROTO, "chronyd at %s does not support %s (%s): chronyd version not supported?",
+		return cc_set_error(c, -EPROTO, "chronyd at %s does not support %s (%s): chronyd version not supported?",
 				 c->endpoint, cmd, chrony_wire_status_str(status));
-	return set_error(c, -EREMOTEIO, "chronyd at %s: %s failed: %s", c->endpoint, cmd,
+	return cc_set_error(c, -EREMOTEIO, "chronyd at %s: %s failed: %s", c->endpoint, cmd,
 			 chrony_wire_status_str(status));
 }
 
@@ -398,7 +372,7 @@ static int send_one(struct chrony_client *c, struct batch *b, struct pending *p)
 	p->seq = random_sequence();
 	len = chrony_wire_encode_request(p->req, p->seq, (uint16_t)p->attempts, pkt, sizeof(pkt));
 	if (len < 0)
-		return set_error(c, len, "cannot encode %s request: invalid argument",
+		return cc_set_error(c, len, "cannot encode %s request: invalid argument",
 				 chrony_wire_command_str(p->req->command));
 	/* The socket is non-blocking: when chronyd does not read (stopped,
 	 * wedged) its queue fills and send fails with EAGAIN instead of
@@ -406,7 +380,7 @@ static int send_one(struct chrony_client *c, struct batch *b, struct pending *p)
 	 * is sent again, so the whole request stays bounded by its timeouts. */
 	if (send(b->fd, pkt, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EINTR &&
 	    errno != EAGAIN && errno != ENOBUFS)
-		return set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint, errno_hint(errno));
+		return cc_set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint, errno_hint(errno));
 	p->attempts++;
 	p->deadline = mono_ms() + p->timeout_ms;
 	p->timeout_ms *= 2;
@@ -469,7 +443,7 @@ static void take_reply(struct chrony_client *c, struct batch *b, const uint8_t *
 		if (rc == -EREMOTEIO)
 			rc = status_error(c, p->req->command, p->reply->hdr.status);
 		else if (rc == -EPROTO)
-			rc = set_error(c, -EPROTO, "chronyd at %s sent an invalid %s reply (type %u, unexpected type or field): chronyd version not supported?",
+			rc = cc_set_error(c, -EPROTO, "chronyd at %s sent an invalid %s reply (type %u, unexpected type or field): chronyd version not supported?",
 				       c->endpoint, chrony_wire_command_str(p->req->command), p->reply->hdr.reply);
 		*p->rc = rc;
 		return;
@@ -490,13 +464,13 @@ static int wait_replies(struct chrony_client *c, struct batch *b)
 			first = b->p[i].deadline;
 	r = poll(&pfd, 1, first <= now ? 0 : (int)(first - now));
 	if (r < 0 && errno != EINTR)
-		return set_error(c, -errno, "poll on %s: %s", c->endpoint, strerror(errno));
+		return cc_set_error(c, -errno, "poll on %s: %s", c->endpoint, strerror(errno));
 	while (r > 0) {
 		len = recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 		if (len < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (len < 0)
-			return set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint,
+			return cc_set_error(c, -errno, "cannot reach chronyd at %s: %s", c->endpoint,
 					 errno_hint(errno));
 		take_reply(c, b, buf, (size_t)len);
 	}
@@ -571,7 +545,7 @@ int chrony_client_request_many(struct chrony_client *c, const struct chrony_requ
 	int rc;
 
 	if (n > CHRONY_MAX_BATCH)
-		return set_error(c, -EINVAL, "too many requests in one batch (%zu)", n);
+		return cc_set_error(c, -EINVAL, "too many requests in one batch (%zu)", n);
 	c->err[0] = '\0';
 	c->last_status = CHRONY_STT_SUCCESS;
 	rc = run_batch(c, &b, reqs, replies, rcs, &fresh);
@@ -591,10 +565,10 @@ int chrony_client_request_many(struct chrony_client *c, const struct chrony_requ
 		if (rcs[i] != -ETIMEDOUT)
 			continue;
 		if (b.bad_version)
-			rcs[i] = set_error(c, -EPROTO, "chronyd at %s speaks command protocol version %u, fleetclock speaks %d",
+			rcs[i] = cc_set_error(c, -EPROTO, "chronyd at %s speaks command protocol version %u, fleetclock speaks %d",
 					   c->endpoint, b.version_seen, CHRONY_PROTO_VERSION);
 		else
-			set_error(c, -ETIMEDOUT, "no valid reply from chronyd at %s to %s after %d attempts (%.1f s)",
+			cc_set_error(c, -ETIMEDOUT, "no valid reply from chronyd at %s to %s after %d attempts (%.1f s)",
 				  c->endpoint, chrony_wire_command_str(reqs[i].command), c->max_attempts,
 				  (c->timeout_ms * ((1 << c->max_attempts) - 1)) / 1000.0);
 	}
@@ -608,343 +582,4 @@ int chrony_client_request(struct chrony_client *c, const struct chrony_request *
 
 	rc = chrony_client_request_many(c, req, reply, &one, 1);
 	return rc < 0 ? rc : one;
-}
-
-/* --- Typed requests --- */
-
-int chrony_client_tracking(struct chrony_client *c, struct chrony_tracking *out)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_TRACKING };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*out = r.u.tracking;
-	return rc;
-}
-
-int chrony_client_n_sources(struct chrony_client *c, uint32_t *n)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_N_SOURCES };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*n = r.u.n_sources;
-	return rc;
-}
-
-int chrony_client_source_data(struct chrony_client *c, uint32_t index, struct chrony_source_data *out)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_SOURCE_DATA, .u.index = index };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*out = r.u.source_data;
-	return rc;
-}
-
-int chrony_client_sourcestats(struct chrony_client *c, uint32_t index, struct chrony_sourcestats *out)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_SOURCESTATS, .u.index = index };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*out = r.u.sourcestats;
-	return rc;
-}
-
-int chrony_client_source_name(struct chrony_client *c, const struct chrony_ipaddr *ip,
-			      char *name, size_t len)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_NTP_SOURCE_NAME, .u.ip = *ip };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		snprintf(name, len, "%s", r.u.source_name);
-	return rc;
-}
-
-int chrony_client_ntp_data(struct chrony_client *c, const struct chrony_ipaddr *ip,
-			   struct chrony_ntp_data *out)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_NTP_DATA, .u.ip = *ip };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*out = r.u.ntp_data;
-	return rc;
-}
-
-int chrony_client_activity(struct chrony_client *c, struct chrony_activity *out)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_ACTIVITY };
-	struct chrony_reply r;
-	int rc = chrony_client_request(c, &req, &r);
-
-	if (rc == 0)
-		*out = r.u.activity;
-	return rc;
-}
-
-int chrony_client_makestep(struct chrony_client *c)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_MAKESTEP };
-	struct chrony_reply r;
-
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_reset_sources(struct chrony_client *c)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_RESET_SOURCES };
-	struct chrony_reply r;
-
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_modify_makestep(struct chrony_client *c, int32_t limit, double threshold)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_MODIFY_MAKESTEP };
-	struct chrony_reply r;
-
-	req.u.modify_makestep.limit = limit;
-	req.u.modify_makestep.threshold = threshold;
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_dfreq(struct chrony_client *c, double ppm)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_DFREQ };
-	struct chrony_reply r;
-
-	if (!isfinite(ppm) || fabs(ppm) > 500.0)
-		return set_error(c, -EINVAL, "frequency delta %g ppm: must be within +-500 ppm", ppm);
-	req.u.dfreq_ppm = ppm;
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_doffset(struct chrony_client *c, double seconds)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_DOFFSET2 };
-	struct chrony_reply r;
-
-	if (!isfinite(seconds) || fabs(seconds) > 1.0)
-		return set_error(c, -EINVAL, "offset %g s: must be within +-1 s (step larger ones)",
-				 seconds);
-	req.u.doffset_s = seconds;
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_local(struct chrony_client *c, bool on, int stratum, double distance, bool orphan)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_LOCAL2 };
-	struct chrony_reply r;
-
-	if (on && (stratum < 1 || stratum > 15 || !(distance >= 0.0)))
-		return set_error(c, -EINVAL, "local reference: stratum must be 1-15 and distance >= 0");
-	req.u.local.on_off = on;
-	req.u.local.stratum = stratum;
-	req.u.local.distance = distance;
-	req.u.local.orphan = orphan;
-	return chrony_client_request(c, &req, &r);
-}
-
-static void mask_address(struct chrony_request *req, const struct chrony_ipaddr *mask,
-			 const struct chrony_ipaddr *address)
-{
-	if (mask)
-		req->u.online.mask = *mask;
-	if (address)
-		req->u.online.address = *address;
-}
-
-int chrony_client_set_online(struct chrony_client *c, const struct chrony_ipaddr *mask,
-			     const struct chrony_ipaddr *address, bool online)
-{
-	struct chrony_request req = { .command = online ? CHRONY_CMD_ONLINE : CHRONY_CMD_OFFLINE };
-	struct chrony_reply r;
-
-	mask_address(&req, mask, address);
-	return chrony_client_request(c, &req, &r);
-}
-
-int chrony_client_burst(struct chrony_client *c, const struct chrony_ipaddr *mask,
-			const struct chrony_ipaddr *address, int n_good, int n_total)
-{
-	struct chrony_request req = { .command = CHRONY_CMD_BURST };
-	struct chrony_reply r;
-
-	mask_address(&req, mask, address);
-	req.u.burst.n_good = n_good;
-	req.u.burst.n_total = n_total;
-	return chrony_client_request(c, &req, &r);
-}
-
-/* --- Snapshot --- */
-
-static bool ipaddr_equal(const struct chrony_ipaddr *a, const struct chrony_ipaddr *b)
-{
-	if (a->family != b->family)
-		return false;
-	if (a->family == CHRONY_AF_INET6)
-		return !memcmp(a->addr.in6, b->addr.in6, 16);
-	return a->family == CHRONY_AF_UNSPEC || a->addr.in4 == b->addr.in4;
-}
-
-static const char *cached_name(const struct chrony_client *c, const struct chrony_ipaddr *ip)
-{
-	for (size_t i = 0; i < c->n_names; i++)
-		if (ipaddr_equal(&c->names[i].ip, ip))
-			return c->names[i].name;
-	return NULL;
-}
-
-static void cache_name(struct chrony_client *c, const struct chrony_ipaddr *ip, const char *name)
-{
-	if (c->n_names == CHRONY_MAX_SOURCES)
-		c->n_names = 0;	/* sources were replaced many times: start afresh */
-	c->names[c->n_names].ip = *ip;
-	snprintf(c->names[c->n_names].name, sizeof(c->names[0].name), "%s", name);
-	c->n_names++;
-}
-
-/* A reference clock's "address" carries its refid, e.g. "PPS0". */
-static void refclock_name(const struct chrony_source_data *d, char *name, size_t len)
-{
-	uint32_t id = d->ip.addr.in4;
-	size_t i;
-
-	for (i = 0; i < 4 && i + 1 < len; i++) {
-		char ch = (char)(id >> (24 - 8 * i));
-
-		if (ch < 0x21 || ch > 0x7e)
-			break;
-		name[i] = ch;
-	}
-	name[i] = '\0';
-	if (!name[0])
-		snprintf(name, len, "%08X", (unsigned)id);
-}
-
-/* Names of the NTP sources not seen before, in one batch. */
-static int fill_names(struct chrony_client *c, struct chrony_snapshot *out)
-{
-	struct chrony_request req[CHRONY_MAX_SOURCES];
-	struct chrony_reply rpy[CHRONY_MAX_SOURCES];
-	int rcs[CHRONY_MAX_SOURCES], idx[CHRONY_MAX_SOURCES];
-	size_t n = 0;
-	int rc;
-
-	for (uint32_t i = 0; i < out->n_sources; i++) {
-		struct chrony_source *s = &out->sources[i];
-		const char *name;
-
-		if (s->data.mode == CHRONY_MODE_REF) {
-			refclock_name(&s->data, s->name, sizeof(s->name));
-		} else if ((name = cached_name(c, &s->data.ip))) {
-			snprintf(s->name, sizeof(s->name), "%s", name);
-		} else {
-			req[n] = (struct chrony_request){ .command = CHRONY_CMD_NTP_SOURCE_NAME,
-							  .u.ip = s->data.ip };
-			idx[n++] = (int)i;
-		}
-	}
-	if (!n)
-		return 0;
-	rc = chrony_client_request_many(c, req, rpy, rcs, n);
-	if (rc < 0)
-		return rc;
-	for (size_t k = 0; k < n; k++) {
-		struct chrony_source *s = &out->sources[idx[k]];
-		char addr[64];
-
-		if (rcs[k] == 0 && rpy[k].u.source_name[0]) {
-			snprintf(s->name, sizeof(s->name), "%s", rpy[k].u.source_name);
-			cache_name(c, &s->data.ip, s->name);
-		} else {
-			snprintf(s->name, sizeof(s->name), "%s",
-				 chrony_wire_ipaddr_str(&s->data.ip, addr, sizeof(addr)));
-		}
-	}
-	return 0;
-}
-
-/* SOURCE_DATA and SOURCESTATS for indices [from, to), plus (when first)
- * TRACKING and N_SOURCES, in one pipelined batch. */
-static int snapshot_batch(struct chrony_client *c, struct chrony_snapshot *out, bool first,
-			  uint32_t from, uint32_t to, uint32_t *n_sources)
-{
-	struct chrony_request req[CHRONY_MAX_BATCH];
-	struct chrony_reply *rpy = calloc(CHRONY_MAX_BATCH, sizeof(*rpy));
-	int rcs[CHRONY_MAX_BATCH];
-	size_t n = 0, base;
-	int rc;
-
-	if (!rpy)
-		return set_error(c, -ENOMEM, "out of memory");
-	if (first) {
-		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_TRACKING };
-		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_N_SOURCES };
-	}
-	base = n;
-	for (uint32_t i = from; i < to; i++) {
-		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_SOURCE_DATA, .u.index = i };
-		req[n++] = (struct chrony_request){ .command = CHRONY_CMD_SOURCESTATS, .u.index = i };
-	}
-	rc = chrony_client_request_many(c, req, rpy, rcs, n);
-	if (rc < 0)
-		goto out;
-	if (first) {
-		rc = rcs[0] < 0 ? rcs[0] : rcs[1];
-		if (rc < 0)
-			goto out;
-		out->tracking = rpy[0].u.tracking;
-		*n_sources = rpy[1].u.n_sources < CHRONY_MAX_SOURCES ? rpy[1].u.n_sources : CHRONY_MAX_SOURCES;
-	}
-	for (uint32_t i = from; i < to && i < *n_sources; i++) {
-		size_t k = base + 2 * (i - from);
-		struct chrony_source *s = &out->sources[i];
-
-		if (rcs[k] == -EREMOTEIO && rpy[k].hdr.status == CHRONY_STT_NOSUCHSOURCE) {
-			*n_sources = i;	/* a source went away between the calls */
-			break;
-		}
-		rc = rcs[k];
-		if (rc < 0)
-			goto out;
-		s->data = rpy[k].u.source_data;
-		s->have_stats = rcs[k + 1] == 0;
-		if (s->have_stats)
-			s->stats = rpy[k + 1].u.sourcestats;
-	}
-	rc = 0;
-out:
-	free(rpy);
-	return rc;
-}
-
-int chrony_client_snapshot(struct chrony_client *c, struct chrony_snapshot *out)
-{
-	uint32_t guess = c->last_n_sources, n = 0;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	/* Ask for as many sources as last time together with the tracking. */
-	rc = snapshot_batch(c, out, true, 0, guess, &n);
-	if (rc == 0 && n > guess)
-		rc = snapshot_batch(c, out, false, guess, n, &n);
-	if (rc < 0)
-		return rc;
-	out->n_sources = n;
-	c->last_n_sources = n;
-	rc = fill_names(c, out);
-	if (rc < 0)
-		return rc;
-	c->err[0] = '\0';
-	return 0;
 }
