@@ -9,6 +9,7 @@
 
 #include "report/fleet_summary.h"
 #include "metrics_election.h"
+#include "views_priv.h"
 
 static json_t *real_or_null(double v)
 {
@@ -30,17 +31,17 @@ static json_t *time_json(int64_t us)
 /* The host's clock as its latest report shows it: sent_at (its clock) minus
  * received_at (ours), in s. Positive: the host's clock is ahead; negative:
  * behind, or the report was delayed (replayed from the agent's spool). */
-static double clock_skew_s(const struct store_latest *r)
+double views_priv_clock_skew_s(const struct store_latest *r)
 {
 	return (double)(r->info.sent_at_us - r->received_us) / 1e6;
 }
 
 static bool clock_skewed(const struct store_latest *r, double max_skew_s)
 {
-	return max_skew_s > 0 && fabs(clock_skew_s(r)) > max_skew_s;
+	return max_skew_s > 0 && fabs(views_priv_clock_skew_s(r)) > max_skew_s;
 }
 
-static size_t count_skewed(const struct store_latest *rows, size_t n, double max_skew_s)
+size_t views_priv_count_skewed(const struct store_latest *rows, size_t n, double max_skew_s)
 {
 	size_t c = 0;
 
@@ -49,7 +50,7 @@ static size_t count_skewed(const struct store_latest *rows, size_t n, double max
 	return c;
 }
 
-static void to_fleet_hosts(const struct store_latest *rows, size_t n, struct fleet_host *h)
+void views_priv_to_fleet_hosts(const struct store_latest *rows, size_t n, struct fleet_host *h)
 {
 	for (size_t k = 0; k < n; k++) {
 		const struct status_info *i = &rows[k].info;
@@ -202,7 +203,7 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 	PUT_LIT(b, ",\"received_at\":");
 	put_time(b, r->received_us);
 	PUT_LIT(b, ",\"clock_skew_s\":");
-	put_real(b, clock_skew_s(r));
+	put_real(b, views_priv_clock_skew_s(r));
 	PUT_LIT(b, ",\"clock_skewed\":");
 	put_bool(b, clock_skewed(r, max_skew_s));
 	PUT_LIT(b, ",\"have_tracking\":");
@@ -312,6 +313,7 @@ static struct views_frag *fragments(const struct store_latest *rows, size_t n,
  * every host at every render (snprintf's "%.6f" was a quarter of a
  * 10,000-host render). Returns its length. */
 #define TAIL_MAX 96
+
 static size_t host_tail(char *out, double age_s, bool stale, bool ready)
 {
 	struct frag_buf b = { out, out + TAIL_MAX, false };
@@ -364,7 +366,7 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 
 	if (!h || !e)
 		goto out;
-	to_fleet_hosts(rows, n, h);
+	views_priv_to_fleet_hosts(rows, n, h);
 	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
 	if (!(frags = fragments(rows, n, e, p->max_clock_skew_s, cache)))
 		goto out;
@@ -372,7 +374,7 @@ char *views_fleet_json(const struct store_latest *rows, size_t n, const struct v
 			 "generated_at", time_json((int64_t)(p->now * 1e6)),
 			 "budget_s", p->budget_s, "stale_after_s", p->stale_after_s,
 			 "max_clock_skew_s", p->max_clock_skew_s,
-			 "summary", summary_json(&s, rows, count_skewed(rows, n,
+			 "summary", summary_json(&s, rows, views_priv_count_skewed(rows, n,
 									 p->max_clock_skew_s)));
 	/* json_dumpb into our malloc: json_dumps would allocate through an
 	 * arena if one were on */
@@ -449,160 +451,4 @@ char *views_history_json(const char *host, const struct store_point *pts, size_t
 		text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
 	json_decref(doc);
 	return text;
-}
-
-/* ---- Prometheus text exposition ---- */
-
-static void family(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* One sample per host; get returns false to skip the host. */
-static void per_host(FILE *f, const char *name, const char *help, const struct store_latest *rows,
-		     const struct fleet_host_eval *e, size_t n,
-		     bool (*get)(const struct store_latest *, const struct fleet_host_eval *, double *))
-{
-	double v;
-
-	family(f, name, "gauge", help);
-	for (size_t k = 0; k < n; k++)
-		if (get(&rows[k], &e[k], &v))
-			fprintf(f, "%s{host=\"%s\"} %.9g\n", name, rows[k].info.host, v);
-}
-
-static bool get_offset(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = r->info.offset_s;
-	return r->info.have_tracking && isfinite(*v);
-}
-
-static bool get_bound(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = e->error_bound_s;
-	return isfinite(*v);
-}
-
-static bool get_stratum(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = r->info.stratum;
-	return r->info.have_tracking;
-}
-
-static bool get_leap(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	static const char *const names[] = { "normal", "insert", "delete", "unsync" };
-
-	*v = 3;
-
-	for (int k = 0; k < 4; k++)
-		if (!strcmp(r->info.leap, names[k]))
-			*v = k;
-	return r->info.have_tracking;
-}
-
-static bool get_synced(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = r->info.synchronised;
-	return true;
-}
-
-static bool get_rtc(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = r->info.rtc_offset_s;
-	return r->info.rtc_present && r->info.rtc_have_offset && isfinite(*v);
-}
-
-static bool get_age(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = e->age_s;
-	return true;
-}
-
-static bool get_skew(const struct store_latest *r, const struct fleet_host_eval *e, double *v)
-{
-	*v = clock_skew_s(r);
-	return true;
-}
-
-static void ingest_counters(FILE *f, const struct views_counters *c)
-{
-	static const char *name = "fleetclock_collector_reports_total";
-
-	family(f, name, "counter", "Status reports received, by result.");
-	fprintf(f, "%s{result=\"stored\"} %llu\n", name, (unsigned long long)c->accepted);
-	fprintf(f, "%s{result=\"duplicate\"} %llu\n", name, (unsigned long long)c->duplicates);
-	fprintf(f, "%s{result=\"invalid_json\"} %llu\n", name, (unsigned long long)c->bad_json);
-	fprintf(f, "%s{result=\"schema_violation\"} %llu\n", name, (unsigned long long)c->bad_schema);
-	fprintf(f, "%s{result=\"unauthorized\"} %llu\n", name, (unsigned long long)c->unauthorized);
-	fprintf(f, "%s{result=\"forbidden\"} %llu\n", name, (unsigned long long)c->forbidden);
-	fprintf(f, "%s{result=\"unsupported_type\"} %llu\n", name, (unsigned long long)c->bad_type);
-	fprintf(f, "%s{result=\"too_large\"} %llu\n", name, (unsigned long long)c->too_large);
-	fprintf(f, "%s{result=\"store_failed\"} %llu\n", name, (unsigned long long)c->store_failed);
-	family(f, "fleetclock_collector_commits_total", "counter",
-	       "SQLite transactions committed (each holds a batch of reports).");
-	fprintf(f, "fleetclock_collector_commits_total %llu\n", (unsigned long long)c->batches);
-}
-
-char *views_metrics(const struct store_latest *rows, size_t n, const struct views_params *p,
-		    const struct views_counters *c)
-{
-	struct fleet_host *h = calloc(n ? n : 1, sizeof(*h));
-	struct fleet_host_eval *e = calloc(n ? n : 1, sizeof(*e));
-	struct fleet_summary s;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = NULL;
-
-	if (!h || !e || !(f = open_memstream(&buf, &len)))
-		goto out;
-	to_fleet_hosts(rows, n, h);
-	fleet_summarize(h, n, p->now, p->stale_after_s, p->budget_s, e, &s);
-	per_host(f, "fleetclock_host_offset_seconds",
-		 "System clock minus true time, as chronyd estimates it.", rows, e, n, get_offset);
-	per_host(f, "fleetclock_host_error_bound_seconds",
-		 "|offset| + root delay / 2 + root dispersion.", rows, e, n, get_bound);
-	per_host(f, "fleetclock_host_stratum", "NTP stratum.", rows, e, n, get_stratum);
-	per_host(f, "fleetclock_host_leap_status",
-		 "0 normal, 1 insert, 2 delete, 3 unsynchronised.", rows, e, n, get_leap);
-	per_host(f, "fleetclock_host_synchronised", "1 when chronyd is synchronised.", rows, e, n,
-		 get_synced);
-	per_host(f, "fleetclock_host_rtc_offset_seconds", "RTC minus system time.", rows, e, n,
-		 get_rtc);
-	per_host(f, "fleetclock_host_last_report_age_seconds",
-		 "Seconds since the host's latest report was stored.", rows, e, n, get_age);
-	per_host(f, "fleetclock_host_clock_skew_seconds",
-		 "sent_at of the host's latest report minus when the collector received it.",
-		 rows, e, n, get_skew);
-	family(f, "fleetclock_fleet_hosts", "gauge", "Hosts that have reported.");
-	fprintf(f, "fleetclock_fleet_hosts %zu\n", s.hosts);
-	family(f, "fleetclock_fleet_stale_hosts", "gauge", "Hosts whose latest report is stale.");
-	fprintf(f, "fleetclock_fleet_stale_hosts %zu\n", s.stale);
-	family(f, "fleetclock_fleet_clock_skewed_hosts", "gauge",
-	       "Hosts whose latest report's sent_at is more than max_clock_skew_s from its arrival.");
-	fprintf(f, "fleetclock_fleet_clock_skewed_hosts %zu\n",
-		count_skewed(rows, n, p->max_clock_skew_s));
-	family(f, "fleetclock_fleet_max_clock_skew_seconds", "gauge",
-	       "The configured max_clock_skew_s (0: not checked).");
-	fprintf(f, "fleetclock_fleet_max_clock_skew_seconds %.9g\n", p->max_clock_skew_s);
-	family(f, "fleetclock_fleet_spread_bound_seconds", "gauge",
-	       "Most two fresh hosts can be apart: relative bounds for followers of one master "
-	       "(docs/spread-bound.md), absolute ones otherwise.");
-	fprintf(f, "fleetclock_fleet_spread_bound_seconds %.9g\n", s.spread_bound_s);
-	family(f, "fleetclock_fleet_absolute_spread_bound_seconds", "gauge",
-	       "Sum of the two largest absolute error bounds of fresh hosts.");
-	fprintf(f, "fleetclock_fleet_absolute_spread_bound_seconds %.9g\n",
-		s.absolute_spread_bound_s);
-	family(f, "fleetclock_fleet_budget_seconds", "gauge", "The configured error budget.");
-	fprintf(f, "fleetclock_fleet_budget_seconds %.9g\n", p->budget_s);
-	metrics_election_render(f, rows, e, n, c->master);
-	ingest_counters(f, c);
-out:
-	if (f && fclose(f) != 0) {
-		free(buf);
-		buf = NULL;
-	}
-	free(h);
-	free(e);
-	return buf;
 }

@@ -21,6 +21,7 @@ import sys
 PURE = {
     'chrony/chrony_wire', 'chrony/chrony_report', 'chrony/readiness',
     'report/status', 'report/status_election', 'report/status_fields',
+    'report/status_info', 'report/status_info_priv',
     'report/fleet_summary', 'report/json_fast',
     'chrony/ntp_auth', 'report/spread_bound', 'report/status_metrics', 'report/start_record',
     'rtc/ds1307_codec', 'rtc/drift',

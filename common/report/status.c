@@ -13,11 +13,14 @@
 #include "report/status_fields.h"
 #include "time/when.h"
 #include "time/timeutil.h"
+#include "report/status_info_priv.h"
 
 /* ---- names shared by building and validating ---- */
 
 static const char *const role_names[] = { "master", "failover", "headset", "observer", NULL };
+
 static const char *const storage_names[] = { "disk", "memory", NULL };
+
 static const char *const delivery_names[] = { "ok", "retrying", "refused", NULL };
 
 /* ---- time ---- */
@@ -137,12 +140,6 @@ struct spread_node status_spread_node(const struct chrony_tracking *t, const str
 {
 	return (struct spread_node){ true, chrony_tracking_synchronised(t), -t->current_correction,
 				     t->root_delay, t->root_dispersion, *sel };
-}
-
-struct spread_node status_info_spread_node(const struct status_info *i)
-{
-	return (struct spread_node){ i->have_tracking, i->synchronised, i->offset_s,
-				     i->root_delay_s, i->root_dispersion_s, i->sel };
 }
 
 static json_t *string_or_null(const char *s)
@@ -462,71 +459,6 @@ static int check_problems(json_t *problems, char *err, size_t errlen)
 	return STATUS_OK;
 }
 
-double status_max_error(const struct status_info *i)
-{
-	if (!i->have_tracking)
-		return NAN;
-	return chrony_report_max_error(i->offset_s, i->root_delay_s, i->root_dispersion_s);
-}
-
-static double num(json_t *obj, const char *key)
-{
-	return json_number_value(json_object_get(obj, key));
-}
-
-static void fill_selected(json_t *o, struct spread_sel *sel)
-{
-	if (!json_is_object(o))
-		return;
-	snprintf(sel->master, sizeof(sel->master), "%s",
-		 json_string_value(json_object_get(o, "address")));
-	sel->master_root_delay_s = num(o, "root_delay_s");
-	sel->master_root_dispersion_s = num(o, "root_dispersion_s");
-	sel->hop_delay_s = num(o, "peer_delay_s");
-	sel->hop_dispersion_s = num(o, "peer_dispersion_s");
-	sel->have = true;
-}
-
-static void fill_info(json_t *doc, struct status_info *info)
-{
-	json_t *chrony = json_object_get(doc, "chrony"), *t, *rtc, *check, *sub;
-
-	memset(info, 0, sizeof(*info));
-	snprintf(info->host, sizeof(info->host), "%s", json_string_value(json_object_get(doc, "host")));
-	snprintf(info->role, sizeof(info->role), "%s", json_string_value(json_object_get(doc, "role")));
-	snprintf(info->agent_version, sizeof(info->agent_version), "%s",
-		 json_string_value(json_object_get(doc, "agent_version")));
-	status_parse_time(json_string_value(json_object_get(doc, "sent_at")), &info->sent_at_us);
-	info->max_error_s = NAN;
-	if (json_is_object(chrony)) {
-		t = json_object_get(chrony, "tracking");
-		info->have_tracking = true;
-		info->synchronised = json_is_true(json_object_get(t, "synchronised"));
-		info->stratum = (int)json_integer_value(json_object_get(t, "stratum"));
-		snprintf(info->leap, sizeof(info->leap), "%s",
-			 json_string_value(json_object_get(t, "leap")));
-		info->offset_s = num(t, "offset_s");
-		info->root_delay_s = num(t, "root_delay_s");
-		info->root_dispersion_s = num(t, "root_dispersion_s");
-		info->max_error_s = status_max_error(info);
-		fill_selected(json_object_get(chrony, "selected"), &info->sel);
-		sub = json_object_get(chrony, "authenticated");
-		info->authenticated = json_is_boolean(sub) ? json_is_true(sub) : -1;
-	} else {
-		info->authenticated = -1;
-	}
-	rtc = json_object_get(doc, "rtc");
-	if (json_is_object(rtc)) {
-		info->rtc_present = true;
-		info->rtc_valid = json_is_true(json_object_get(rtc, "valid"));
-		info->rtc_have_offset = json_is_number(json_object_get(rtc, "offset_s"));
-		info->rtc_offset_s = num(rtc, "offset_s");
-	}
-	check = json_object_get(doc, "check");
-	info->check_ready = json_is_object(check) ? json_is_true(json_object_get(check, "ready")) : -1;
-	status_metrics_fill(doc, &info->metrics);
-}
-
 enum status_parse_result status_validate(json_t *doc, struct status_info *info, char *err,
 					 size_t errlen)
 {
@@ -582,7 +514,7 @@ enum status_parse_result status_validate(json_t *doc, struct status_info *info, 
 	    (rc = status_check_fields(sub, "report_queue", report_queue_fields, err, errlen)))
 		return rc;
 	if (info)
-		fill_info(doc, info);
+		status_fill_info(doc, info);
 	return STATUS_OK;
 }
 
