@@ -3,7 +3,7 @@ lost master, next to a reachable upstream, selects the upstream again in
 seconds: real chronyd -x instances and real agents (--daemon, election on)
 on loopback 127.0.47.0/24, announce port 37440.
 
-The path (agent/election/agent_election.c): candidate C follows master M; C's
+The path (agent/election/election_control.c): candidate C follows master M; C's
 chronyd also lists a stratum-1 upstream U at poll 6 without iburst, so U
 has fewer than the three samples chronyd needs to select it and C's
 reference is M (C is "synchronised to a candidate", not class 6 locked).
