@@ -7,7 +7,9 @@
    of other pure cores or of NEUTRAL modules. A module listed in IO is named
    as such in the message. A header that is in no list is refused too: a
    new module says which it is by being added here.
-2. No product file (common/, agent/, collector/, gate/) is over MAX_LINES
+2. The collector never compiles against chronyd's client: no file in
+   collector/ includes chrony/chrony_client.h, directly or through others.
+3. No product file (common/, agent/, collector/, gate/) is over MAX_LINES
    lines, except the few in LONG, which may not grow past their ceiling.
 
 Run by meson (suite unit, test 'check_includes'); prints every violation
@@ -93,6 +95,35 @@ def check_pure(rel, text):
     return bad
 
 
+def resolve(root, rel, inc):
+    """The project file an #include "inc" in rel names, or None (system)."""
+    for base in (os.path.dirname(rel), 'common', 'agent'):
+        cand = os.path.normpath(os.path.join(base, inc))
+        if os.path.exists(os.path.join(root, cand)):
+            return cand
+    return None
+
+
+def closure(root, rel, seen=None):
+    """Every project header rel includes, directly or not."""
+    seen = set() if seen is None else seen
+    with open(os.path.join(root, rel), encoding='utf-8') as f:
+        text = f.read()
+    for kind, inc in INCLUDE.findall(text):
+        hdr = resolve(root, rel, inc) if kind == '"' else None
+        if hdr and hdr not in seen:
+            seen.add(hdr)
+            closure(root, hdr, seen)
+    return seen
+
+
+def check_collector(root, rel):
+    if 'common/chrony/chrony_client.h' in closure(root, rel):
+        return ['%s: the collector compiles against chronyd\'s client (chrony/chrony_client.h); '
+                'use chrony/chrony_report.h' % rel]
+    return []
+
+
 def check_length(rel, text):
     n = text.count('\n')
     limit = LONG.get(rel, MAX_LINES)
@@ -112,6 +143,8 @@ def main():
         if rel.startswith(('common/', 'agent/')) and module_of(rel) in PURE:
             n_pure += 1
             bad += check_pure(rel, text)
+        if rel.startswith('collector/'):
+            bad += check_collector(root, rel)
         bad += check_length(rel, text)
     missing = [m for m in sorted(PURE) if not any(
         os.path.exists(os.path.join(root, d, m + ext)) for d in ('common', 'agent')
