@@ -137,7 +137,10 @@ json_t *chrony_report_tracking_json(const struct chrony_tracking *t, enum chrony
 	put(&b, NULL, "address", a ? json_string(a) : json_null());
 	put(&b, "stratum", "stratum", json_integer(t->stratum));
 	put(&b, NULL, "leap_status", json_integer(t->leap_status));
-	put(&b, "leap", "leap", json_string(chrony_report_leap_name(t->leap_status)));
+	/* --status --json keeps chronyc's words for leap ("not synchronised"),
+	 * the status document its schema's names ("unsync") */
+	put(&b, "leap", NULL, json_string(chrony_report_leap_name(t->leap_status)));
+	put(&b, NULL, "leap", json_string(chrony_wire_leap_str(t->leap_status)));
 	put(&b, "ref_time", NULL, rfc3339_or_null(t->ref_time));
 	put(&b, NULL, "ref_time", json_real(timeutil_ts_to_double(t->ref_time)));
 	put(&b, "offset_s", NULL, json_real(-t->current_correction));

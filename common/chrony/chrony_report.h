@@ -8,7 +8,8 @@
  * JSON: one rendering, two sets of keys over the same values
  * (CHRONY_REPORT_DOC: the status document's "chrony" section,
  * docs/status-schema.md; CHRONY_REPORT_CLI: `fleetclock-agent --status
- * --json`, chronyc's field names, docs/status-json.md). Times are seconds;
+ * --json`, chronyc's field names and leap words, docs/status-json.md).
+ * Modes and states have one set of names in both. Times are seconds;
  * chrony's own fields keep chrony's sign conventions; the derived offset is
  * positive when this clock is ahead of the reference. */
 #ifndef FLEETCLOCK_CHRONY_REPORT_H

@@ -132,7 +132,7 @@ START_TEST(test_two_key_sets_same_values)
 	ck_assert_double_eq(json_real_value(json_object_get(dt, "offset_s")), 0.004);
 	ck_assert_double_eq(json_real_value(json_object_get(ct, "current_correction")), -0.004);
 	ck_assert_str_eq(json_string_value(json_object_get(dt, "leap")), "insert");
-	ck_assert_str_eq(json_string_value(json_object_get(ct, "leap")), "insert");
+	ck_assert_str_eq(json_string_value(json_object_get(ct, "leap")), "insert second");
 	ck_assert_str_eq(json_string_value(json_object_get(dt, "ref_address")), "192.0.2.1");
 	ck_assert_str_eq(json_string_value(json_object_get(ct, "address")), "192.0.2.1");
 	ck_assert(json_is_true(json_object_get(dt, "synchronised")));
