@@ -25,6 +25,8 @@ common/chrony_wire       common/chrony/chrony_wire
 common/chrony_client     common/chrony/chrony_client
 common/chrony_json       common/chrony/chrony_json
 common/readiness         common/chrony/readiness
+common/ntp_auth          common/chrony/ntp_auth
+common/ntp_auth_query    common/chrony/ntp_auth_query
 common/rtc               common/rtc/rtc
 common/rtc_ds1307        common/rtc/rtc_ds1307
 common/rtc_linux         common/rtc/rtc_linux
@@ -34,6 +36,9 @@ common/drift             common/rtc/drift
 common/status            common/report/status
 common/fleet_summary     common/report/fleet_summary
 common/json_fast         common/report/json_fast
+common/spread_bound      common/report/spread_bound
+common/status_metrics    common/report/status_metrics
+common/start_record      common/report/start_record
 common/when              common/time/when
 common/timeutil          common/time/timeutil
 common/precise_wait      common/time/precise_wait
@@ -64,11 +69,12 @@ agent/rtc_discipline     agent/rtc/rtc_discipline
 agent/rtc_store          agent/rtc/rtc_store
 agent/push               agent/report/push
 agent/spool              agent/report/spool
+agent/start_send         agent/report/start_send
 "
 
 # Files whose text is rewritten: sources, build files, docs, test scripts.
 text_files() {
-	git ls-files -- '*.c' '*.h' '*.md' '*.py' '*.build' '*.8' '*.sh' \
+	git ls-files -- '*.c' '*.h' '*.md' '*.py' '*.build' '*.8' '*.sh' '*.html' \
 		'scripts/*' '.ci/*' | while read -r f; do [ -f "$f" ] && echo "$f"; done
 }
 

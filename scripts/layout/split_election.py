@@ -241,10 +241,16 @@ node_comment = ("/* agent_election.c - the election's I/O, the node: open/close,
                 " * thread and its rounds, this node's dataset, the announces in and out.\n"
                 " * The other concerns: election_priv.h; see agent_election.h and\n"
                 " * docs/election.md. */\n")
+# The node keeps every project include of the original that election_priv.h
+# does not give (e.g. chrony/ntp_auth_query.h, added after the first split).
+IN_PRIV = re.findall(r'#include "([^"]+)"', priv)
+node_own = ['fleetclock_config.h', 'rtc/rtc_store.h']
+node_own += [i for i in re.findall(r'^#include "([^"]+)"', head, re.M)
+             if i not in IN_PRIV and i not in node_own]
 files = {
  'node': ('agent/election/agent_election.c', node_comment,
           ['arpa/inet.h', 'errno.h', 'fcntl.h', 'math.h', 'poll.h', 'stdio.h', 'stdlib.h', 'sys/random.h', 'unistd.h'],
-          ['fleetclock_config.h', 'rtc/rtc_store.h']),
+          sorted(node_own)),
  'control': ('agent/election/election_control.c',
           "/* election_control.c - what the election sets in chronyd: the local\n * reference, the candidate sources online/offline, the holdover frequency\n * and phase, the insane-upstream quarantine, and all of it again when a\n * restarted chronyd forgot it. See election_priv.h. */\n",
           ['arpa/inet.h', 'errno.h', 'math.h', 'stdio.h'], ['fleetclock_config.h']),

@@ -46,6 +46,19 @@ SPLITS = [
          funcs='''parse_lead arm_environment forward_signal forward_signals spawn_armed
                   arm_read arm_wait_target arm_read_until said_ready said_go arm_after_target
                   refresh_armed run_armed tell_arming_agent agent_action_wait_until'''),
+    # files the feature merges (fauth, frel, fprom, fstart) pushed over 600
+    # lines, split when the layout was re-applied on them (branch wings2)
+    dict(src='common/report/status.c', new='common/report/status_info.c',
+         priv='common/report/status_info_priv.h', prefix='status_', meson='common/meson.build',
+         new_doc='reading a valid document into struct status_info (what the collector '
+                 'indexes: max error, the selected source, the metrics fields)',
+         funcs='''status_max_error fill_selected fill_info status_info_spread_node'''),
+    dict(src='collector/views.c', new='collector/views_metrics.c',
+         priv='collector/views_priv.h', prefix='views_priv_', meson='collector/meson.build',
+         new_doc='the Prometheus text exposition of /metrics (views_metrics): the '
+                 'per-host families and the ingest counters',
+         funcs='''views_metrics family per_host get_offset get_bound get_stratum get_leap
+                  get_synced get_rtc get_age get_skew ingest_counters'''),
 ]
 
 

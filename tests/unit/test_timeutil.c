@@ -1,4 +1,4 @@
-/* Unit tests for common/timeutil. */
+/* Unit tests for common/time/timeutil. */
 #include <check.h>
 #include <stdlib.h>
 
