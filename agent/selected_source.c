@@ -7,29 +7,22 @@
 #include <string.h>
 
 #include "chrony/chrony_report.h"
+#include "chrony/ntp_auth_query.h"
 #include "report/status.h"
 
-static const struct chrony_source *find_selected(const struct chrony_snapshot *s)
-{
-	for (uint32_t i = 0; i < s->n_sources && i < CHRONY_MAX_SOURCES; i++)
-		if (s->sources[i].data.state == CHRONY_SRC_SELECTED &&
-		    s->sources[i].data.mode != CHRONY_MODE_REF)
-			return &s->sources[i];
-	return NULL;
-}
-
 int selected_source_read(struct chrony_client *c, const struct chrony_snapshot *snap,
-			 struct spread_sel *sel)
+			 struct spread_sel *sel, struct ntp_auth_result *auth)
 {
-	const struct chrony_source *src = find_selected(snap);
+	const struct chrony_source *src = ntp_auth_selected(snap);
 	struct chrony_ntp_data nd;
 	int rc;
 
 	memset(sel, 0, sizeof(*sel));
-	if (!src)
-		return 0;
-	rc = chrony_client_ntp_data(c, &src->data.ip, &nd);
-	if (rc < 0)
+	memset(&nd, 0, sizeof(nd));
+	rc = src ? chrony_client_ntp_data(c, &src->data.ip, &nd) : 0;
+	if (auth)
+		ntp_auth_from_reply(c, src, rc, &nd, auth);
+	if (!src || rc < 0)
 		return rc;
 	if (!spread_reply_usable(nd.leap, nd.stratum))
 		return 0;

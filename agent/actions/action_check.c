@@ -18,7 +18,7 @@
 #include "actions/check_fix.h"
 #include "fleetclock_config.h"
 #include "base/log.h"
-#include "chrony/ntp_auth_query.h"
+#include "chrony/ntp_auth.h"
 #include "chrony/readiness.h"
 #include "selected_source.h"
 #include "time/timeutil.h"
@@ -116,6 +116,7 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	struct election_view ev;
 	struct ntp_auth_result auth;
 	struct spread_sel sel;
+	bool want_auth;
 	char coll[400] = "";
 	struct readiness_input in = {
 		.expected_sources = ctx->cfg.check_expected_sources,
@@ -143,11 +144,12 @@ void agent_check_evaluate(const struct agent_ctx *ctx, struct chrony_client *c,
 	in.chrony_rc = chrony_client_snapshot(c, snap);
 	in.chrony_endpoint = chrony_client_endpoint(c);
 	in.chrony_error = chrony_client_error(c);
-	if (in.chrony_rc == 0 && selected_source_read(c, snap, &sel) == 0)
+	want_auth = in.chrony_rc == 0 && ctx->cfg.ntp_auth_mode != NTP_AUTH_MODE_OFF;
+	/* one NTPDATA request for both the relative bound and "ntp auth" */
+	if (in.chrony_rc == 0 && selected_source_read(c, snap, &sel, want_auth ? &auth : NULL) == 0)
 		in.sel = &sel;
 	in.snap = snap;
-	if (in.chrony_rc == 0 && ctx->cfg.ntp_auth_mode != NTP_AUTH_MODE_OFF) {
-		ntp_auth_query(c, snap, &auth);
+	if (want_auth) {
 		in.ntp_auth = &auth;
 		in.ntp_auth_mode = ctx->cfg.ntp_auth_mode;
 	}

@@ -21,7 +21,7 @@
 #include "rtc/daemon_rtc.h"
 #include "fleetclock_config.h"
 #include "base/log.h"
-#include "chrony/ntp_auth_query.h"
+#include "chrony/ntp_auth.h"
 #include "report/push.h"
 #include "chrony/readiness.h"
 #include "report/spool.h"
@@ -157,7 +157,7 @@ static char *build_report(struct daemon *d)
 	struct status_meta meta = { cfg->host, cfg->role, FLEETCLOCK_VERSION, { 0, 0 } };
 	const char *chrony_err = NULL;
 	struct spread_sel sel;
-	bool have_sel;
+	bool have_sel, want_auth;
 	json_t *doc;
 	char *text;
 	int rc;
@@ -167,17 +167,16 @@ static char *build_report(struct daemon *d)
 		chrony_err = chrony_client_error(d->chrony);
 		log_ratelimited(&d->rl_chrony, LOG_WARNING, "%s", chrony_err);
 	}
-	have_sel = rc == 0 && selected_source_read(d->chrony, &snap, &sel) == 0;
+	want_auth = rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF;
+	/* one NTPDATA request for both the relative bound and "ntp auth" */
+	have_sel = rc == 0 && selected_source_read(d->chrony, &snap, &sel, want_auth ? &auth : NULL) == 0;
 	daemon_rtc_status(d->rtc, &rtc);
-	if (rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
-		ntp_auth_query(d->chrony, &snap, &auth);
-	evaluate_check(d, rc, &snap, &rtc, rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF ? &auth : NULL,
-		       have_sel ? &sel : NULL, &check);
+	evaluate_check(d, rc, &snap, &rtc, want_auth ? &auth : NULL, have_sel ? &sel : NULL, &check);
 	clock_gettime(CLOCK_REALTIME, &meta.sent_at);
 	doc = status_build_election(&meta, rc < 0 ? NULL : &snap, chrony_err,
 				    rtc.present ? &rtc : NULL, &check,
 				    d->election ? agent_election_json(d->election) : NULL);
-	if (doc && rc == 0 && cfg->ntp_auth_mode != NTP_AUTH_MODE_OFF)
+	if (doc && want_auth)
 		status_set_authenticated(doc, ntp_auth_json_value(&auth));
 	if (doc && have_sel)
 		selected_source_to_status(doc, &snap, &sel);

@@ -56,7 +56,7 @@ static void read_sel(struct chrony_client *c)
 
 	memset(&fix_sel, 0, sizeof(fix_sel));
 	if (snap && chrony_client_snapshot(c, snap) == 0)
-		selected_source_read(c, snap, &fix_sel);
+		selected_source_read(c, snap, &fix_sel, NULL);
 	free(snap);
 }
 

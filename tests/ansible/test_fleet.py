@@ -265,6 +265,10 @@ class TestFleet(unittest.TestCase):
             for n, line in lines.items():
                 self.assertRegex(line, r"election: (this node is the master|master \S+ .*this node follows it)", n)
             self.assertEqual(sum("this node is the master" in l for l in lines.values()), 1, lines)
+        # The fleet key is set: the NTP inside the fleet is keyed and the agents require it
+        # (issue 21). The headset's selected source (a candidate) answers with a valid MAC.
+        chk = self.fleet.ssh("h3", "/usr/local/sbin/fleetclock-agent --check", timeout=60).stdout
+        self.assertRegex(chk, r"\[ OK \] ntp auth .*authenticated.*\(required\)", chk)
 
     def test_4_unready_host(self):
         # h3 loses its time source: its chrony.conf points at an address nobody serves.

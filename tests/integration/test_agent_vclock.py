@@ -183,8 +183,11 @@ class HoldoverFrequency(unittest.TestCase):
                         self.dump(f))
         applied = self.view(f)["holdover_freq"]["applied"]
         self.assertIsNotNone(applied, self.dump(f))
-        # chronyd had the knocked estimate; it now has the fitted one
-        self.assertAlmostEqual(applied["chronyd_ppm"] - applied["ppm"], 5.0, delta=1.0,
+        # chronyd had the knocked estimate; it now has the fitted one. The difference is the
+        # knock (5 ppm) plus the difference between chronyd's estimate and the fit, each about
+        # 1 ppm from the true 20 ppm (the fit is checked above): up to 2 ppm either way (6.13
+        # seen once in a CI run: fit 18.98, chronyd 20.11 before the knock).
+        self.assertAlmostEqual(applied["chronyd_ppm"] - applied["ppm"], 5.0, delta=2.0,
                                msg=self.dump(f))
         self.assertAlmostEqual(f.tracking()["freq_ppm"], applied["ppm"], delta=0.01)
         self.assertAlmostEqual(applied["phase_s"], 80e-6, delta=25e-6, msg=self.dump(f))

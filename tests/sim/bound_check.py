@@ -31,7 +31,6 @@ import fcntl
 import json
 import math
 import os
-import random
 import socket
 import struct
 import sys
@@ -56,39 +55,8 @@ REFID_LOCAL = 0x7F7F0101
 # --- chronyd's command socket ------------------------------------------------
 
 def cmdmon(sock_path, command, body, req_len, rpy_type, timeout=0.5):
-    """One cmdmon request over the Unix socket: the reply body, or None."""
-    client = os.path.join(os.path.dirname(sock_path), "bc.%d.sock" % os.getpid())
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        if os.path.exists(client):
-            os.unlink(client)
-        s.bind(client)
-        s.settimeout(timeout)
-        for attempt in range(2):
-            seq = random.getrandbits(32)
-            req = struct.pack(">BBBBHHIII", 6, 1, 0, 0, command, attempt, seq, 0, 0) + body
-            req += bytes(req_len - len(req))
-            try:
-                s.sendto(req, sock_path)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    rep = s.recv(1024)
-                    if len(rep) < 28:
-                        continue
-                    v, pt, _, _, cmd, rtype, status = struct.unpack_from(">BBBBHHH", rep, 0)
-                    if v != 6 or pt != 2 or cmd != command or \
-                            struct.unpack_from(">I", rep, 16)[0] != seq:
-                        continue
-                    return rep[28:] if status == 0 and rtype == rpy_type else None
-            except (socket.timeout, FileNotFoundError, ConnectionRefusedError, OSError):
-                continue
-        return None
-    finally:
-        s.close()
-        try:
-            os.unlink(client)
-        except FileNotFoundError:
-            pass
+    """One cmdmon request (simnode.cmdmon) with this tool's own client socket name."""
+    return simnode.cmdmon(sock_path, command, body, req_len, rpy_type, timeout, prefix="bc")
 
 
 def reply_usable(leap, stratum):

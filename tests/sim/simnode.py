@@ -143,9 +143,11 @@ def _cm_float(x):
     return coef * 2.0 ** (exp - 25)
 
 
-def cmdmon_tracking(sock_path, timeout=1.0):
-    """TRACKING over the Unix socket: dict or None when chronyd does not answer."""
-    client = os.path.join(os.path.dirname(sock_path), "sim.%d.sock" % os.getpid())
+def cmdmon(sock_path, command, body, req_len, rpy_type, timeout=0.5, prefix="sim"):
+    """One cmdmon request over chronyd's Unix socket (two attempts, each bounded by
+    timeout): the reply body after the 28-byte header, or None. PREFIX names the client
+    socket (PREFIX.PID.sock beside chronyd's) so that two users in one process differ."""
+    client = os.path.join(os.path.dirname(sock_path), "%s.%d.sock" % (prefix, os.getpid()))
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         if os.path.exists(client):
@@ -155,33 +157,22 @@ def cmdmon_tracking(sock_path, timeout=1.0):
         s.settimeout(timeout)
         for attempt in range(2):
             seq = random.getrandbits(32)
-            req = struct.pack(">BBBBHHIII", 6, 1, 0, 0, 33, attempt, seq, 0, 0)
-            req += bytes(104 - len(req))
+            req = struct.pack(">BBBBHHIII", 6, 1, 0, 0, command, attempt, seq, 0, 0) + body
+            req += bytes(req_len - len(req))
             try:
                 s.sendto(req, sock_path)
-                while True:
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
                     rep = s.recv(1024)
-                    if len(rep) < 104:
+                    if len(rep) < 28:
                         continue
                     v, pt, _, _, cmd, rtype, status = struct.unpack_from(">BBBBHHH", rep, 0)
-                    rseq = struct.unpack_from(">I", rep, 16)[0]
-                    if v != 6 or pt != 2 or cmd != 33 or rseq != seq:
+                    if v != 6 or pt != 2 or cmd != command or \
+                            struct.unpack_from(">I", rep, 16)[0] != seq:
                         continue
-                    if status != 0 or rtype != 5:
-                        return None
-                    break
-            except (socket.timeout, FileNotFoundError, ConnectionRefusedError):
+                    return rep[28:] if status == 0 and rtype == rpy_type else None
+            except (socket.timeout, FileNotFoundError, ConnectionRefusedError, OSError):
                 continue
-            body = rep[28:]
-            ref_id, = struct.unpack_from(">I", body, 0)
-            stratum, leap = struct.unpack_from(">HH", body, 24)
-            fl = [_cm_float(x) for x in struct.unpack_from(">9I", body, 40)]
-            keys = ("current_correction", "last_offset", "rms_offset", "freq_ppm",
-                    "resid_freq_ppm", "skew_ppm", "root_delay", "root_dispersion",
-                    "last_update_interval")
-            d = dict(zip(keys, fl))
-            d.update(ref_id=ref_id, stratum=stratum, leap=leap)
-            return d
         return None
     finally:
         s.close()
@@ -189,6 +180,22 @@ def cmdmon_tracking(sock_path, timeout=1.0):
             os.unlink(client)
         except FileNotFoundError:
             pass
+
+
+def cmdmon_tracking(sock_path, timeout=1.0):
+    """TRACKING over the Unix socket: dict or None when chronyd does not answer."""
+    body = cmdmon(sock_path, 33, b"", 104, 5, timeout)
+    if body is None or len(body) < 76:
+        return None
+    ref_id, = struct.unpack_from(">I", body, 0)
+    stratum, leap = struct.unpack_from(">HH", body, 24)
+    fl = [_cm_float(x) for x in struct.unpack_from(">9I", body, 40)]
+    keys = ("current_correction", "last_offset", "rms_offset", "freq_ppm",
+            "resid_freq_ppm", "skew_ppm", "root_delay", "root_dispersion",
+            "last_update_interval")
+    d = dict(zip(keys, fl))
+    d.update(ref_id=ref_id, stratum=stratum, leap=leap)
+    return d
 
 
 # --- the real clock of the machine, read-only ------------------------------
