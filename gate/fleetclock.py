@@ -30,6 +30,7 @@ READY_FD_ENV = "FLEETCLOCK_READY_FD"
 CLOCK_REALTIME = 0
 TIMER_ABSTIME = 1
 PR_SET_TIMERSLACK = 29
+RT_SPIN_NS = 1_000_000  # the busy-poll before T at a real-time policy (the agent's --rt)
 
 
 class StartError(RuntimeError):
@@ -113,10 +114,29 @@ def ready():
     return _state["ready"]
 
 
+def _realtime_policy():
+    try:
+        return os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR)
+    except (AttributeError, OSError):
+        return False
+
+
 def wait_until(at_ns):
-    """Wait until at_ns (ns since the epoch); returns how late (ns, >= 0)."""
+    """Wait until at_ns (ns since the epoch); returns how late (ns, >= 0).
+    At a real-time policy (the agent's --rt) the last RT_SPIN_NS are a
+    busy-poll of the clock, as the agent's own --at does: nothing else gets
+    the CPU then, and the release is microseconds after at_ns. At normal
+    priority a spinning task loses the CPU to woken tasks, so it sleeps."""
     _set_slack()
-    return sleep_until_ns(at_ns) - at_ns
+    if not _realtime_policy():
+        return sleep_until_ns(at_ns) - at_ns
+    now = sleep_until_ns(at_ns - RT_SPIN_NS) if now_ns() < at_ns - RT_SPIN_NS else now_ns()
+    spin_end = time.monotonic_ns() + RT_SPIN_NS + 1_000_000_000  # bounded: a stepped clock
+    while now < at_ns and time.monotonic_ns() < spin_end:
+        now = now_ns()
+    if now < at_ns:
+        now = sleep_until_ns(at_ns)
+    return now - at_ns
 
 
 def wait_start():

@@ -4,6 +4,7 @@
 #include "fleetclock_gate.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +105,23 @@ GATE_API int fleetclock_ready(void)
 	return rc;
 }
 
+/* The wait's stages: at a real-time policy (the agent's --rt, or chrt) a
+ * busy-poll of the last PRECISE_WAIT_RT_SPIN_NS, as the agent's own --at
+ * does; at normal priority a spinning task loses the CPU to woken tasks and
+ * is released later, not earlier (precise_wait.h), so there is none. */
+static struct precise_wait_opts gate_wait_opts(void)
+{
+	struct precise_wait_opts o = PRECISE_WAIT_OPTS_DEFAULT;
+	int policy = sched_getscheduler(0);
+
+	if (policy == SCHED_FIFO || policy == SCHED_RR)
+		o.spin_ns = PRECISE_WAIT_RT_SPIN_NS;
+	return o;
+}
+
 GATE_API int fleetclock_wait_until(struct timespec at, struct fleetclock_start *out)
 {
+	struct precise_wait_opts o = gate_wait_opts();
 	struct precise_wait_stats st;
 	struct fleetclock_start local;
 	int rc;
@@ -114,7 +130,7 @@ GATE_API int fleetclock_wait_until(struct timespec at, struct fleetclock_start *
 		out = &local;
 	memset(out, 0, sizeof(*out));
 	out->at = at;
-	rc = precise_wait_until(at, NULL, &st);
+	rc = precise_wait_until(at, &o, &st);
 	if (rc < 0)
 		return rc;
 	out->released = st.woke;
@@ -123,28 +139,59 @@ GATE_API int fleetclock_wait_until(struct timespec at, struct fleetclock_start *
 	return 0;
 }
 
+/* "go NS STEPS\n" into buf (at least 48 bytes) without stdio: this runs in
+ * the microseconds after the release, where a first call into printf's
+ * code pages costs several page faults (measured ~10 us on this VM). */
+static size_t format_go(char *buf, int64_t ns, unsigned steps)
+{
+	char digits[24];
+	size_t n = 0, k;
+	uint64_t v;
+
+	buf[n++] = 'g';
+	buf[n++] = 'o';
+	buf[n++] = ' ';
+	for (int part = 0; part < 2; part++) {
+		v = part == 0 ? (uint64_t)(ns < 0 ? 0 : ns) : steps;
+		k = 0;
+		do
+			digits[k++] = (char)('0' + v % 10);
+		while ((v /= 10) && k < sizeof(digits));
+		while (k)
+			buf[n++] = digits[--k];
+		buf[n++] = part == 0 ? ' ' : '\n';
+	}
+	return n;
+}
+
 GATE_API int fleetclock_wait_start(struct fleetclock_start *out)
 {
 	struct fleetclock_start local;
 	struct timespec at;
-	char line[96];
+	char line[64];
 	int rc = fleetclock_start_at(&at);
+	int fd = ready_fd();
 
 	if (rc < 0)
 		return rc;
 	if (!out)
 		out = &local;
 	fleetclock_ready();	/* no agent (run by hand): still wait */
+	if (!gate_go_sent && fd >= 0)
+		/* the number may be reused by the next open(): children must
+		 * not write to it (done now: nothing runs here until T) */
+		unsetenv(FLEETCLOCK_READY_FD_ENV);
 	rc = fleetclock_wait_until(at, out);
 	if (rc == 0 && !gate_go_sent) {
-		snprintf(line, sizeof(line), "go %lld %u\n", (long long)ts_ns(out->released), out->steps);
-		tell_agent(line);
 		gate_go_sent = true;
-		if (ready_fd() >= 0)
-			close(ready_fd());	/* the agent sees EOF: nothing more */
-		/* the number may be reused by the next open(): children must
-		 * not write to it */
-		unsetenv(FLEETCLOCK_READY_FD_ENV);
+		if (fd >= 0) {
+			size_t n = format_go(line, ts_ns(out->released), out->steps);
+
+			if (write(fd, line, n) != (ssize_t)n) {
+				/* the agent is gone: nothing to tell */
+			}
+			close(fd);	/* the agent sees EOF: nothing more */
+		}
 	}
 	return rc;
 }

@@ -118,6 +118,21 @@ class TestRelease(ArmTest):
             return late
         self.loosely_on_time(attempt)
 
+    def test_python_gate_under_rt(self):
+        """--rt: CMD inherits SCHED_FIFO and the Python gate busy-polls the
+        last millisecond (fleetclock.RT_SPIN_NS): never before T, the go
+        line intact (the report's error_s is the gate's own release)."""
+        def attempt():
+            r, lines = self.armed("+1s", [sys.executable, self.probe, "0.1"], "--arm", "--rt")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rep = lines[0]
+            self.assertEqual(rep["result"], "started", rep)
+            self.assertGreaterEqual(rep["error_s"], 0.0, rep)
+            late = float(r.stdout.split("=")[1])
+            self.assertGreaterEqual(late, rep["error_s"], rep)
+            return late
+        self.loosely_on_time(attempt)
+
     def test_c_gate_and_frames(self):
         def attempt():
             log = os.path.join(self.tmp.name, "led.log")

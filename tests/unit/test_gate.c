@@ -6,6 +6,7 @@
  * Clock steps are tests/integration/test_arm.py's (virtual clock). */
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,7 @@ START_TEST(test_gate_speaks_to_the_agent)
 	ck_assert_int_eq(fleetclock_wait_start(&st), 0);
 	ck_assert_int_ge(timeutil_ts_diff_ns(st.released, at), 0);
 	ck_assert_int_eq(write(p[1], "x", 1), -1);	/* the gate closed its end */
+	ck_assert_ptr_null(getenv(FLEETCLOCK_READY_FD_ENV));	/* children never see it */
 	n = read(p[0], buf, sizeof(buf));
 	ck_assert_int_gt(n, 0);
 	arm_msg_feed(&m, buf, (size_t)n);
@@ -184,6 +186,43 @@ START_TEST(test_gate_speaks_to_the_agent)
 	close(p[0]);
 	unsetenv(FLEETCLOCK_START_AT_NS_ENV);
 	unsetenv(FLEETCLOCK_READY_FD_ENV);
+}
+END_TEST
+
+/* At a real-time policy (--rt) the gate busy-polls the last millisecond:
+ * still never before T, the "go" line still exact. Root only (CI runs as
+ * root); the policy stays in this test's own forked process. */
+START_TEST(test_gate_at_realtime_policy)
+{
+	struct sched_param sp = { .sched_priority = 10 };
+	struct fleetclock_start st;
+	struct arm_msg m = { .len = 0 };
+	struct timespec now, at;
+	char env[32], buf[256];
+	int p[2];
+	ssize_t n;
+
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
+		ck_assert_msg(getuid() != 0, "SCHED_FIFO refused to root: %s", strerror(errno));
+		return;
+	}
+	ck_assert_int_eq(pipe(p), 0);
+	clock_gettime(CLOCK_REALTIME, &now);
+	at = timeutil_ts_add_ns(now, 30000000);
+	snprintf(env, sizeof(env), "%lld", (long long)at.tv_sec * 1000000000LL + at.tv_nsec);
+	setenv(FLEETCLOCK_START_AT_NS_ENV, env, 1);
+	snprintf(env, sizeof(env), "%d", p[1]);
+	setenv(FLEETCLOCK_READY_FD_ENV, env, 1);
+	ck_assert_int_eq(fleetclock_wait_start(&st), 0);
+	ck_assert_int_ge(timeutil_ts_diff_ns(st.released, at), 0);
+	n = read(p[0], buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	arm_msg_feed(&m, buf, (size_t)n);
+	ck_assert(m.ready && m.go);
+	ck_assert_uint_eq(m.bad_lines, 0);
+	ck_assert_int_eq(timeutil_ts_diff_ns(m.go_at, st.released), 0);
+	close(p[0]);
+	unsetenv(FLEETCLOCK_START_AT_NS_ENV);
 }
 END_TEST
 
@@ -229,6 +268,7 @@ static Suite *gate_suite(void)
 	tcase_add_test(tc, test_wait_never_early_and_skips_the_past);
 	tcase_add_test(tc, test_wait_until_past_returns_at_once);
 	tcase_add_test(tc, test_gate_speaks_to_the_agent);
+	tcase_add_test(tc, test_gate_at_realtime_policy);
 	tcase_add_test(tc, test_arm_msg_lines);
 	suite_add_tcase(s, tc);
 	return s;
