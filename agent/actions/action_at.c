@@ -423,6 +423,21 @@ static int find_command(struct at_run *r)
 	return rc;
 }
 
+/* A relative TIME (+10s) is a different instant on each node, and so a
+ * different default experiment id: the collector would see one experiment
+ * per node. Said once, when a start record is sent. */
+static void warn_relative_time(const struct at_run *r)
+{
+	char id[START_EXPERIMENT_MAX];
+
+	if (r->ctx->at_time[0] != '+' || r->ctx->experiment || r->recorder.fd < 0)
+		return;
+	start_experiment_default(ts_ns(r->target), id, sizeof(id));
+	log_warn("--%s %s: a relative TIME is a different instant on every node, so each node's "
+		 "start record gets its own experiment id (here %s): give every node the same "
+		 "absolute TIME, or --experiment ID", r->action, r->ctx->at_time, id);
+}
+
 int action_at_prepare(struct at_run *r)
 {
 	struct agent_ctx *ctx = r->ctx;
@@ -438,6 +453,7 @@ int action_at_prepare(struct at_run *r)
 			AT_MAX_AHEAD_S / 86400);
 		return AGENT_EXIT_ERROR;
 	}
+	warn_relative_time(r);
 	if (ctx->report_path) {
 		r->report_fd = open(ctx->report_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (r->report_fd < 0) {

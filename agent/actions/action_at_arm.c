@@ -297,6 +297,21 @@ static void tell_arming_agent(const char *what, struct timespec t, unsigned step
 		log_debug("FLEETCLOCK_READY_FD %s: write: %s", v, strerror(errno));
 }
 
+/* --wait-until --experiment ID alone (a shell script's own gate): a start
+ * record as --at sends. Not inside a CMD of --at --arm: the arming agent
+ * sends that start's record, which this one would replace. */
+static void wait_until_recorder(struct at_run *r)
+{
+	if (!r->ctx->experiment)
+		return;
+	if (getenv("FLEETCLOCK_READY_FD")) {
+		log_info("--wait-until under --at --arm: the arming agent sends the start record of "
+			 "%s, not this gate", r->ctx->experiment);
+		return;
+	}
+	start_recorder_begin(&r->recorder, &r->ctx->cfg);
+}
+
 int agent_action_wait_until(struct agent_ctx *ctx)
 {
 	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1, .recorder = { -1 } };
@@ -307,6 +322,7 @@ int agent_action_wait_until(struct agent_ctx *ctx)
 		return AGENT_EXIT_ERROR;
 	}
 	tell_arming_agent("ready", action_at_now_rt(), 0);
+	wait_until_recorder(&r);
 	rc = action_at_run(&r);
 	if (rc == AGENT_EXIT_OK) {
 		tell_arming_agent("go", r.start, r.steps_before + r.wait.steps);
@@ -315,5 +331,6 @@ int agent_action_wait_until(struct agent_ctx *ctx)
 	leave_rt(&r);
 	if (r.report_fd >= 0)
 		close(r.report_fd);
+	start_recorder_end(&r.recorder);
 	return rc;
 }
