@@ -268,9 +268,13 @@ int action_at_run_armed(struct at_run *r)
 	if (rc != AGENT_EXIT_OK)
 		return r->child > 0 ? wait_child(r->child) : rc;
 	outcome = arm_after_target(r);
-	action_at_write_report(r, arm_outcome_str(outcome), outcome == ARM_NO_READY ?
-		     "CMD closed FLEETCLOCK_READY_FD or exited without saying ready" :
-		     r->msg.go ? NULL : "CMD did not report its release (no \"go\" line)");
+	if (outcome != ARM_NO_READY && !r->msg.go)	/* no release time: no proven start */
+		action_at_write_report(r, "aborted", "CMD said ready but reported no release (no "
+				       "\"go\" line): it ended first (a signal passed on?) or its "
+				       "gate does not say go");
+	else
+		action_at_write_report(r, arm_outcome_str(outcome), outcome == ARM_NO_READY ?
+			     "CMD closed FLEETCLOCK_READY_FD or exited without saying ready" : NULL);
 	if (outcome == ARM_NO_READY)
 		log_warn("--at --arm: %s closed FLEETCLOCK_READY_FD or exited without saying ready "
 			 "(does it use the gate? see docs/start.md)", r->ctx->argv[0]);

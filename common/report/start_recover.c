@@ -8,8 +8,7 @@
 void start_recover_provisional(struct start_record *rec)
 {
 	rec->outcome = START_ABORTED;
-	snprintf(rec->reason, sizeof(rec->reason), "%s",
-		 "the agent ended before it reported the outcome");
+	snprintf(rec->reason, sizeof(rec->reason), "%s", START_RECOVER_PROVISIONAL);
 	rec->have_start = false;
 	rec->start_ns = 0;
 }
@@ -18,7 +17,7 @@ void start_recover_aborted(struct start_record *rec, int64_t ended_ns)
 {
 	double d = (double)(ended_ns - rec->target_ns) * 1e-9;
 
-	if (rec->outcome != START_ABORTED)
+	if (rec->outcome != START_ABORTED || strcmp(rec->reason, START_RECOVER_PROVISIONAL))
 		return;
 	snprintf(rec->reason, sizeof(rec->reason),
 		 "the agent ended (killed or crashed) %.3f s %s TIME, %s%s", d < 0 ? -d : d,

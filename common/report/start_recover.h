@@ -23,13 +23,18 @@ enum start_writer {
 	START_WRITER_UNKNOWN,	/* the name holds no PID */
 };
 
+/* The reason of a provisional record (its mark: a final "aborted" record
+ * of the agent, e.g. CMD not released, has a reason of its own). */
+#define START_RECOVER_PROVISIONAL "the agent ended before it reported the outcome"
+
 /* The provisional record the agent hands before its wait: rec as far as
  * it is known (host, experiment, target, armed, chronyd's bound), outcome
  * START_ABORTED. The recorder sends it when no later record replaces it. */
 void start_recover_provisional(struct start_record *rec);
 
-/* The agent's end closed at ended_ns with the provisional record last:
- * say when, relative to TIME, in the reason, and date the record then. */
+/* The agent's end closed at ended_ns with rec last: when rec is the
+ * provisional record, say when, relative to TIME, in the reason, and date
+ * it then; any other record is final and stays as it is. */
 void start_recover_aborted(struct start_record *rec, int64_t ended_ns);
 
 /* The writer PID in a spool file name ".tmp-PID"; -1 when name is not a

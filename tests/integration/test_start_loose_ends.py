@@ -35,12 +35,13 @@ ADDR = "127.0.58.10"
 PORT = 9030
 URL = "http://%s:%d/api/v1/status" % (ADDR, PORT)
 
-# Writes its PID to argv[1] (so that the test can end it), then waits on the
-# gate and stays argv[2] s.
+# Says ready, writes its PID to argv[1] (so that the test can end it), then
+# waits on the gate and stays argv[2] s.
 PROBE = """
 import os, sys, time
 sys.path.insert(0, %r)
 import fleetclock
+fleetclock.ready()
 with open(sys.argv[1], "w") as f:
     f.write(str(os.getpid()))
 fleetclock.wait_start()
@@ -88,7 +89,7 @@ class LooseEnds(unittest.TestCase):
         path = os.path.join(self.dir, host + ".conf")
         with open(path, "w") as f:
             f.write("[chrony]\nsocket = %s\ntransport = unix\ntimeout_ms = 300\n"
-                    "[agent]\nhost = %s\nrole = headset\nbudget_ms = 1000\n"
+                    "[agent]\nhost = %s\nrole = headset\nbudget_ms = 10000\n"
                     "late_tolerance_ms = 50\n[check]\nmax_skew_ppm = 1000000\n"
                     "[rtc]\ndevice = none\n"
                     "[collector]\nurl = %s\ntoken = t0ken\nconnect_timeout_ms = 300\n"
@@ -132,7 +133,7 @@ class LooseEnds(unittest.TestCase):
     def test_killed_agents_send_aborted_and_started_records_stay(self):
         t0 = time.monotonic()
         self.collector.start()
-        hosts = ("kill9", "term", "armkill", "execd", "armdone")
+        hosts = ("kill9", "term", "armkill", "armterm", "execd", "armdone")
         for h in hosts:                                   # the hosts the collector knows
             self.assertEqual(self.collector.post(make_doc(h))[0], 204)
         target = time.time() + 8.0
@@ -141,6 +142,7 @@ class LooseEnds(unittest.TestCase):
         term = self.agent("term", ["--experiment", "exp-k", "--at", "%.6f" % target, "--",
                                    "/bin/true"])
         armkill, armpid = self.armed_probe("armkill", target, "exp-k", 0)
+        armterm, termpid = self.armed_probe("armterm", target, "exp-k", 0)
         execd = self.agent("execd", ["--experiment", "exp-k", "--at", "%.6f" % target, "--",
                                      "/bin/sleep", "30"])
         armdone, _ = self.armed_probe("armdone", target, "exp-k", 30)
@@ -148,21 +150,24 @@ class LooseEnds(unittest.TestCase):
         for h in ("kill9", "term"):
             if not wait_for(lambda: "waiting until" in self.stderr(h), 6):
                 self.fail("%s not waiting: %s" % (h, self.stderr(h)))
-        wait_for(lambda: os.path.exists(armpid) and os.path.getsize(armpid), 6,
-                 what="the armed probe started")
+        for path in (armpid, termpid):
+            wait_for(lambda: os.path.exists(path) and os.path.getsize(path), 6,
+                     what="the armed probe ready")
         kill9.send_signal(signal.SIGKILL)
         term.send_signal(signal.SIGTERM)
         armkill.send_signal(signal.SIGKILL)
+        armterm.send_signal(signal.SIGTERM)     # passed on to CMD, ready but not released
         for p in (kill9, term, armkill):
             p.wait(10)
         self.assertLess(time.time(), target, "killed too late for the test to mean anything")
+        self.assertEqual(armterm.wait(15), 128 + signal.SIGTERM)   # CMD's end, at TIME
         # after the start: the process of a plain --at is CMD now; an armed agent reported
         wait_for(lambda: time.time() > target + 1.0, 10)
         self.assertIsNone(execd.poll())
         self.assertIsNone(armdone.poll())
         execd.send_signal(signal.SIGKILL)
         armdone.send_signal(signal.SIGKILL)
-        doc = wait_for(lambda: self.experiment("exp-k", 5), 15, what="five start records")
+        doc = wait_for(lambda: self.experiment("exp-k", 6), 15, what="six start records")
         by = {h["host"]: h for h in doc["hosts"]}
         for h in ("kill9", "term", "armkill"):
             self.assertEqual(by[h]["outcome"], "aborted", by[h])
@@ -172,13 +177,16 @@ class LooseEnds(unittest.TestCase):
             self.assertTrue(by[h]["target"].startswith(
                 time.strftime("%Y-%m-%dT%H:%M", time.gmtime(target))), by[h])
         self.assertIn("not proven", by["armkill"]["reason"])
+        self.assertEqual(by["armterm"]["outcome"], "aborted", by["armterm"])
+        self.assertIn("no release", by["armterm"]["reason"])
+        self.assertIsNotNone(by["armterm"]["ready"], by["armterm"])
         self.assertTrue(by["armkill"]["armed"])
         for h in ("execd", "armdone"):
             self.assertEqual(by[h]["outcome"], "started", by[h])
-        self.assertEqual(sorted(doc["failed"]), ["armkill", "kill9", "term"])
+        self.assertEqual(sorted(doc["failed"]), ["armkill", "armterm", "kill9", "term"])
         self.assertEqual(doc["missing"], [])
         self.assertEqual(doc["started"], 2)
-        self.assertEqual(self.metric("fleetclock_last_start_failed_nodes"), 3)
+        self.assertEqual(self.metric("fleetclock_last_start_failed_nodes"), 4)
         self.assertEqual(self.metric("fleetclock_last_start_missing_nodes"), 0)
         fo = subprocess.run([os.path.join(SOURCE, "scripts", "fleet-offsets"), "--starts",
                              "http://%s:%d" % (ADDR, PORT)], capture_output=True, text=True,

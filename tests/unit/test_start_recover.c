@@ -65,6 +65,9 @@ START_TEST(test_final_record_untouched)
 	start_recover_aborted(&r, T0 + S);
 	ck_assert_str_eq(r.reason, "kept");
 	ck_assert_int_eq(r.sent_ns, T0 - 9 * S);
+	r.outcome = START_ABORTED;	/* the agent's own "aborted" (CMD not released) */
+	start_recover_aborted(&r, T0 + S);
+	ck_assert_str_eq(r.reason, "kept");
 }
 END_TEST
 
