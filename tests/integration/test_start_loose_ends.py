@@ -18,6 +18,7 @@ Own addresses 127.0.58.1-2 (chronyd server, client) and 127.0.58.10:9030
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ GATE_DIR = os.path.abspath(os.path.join(SOURCE, "gate"))
 ADDR = "127.0.58.10"
 PORT = 9030
 URL = "http://%s:%d/api/v1/status" % (ADDR, PORT)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Says ready, writes its PID to argv[1] (so that the test can end it), then
 # waits on the gate and stays argv[2] s.
@@ -194,7 +196,26 @@ class LooseEnds(unittest.TestCase):
         self.assertEqual(fo.returncode, 1, fo.stderr)
         self.assertRegex(fo.stdout, r"kill9\s+headset\s+aborted")
         self.assertIn("failed: ", fo.stdout)
+        self.dashboard_marks_aborted()
         print("killed agents -> aborted, started records kept: %.1f s" % (time.monotonic() - t0))
+
+    def dashboard_marks_aborted(self):
+        """The dashboard's starts block (headless Chromium): aborted rows
+        bad, named as not started or not proven."""
+        if not CHROMIUM:
+            print("no chromium: the dashboard's starts block is not checked")
+            return
+        profile = tempfile.mkdtemp(prefix="fc-chromium-", dir=self.dir)
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + profile, "--virtual-time-budget=3000", "--dump-dom",
+             "http://%s:%d/" % (ADDR, PORT)], capture_output=True, text=True, timeout=90).stdout
+        rows = re.findall(r'<tr class="(start[^"]*)" data-host="([^"]+)" data-outcome="([^"]+)"',
+                          dom)
+        self.assertIn(("start bad", "kill9", "aborted"), rows, dom[-3000:])
+        self.assertIn(("start", "execd", "started"), rows, dom[-3000:])
+        self.assertIn("not started or not proven: ", dom)
 
     def test_stale_temp_file_removed_records_still_delivered(self):
         t0 = time.monotonic()
