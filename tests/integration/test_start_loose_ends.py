@@ -233,9 +233,9 @@ class LooseEnds(unittest.TestCase):
         live = subprocess.Popen(["/bin/sleep", "60"])
         self.procs.append(live)
         half = b'{"schema": "fleetclock.start/1", "host": "spooler", "experi'
-        stale, fresh, alive = (os.path.join(spool, ".tmp-%d" % pid)
-                               for pid in (gone.pid, gone.pid + 1000000, live.pid))
-        fresh = os.path.join(spool, ".tmp-999999")        # no such PID, but just written
+        stale = os.path.join(spool, ".tmp-%d" % gone.pid)     # its writer gone, 10 min old
+        fresh = os.path.join(spool, ".tmp-999999999")         # no such PID, but just written
+        alive = os.path.join(spool, ".tmp-%d" % live.pid)     # its writer lives, 10 min old
         for path in (stale, fresh, alive):
             with open(path, "wb") as f:
                 f.write(half)
