@@ -93,6 +93,9 @@ static void usage(FILE *f)
 		"      --experiment ID      with --at: the id of the start record sent to the\n"
 		"                           collector ([collector] url; spooled for --daemon when\n"
 		"                           it does not answer); default: TIME in RFC 3339 with ms\n"
+		"                           (give it with a relative TIME: +10s differs per node).\n"
+		"                           With --wait-until (not under --arm): send a start\n"
+		"                           record of that id too; without it none is sent\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE        configuration file (default %s)\n"
@@ -236,8 +239,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fleetclock-agent: --arm goes with --at TIME -- CMD\n");
 		return AGENT_EXIT_ERROR;
 	}
-	if (ctx.experiment && (action != &at_action || !start_experiment_ok(ctx.experiment))) {
-		fprintf(stderr, "fleetclock-agent: --experiment ID goes with --at, ID 1-63 letters, "
+	if (ctx.experiment && ((action != &at_action && action != &wait_until_action) ||
+			       !start_experiment_ok(ctx.experiment))) {
+		fprintf(stderr, "fleetclock-agent: --experiment ID goes with --at or --wait-until, "
+			"ID 1-63 letters, "
 			"digits, '-', '_', '.', ':' or '+' (not starting with - or .)\n");
 		return AGENT_EXIT_ERROR;
 	}

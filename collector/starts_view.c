@@ -275,6 +275,9 @@ char *starts_view_metrics(const struct starts_list_item *last, const struct star
 	      "node sent no bound).", last, s.bound_known ? s.spread_bound_s : NAN);
 	gauge(f, "fleetclock_last_start_late_nodes", "Nodes that started late in the latest "
 	      "experiment.", last, (double)s.late);
+	gauge(f, "fleetclock_last_start_failed_nodes", "Nodes whose start failed or is not proven in "
+	      "the latest experiment (refused, no-ready, exec-failed, aborted).", last,
+	      (double)s.failed);
 	gauge(f, "fleetclock_last_start_missing_nodes", "Known nodes without a start record in the "
 	      "latest experiment.", last, (double)s.missing);
 	if (fclose(f) != 0) {

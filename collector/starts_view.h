@@ -33,7 +33,7 @@ struct starts_summary {
 	size_t records;
 	size_t started;		/* outcome started */
 	size_t late;		/* outcome late */
-	size_t failed;		/* refused, no-ready, exec-failed */
+	size_t failed;		/* refused, no-ready, exec-failed, aborted: not started */
 	size_t missing;		/* known hosts of a taking-part role without a record */
 	bool have_spread;	/* at least one node started */
 	double spread_s;	/* max - min start error of the started nodes */
@@ -69,7 +69,8 @@ char *starts_view_list_json(const struct starts_list_item *items, size_t n_items
 
 /* The start metrics (Prometheus text, appended to f's buffer by the
  * caller): fleetclock_last_start_spread_seconds,
- * fleetclock_last_start_late_nodes, fleetclock_last_start_missing_nodes.
+ * fleetclock_last_start_late_nodes, fleetclock_last_start_failed_nodes,
+ * fleetclock_last_start_missing_nodes.
  * last: the latest experiment, NULL when there is none (no samples then).
  * A malloc'ed text or NULL. */
 char *starts_view_metrics(const struct starts_list_item *last, const struct starts_known_host *known,

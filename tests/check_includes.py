@@ -26,6 +26,7 @@ PURE = {
     'report/status_info', 'report/status_info_priv',
     'report/fleet_summary', 'report/json_fast',
     'chrony/ntp_auth', 'report/spread_bound', 'report/status_metrics', 'report/start_record',
+    'report/start_recover',
     'rtc/ds1307_codec', 'rtc/drift',
     'time/timeutil', 'time/when',
     'election/bmca', 'election/announce', 'election/election', 'election/holdover_freq',
@@ -45,7 +46,7 @@ IO = {
     'election/announce_sock', 'election/announce_key', 'election/ntp_query',
     'election/agent_election', 'election/election_priv', 'election/election_config',
     'rtc/agent_rtc', 'rtc/daemon_rtc', 'rtc/rtc_discipline', 'rtc/rtc_store',
-    'report/push', 'report/spool', 'report/start_send',
+    'report/push', 'report/spool', 'report/start_send', 'report/start_spool_clean',
     'actions/check_fix', 'actions/collector_probe',
     'agent', 'agent_config', 'selected_source',
 }

@@ -42,6 +42,7 @@
 #include "time/precise_wait.h"
 #include "chrony/readiness.h"
 #include "report/start_send.h"
+#include "report/start_recover.h"
 #include "time/timeutil.h"
 #include "time/when.h"
 #include "actions/action_at_priv.h"
@@ -90,36 +91,57 @@ static int64_t ts_ns(struct timespec ts)
 	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 }
 
-/* The start record of --at (start_send.h): what the report says, for the
- * collector. Handed to the recorder; sent at once unless CMD is about to
+/* The start record of --at (start_send.h) as far as r knows it, with
+ * outcome o. */
+static void fill_record(struct at_run *r, enum start_outcome o, const char *reason,
+			struct start_record *rec)
+{
+	*rec = (struct start_record){ .armed = r->armed, .target_ns = ts_ns(r->target), .outcome = o };
+	snprintf(rec->host, sizeof(rec->host), "%s", r->ctx->cfg.host);
+	if (r->ctx->experiment)
+		snprintf(rec->experiment, sizeof(rec->experiment), "%s", r->ctx->experiment);
+	else
+		start_experiment_default(rec->target_ns, rec->experiment, sizeof(rec->experiment));
+	snprintf(rec->agent_version, sizeof(rec->agent_version), "%s", FLEETCLOCK_VERSION);
+	snprintf(rec->reason, sizeof(rec->reason), "%s", reason ? reason : "");
+	rec->have_ready = r->armed && r->msg.ready;
+	rec->ready_ns = rec->have_ready ? ts_ns(r->msg.ready_at) : 0;
+	rec->have_start = r->start.tv_sec != 0;
+	rec->start_ns = rec->have_start ? ts_ns(r->start) : 0;
+	rec->have_bound = r->have_tracking;
+	rec->synchronised = r->have_tracking && chrony_tracking_synchronised(&r->tracking);
+	rec->max_error_s = r->have_tracking ? chrony_tracking_max_error(&r->tracking) : 0;
+	rec->clock_steps = r->steps_before + r->wait.steps;
+	rec->clock_step_total_s = r->step_s_before + r->wait.total_step_s;
+	rec->sent_ns = ts_ns(action_at_now_rt());
+}
+
+/* The record handed to the recorder; sent at once unless CMD is about to
  * be exec'ed (then the exec closes the recorder's end, or a failed exec
- * hands the final record). */
+ * hands the final record). --wait-until's "waited" is a start. */
 static void record_start(struct at_run *r, const char *result, const char *reason)
 {
-	struct start_record rec = { .armed = r->armed, .target_ns = ts_ns(r->target) };
+	struct start_record rec;
+	enum start_outcome o;
 
-	if (r->recorder.fd < 0 || start_outcome_parse(result, &rec.outcome) < 0)
+	if (r->recorder.fd < 0 ||
+	    start_outcome_parse(strcmp(result, "waited") ? result : "started", &o) < 0)
 		return;
-	snprintf(rec.host, sizeof(rec.host), "%s", r->ctx->cfg.host);
-	if (r->ctx->experiment)
-		snprintf(rec.experiment, sizeof(rec.experiment), "%s", r->ctx->experiment);
-	else
-		start_experiment_default(rec.target_ns, rec.experiment, sizeof(rec.experiment));
-	snprintf(rec.agent_version, sizeof(rec.agent_version), "%s", FLEETCLOCK_VERSION);
-	snprintf(rec.reason, sizeof(rec.reason), "%s", reason ? reason : "");
-	rec.have_ready = r->armed && r->msg.ready;
-	rec.ready_ns = rec.have_ready ? ts_ns(r->msg.ready_at) : 0;
-	rec.have_start = r->start.tv_sec != 0;
-	rec.start_ns = rec.have_start ? ts_ns(r->start) : 0;
-	rec.have_bound = r->have_tracking;
-	rec.synchronised = r->have_tracking && chrony_tracking_synchronised(&r->tracking);
-	rec.max_error_s = r->have_tracking ? chrony_tracking_max_error(&r->tracking) : 0;
-	rec.clock_steps = r->steps_before + r->wait.steps;
-	rec.clock_step_total_s = r->step_s_before + r->wait.total_step_s;
-	rec.sent_ns = ts_ns(action_at_now_rt());
+	fill_record(r, o, reason, &rec);
 	start_recorder_hand(&r->recorder, &rec);
 	if (r->armed || strcmp(result, "started"))
 		start_recorder_end(&r->recorder);
+}
+
+void action_at_record_provisional(struct at_run *r)
+{
+	struct start_record rec;
+
+	if (r->recorder.fd < 0)
+		return;
+	fill_record(r, START_ABORTED, NULL, &rec);
+	start_recover_provisional(&rec);
+	start_recorder_hand(&r->recorder, &rec);
 }
 
 /* Append one JSON line to the --report file: what was asked, what
@@ -401,6 +423,21 @@ static int find_command(struct at_run *r)
 	return rc;
 }
 
+/* A relative TIME (+10s) is a different instant on each node, and so a
+ * different default experiment id: the collector would see one experiment
+ * per node. Said once, when a start record is sent. */
+static void warn_relative_time(const struct at_run *r)
+{
+	char id[START_EXPERIMENT_MAX];
+
+	if (r->ctx->at_time[0] != '+' || r->ctx->experiment || r->recorder.fd < 0)
+		return;
+	start_experiment_default(ts_ns(r->target), id, sizeof(id));
+	log_warn("--%s %s: a relative TIME is a different instant on every node, so each node's "
+		 "start record gets its own experiment id (here %s): give every node the same "
+		 "absolute TIME, or --experiment ID", r->action, r->ctx->at_time, id);
+}
+
 int action_at_prepare(struct at_run *r)
 {
 	struct agent_ctx *ctx = r->ctx;
@@ -416,6 +453,7 @@ int action_at_prepare(struct at_run *r)
 			AT_MAX_AHEAD_S / 86400);
 		return AGENT_EXIT_ERROR;
 	}
+	warn_relative_time(r);
 	if (ctx->report_path) {
 		r->report_fd = open(ctx->report_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (r->report_fd < 0) {
@@ -438,12 +476,16 @@ static void unlock_memory(void *arg)
  * late check, SCHED_FIFO with --rt. */
 int action_at_gate_and_enter(struct at_run *r)
 {
-	int rc = gate(r);
+	int rc;
 
+	action_at_record_provisional(r);	/* sent if the agent ends before its outcome */
+	rc = gate(r);
+	if (rc == AGENT_EXIT_OK)
+		action_at_record_provisional(r);	/* now with chronyd's bound */
 	if (rc == AGENT_EXIT_OK)
 		rc = check_late(r, action_at_now_rt(), "");
-	if (rc == AGENT_EXIT_OK && r->ctx->rt)
-		rc = enter_rt(r);
+	if (rc == AGENT_EXIT_OK && r->ctx->rt && (rc = enter_rt(r)) != AGENT_EXIT_OK)
+		action_at_write_report(r, "refused", "--rt: could not enter SCHED_FIFO (see the log)");
 	return rc;
 }
 

@@ -278,9 +278,13 @@ int action_at_run_armed(struct at_run *r)
 	if (rc != AGENT_EXIT_OK)
 		return r->child > 0 ? wait_child(r->child) : rc;
 	outcome = arm_after_target(r);
-	action_at_write_report(r, arm_outcome_str(outcome), outcome == ARM_NO_READY ?
-		     "CMD closed FLEETCLOCK_READY_FD or exited without saying ready" :
-		     r->msg.go ? NULL : "CMD did not report its release (no \"go\" line)");
+	if (outcome != ARM_NO_READY && !r->msg.go)	/* no release time: no proven start */
+		action_at_write_report(r, "aborted", "CMD said ready but reported no release (no "
+				       "\"go\" line): it ended first (a signal passed on?) or its "
+				       "gate does not say go");
+	else
+		action_at_write_report(r, arm_outcome_str(outcome), outcome == ARM_NO_READY ?
+			     "CMD closed FLEETCLOCK_READY_FD or exited without saying ready" : NULL);
 	if (outcome == ARM_NO_READY)
 		log_warn("--at --arm: %s closed FLEETCLOCK_READY_FD or exited without saying ready "
 			 "(does it use the gate? see docs/start.md)", r->ctx->argv[0]);
@@ -307,6 +311,21 @@ static void tell_arming_agent(const char *what, struct timespec t, unsigned step
 		log_debug("FLEETCLOCK_READY_FD %s: write: %s", v, strerror(errno));
 }
 
+/* --wait-until --experiment ID alone (a shell script's own gate): a start
+ * record as --at sends. Not inside a CMD of --at --arm: the arming agent
+ * sends that start's record, which this one would replace. */
+static void wait_until_recorder(struct at_run *r)
+{
+	if (!r->ctx->experiment)
+		return;
+	if (getenv("FLEETCLOCK_READY_FD")) {
+		log_info("--wait-until under --at --arm: the arming agent sends the start record of "
+			 "%s, not this gate", r->ctx->experiment);
+		return;
+	}
+	start_recorder_begin(&r->recorder, &r->ctx->cfg);
+}
+
 int agent_action_wait_until(struct agent_ctx *ctx)
 {
 	struct at_run r = { .ctx = ctx, .action = "wait-until", .report_fd = -1, .recorder = { -1 } };
@@ -317,6 +336,7 @@ int agent_action_wait_until(struct agent_ctx *ctx)
 		return AGENT_EXIT_ERROR;
 	}
 	tell_arming_agent("ready", action_at_now_rt(), 0);
+	wait_until_recorder(&r);
 	rc = action_at_run(&r);
 	if (rc == AGENT_EXIT_OK) {
 		tell_arming_agent("go", r.start, r.steps_before + r.wait.steps);
@@ -325,5 +345,6 @@ int agent_action_wait_until(struct agent_ctx *ctx)
 	leave_rt(&r);
 	if (r.report_fd >= 0)
 		close(r.report_fd);
+	start_recorder_end(&r.recorder);
 	return rc;
 }

@@ -76,6 +76,11 @@ int action_at_refresh(struct at_run *r, const struct precise_wait_opts *wait_opt
 
 int action_at_prepare(struct at_run *r);
 
+/* Hand the recorder the provisional record (outcome "aborted", what r
+ * knows now): what the collector gets when the agent ends before its
+ * outcome (SIGKILL, SIGTERM, a crash); a later record replaces it. */
+void action_at_record_provisional(struct at_run *r);
+
 /* What --at and --at --arm do before waiting: the readiness gate, the
  * late check, SCHED_FIFO with --rt. */
 int action_at_gate_and_enter(struct at_run *r);

@@ -17,6 +17,8 @@
 
 #include "fleetclock_config.h"
 #include "base/log.h"
+#include "report/start_recover.h"
+#include "report/start_spool_clean.h"
 #include "time/timeutil.h"
 
 int start_send_url(const char *status_url, char *buf, size_t len)
@@ -234,6 +236,7 @@ unsigned start_spool_drain(const char *dir, struct push *p, unsigned max)
 	unsigned left = 0;
 	bool stop = false;
 
+	start_spool_clean(dir);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (!stop && left < max && send_file(p, path, &stop)) {
@@ -321,6 +324,8 @@ static void __attribute__((noreturn)) recorder_main(int fd, const struct agent_c
 		}
 	}
 	close(fd);
+	if (have)	/* the provisional record last: the agent ended before its outcome */
+		start_recover_aborted(&last, timeutil_now_ns(CLOCK_REALTIME));
 	if (have)
 		start_send(cfg, &last);
 	_exit(0);

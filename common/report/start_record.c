@@ -16,7 +16,7 @@
 #define START_BOUND_MAX_S 1e9
 
 static const char *const outcome_names[START_OUTCOME_COUNT] = {
-	"started", "late", "no-ready", "refused", "exec-failed",
+	"started", "late", "no-ready", "refused", "exec-failed", "aborted",
 };
 
 const char *start_outcome_str(enum start_outcome o)
@@ -220,7 +220,7 @@ static int get_identity(json_t *doc, struct start_record *r, char *err, size_t e
 			    "1-63 letters, digits, '-', '_', '.', ':' or '+', not starting with - or .");
 	if (start_outcome_parse(outcome, &r->outcome) < 0)
 		return fail(err, errlen, "outcome",
-			    "expected started, late, no-ready, refused or exec-failed");
+			    "expected started, late, no-ready, refused, exec-failed or aborted");
 	if (!json_is_boolean(armed))
 		return fail(err, errlen, "armed", "expected true or false");
 	r->armed = json_is_true(armed);

@@ -27,6 +27,7 @@ enum start_outcome {
 	START_NO_READY,		/* --arm: CMD never said ready */
 	START_REFUSED,		/* not started: not ready, TIME past, the wait failed... */
 	START_EXEC_FAILED,	/* --at: the exec of CMD failed at TIME */
+	START_ABORTED,		/* the agent ended before its outcome (killed...): not proven */
 	START_OUTCOME_COUNT
 };
 
@@ -50,8 +51,8 @@ struct start_record {
 	int64_t sent_ns;		/* when the record was made */
 };
 
-/* "started", "late", "no-ready", "refused", "exec-failed"; NULL when out of
- * range. */
+/* "started", "late", "no-ready", "refused", "exec-failed", "aborted"; NULL
+ * when out of range. */
 const char *start_outcome_str(enum start_outcome o);
 
 /* The outcome named s: 0, or -EINVAL. */

@@ -69,6 +69,9 @@ static const struct spread_case {
 	  { { "h1", START_STARTED, 1.0, 1 }, { "h2", START_REFUSED, NAN, 1 },
 	    { "h3", START_NO_READY, NAN, NAN }, { "h4", START_EXEC_FAILED, NAN, 1 } }, 4,
 	  1, 0, 3, 0, 0.0, 2.0 },
+	{ "an aborted agent (killed before its outcome) is failed, not missing, not in the spread",
+	  { { "h1", START_STARTED, 1.0, 1 }, { "h2", START_ABORTED, NAN, 1 } }, 2,
+	  1, 0, 1, 2, 0.0, 2.0 },
 	{ "a started node without a bound: spread bound unknown",
 	  { { "h1", START_STARTED, 1.0, 1 }, { "h2", START_STARTED, 2.0, NAN } }, 2,
 	  2, 0, 0, 2, 1.0, NAN },
@@ -142,6 +145,7 @@ START_TEST(test_metrics_text)
 				     "fleetclock_last_start_spread_seconds 0.0325\n"));
 	ck_assert_ptr_nonnull(strstr(m, "\nfleetclock_last_start_late_nodes 1\n"));
 	ck_assert_ptr_nonnull(strstr(m, "\nfleetclock_last_start_missing_nodes 2\n"));
+	ck_assert_ptr_nonnull(strstr(m, "\nfleetclock_last_start_failed_nodes 0\n"));
 	/* no experiment yet: the families, no samples */
 	ck_assert_ptr_nonnull(strstr(none, "# TYPE fleetclock_last_start_late_nodes gauge\n"));
 	ck_assert_ptr_null(strstr(none, "\nfleetclock_last_start_late_nodes "));
