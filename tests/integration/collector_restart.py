@@ -5,8 +5,13 @@ start; the `latest` table has no columns for `chrony.selected` (the relative
 bound's master and root values) and `chrony.authenticated`, so they must come
 from the stored document, or every host reads "absolute" and
 `authenticated` null until its next report. A real collector and database,
-stopped with SIGTERM and with kill -9; on 127.0.60.1:9040."""
+stopped with SIGTERM and with kill -9; on 127.0.60.1:9040.
+
+Also scripts/fleet-offsets on that fleet: each host's bound kind (relative
+to its master, or absolute with the reason) and the fleet's."""
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -74,6 +79,30 @@ class CollectorRestart(unittest.TestCase):
         # what a crash leaves: the reports committed, nothing said at exit
         time.sleep(0.5)  # the batch committed (acknowledged reports are)
         self.check_same_after(self.c.kill9)
+
+    def test_fleet_offsets_kinds(self):
+        status, body = self.c.post(doc("rs-unsync", MASTER, True) | {"chrony": dict(
+            doc("rs-unsync", MASTER)["chrony"],
+            tracking=dict(doc("rs-unsync")["chrony"]["tracking"], synchronised=False,
+                          leap="unsync"))})
+        self.assertEqual(status, 204, body)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                              "fleet-offsets")
+        r = subprocess.run([script, "http://%s:%d" % (ADDR, PORT)], capture_output=True,
+                           text=True, timeout=30)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("HOST") and lines[0].endswith("BOUND KIND"), lines[0])
+        row = {ln.split()[0]: ln for ln in lines[1:] if ln.strip()}
+        self.assertTrue(row["rs-h1"].endswith("relative to %s" % MASTER), row["rs-h1"])
+        self.assertTrue(row["rs-h3"].endswith("relative to %s" % OTHER), row["rs-h3"])
+        self.assertTrue(row["rs-old"].endswith("absolute: no selected source data"), row["rs-old"])
+        self.assertTrue(row["rs-unsync"].endswith("absolute: unsynchronised"), row["rs-unsync"])
+        # BOUND is the bound judged: relative, 0.2 + 4/2 + 1.5 - (2/2 + 0.5) ms; ABS the absolute
+        h1 = row["rs-h1"].split()
+        self.assertEqual((h1[3], h1[4]), ("2.200", "3.700"))
+        self.assertRegex(lines[-1], r"spread bound [0-9.]+ ms of a 5\.000 ms budget, mixed "
+                         r"\(absolute [0-9.]+ ms, own-hop floor [0-9.]+ ms\)")
 
 
 if __name__ == "__main__":
