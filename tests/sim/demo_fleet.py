@@ -102,9 +102,17 @@ def collector_verdict(text, rc):
     return word, float(m.group(1)) if m else None
 
 
-def story(t, budget_ms, sim, coll):
+def collector_floor(text):
+    """The own-hop floor of the collector's spread bound (ms) from
+    scripts/fleet-offsets' last line, or None."""
+    m = re.search(r"own-hop floor ([0-9.]+) ms", text)
+    return float(m.group(1)) if m else None
+
+
+def story(t, budget_ms, sim, coll, floor_ms=None):
     """One line: both verdicts against the same budget, and what it means
-    when they differ."""
+    when they differ (floor_ms: the spread bound's own-hop floor, which no
+    honest bound can beat)."""
     ok, worst, spread = sim
     word, bound = coll
     sim_txt = ("OK" if ok else "NOT OK") + (
@@ -112,6 +120,9 @@ def story(t, budget_ms, sim, coll):
     coll_txt = word + (" (spread bound %.3f ms)" % bound if bound is not None else "")
     if ok == (word == "OK"):
         why = "agree" if ok else "agree (not within budget yet)"
+    elif ok and floor_ms is not None and floor_ms > budget_ms:
+        why = ("the collector is cautious: no honest bound can prove %g ms here, the own-hop "
+               "floor (half the round trips of the headsets' own links) is %.3f ms" % (budget_ms, floor_ms))
     elif ok:
         why = "the collector is cautious (chronyd cannot prove it, or reports are seconds old)"
     else:
@@ -131,7 +142,8 @@ def show_collector(url, budget_ms, last):
         text = r.stdout or r.stderr
         print("--- the collector's view (scripts/fleet-offsets %s; dashboard %s/)\n%s"
               % (url, url, text), flush=True)
-        last[0] = story(t, budget_ms, sim_verdict(rows, budget_ms), collector_verdict(text, r.returncode))
+        last[0] = story(t, budget_ms, sim_verdict(rows, budget_ms), collector_verdict(text, r.returncode),
+                        collector_floor(text))
         print(last[0], flush=True)
     return table
 

@@ -131,6 +131,15 @@ class Story(unittest.TestCase):
             line = demo_fleet.story(10.2, 40, sim, coll)
             self.assertTrue(line.startswith("=== t = 10 s, budget 40 ms: simulator "), line)
             self.assertIn(want, line)
+        # below the own-hop floor no honest bound can agree: the line says so
+        line = demo_fleet.story(10.2, 5, sim_ok, ("OVER_BUDGET", 12.4), 7.158)
+        self.assertIn("no honest bound can prove 5 ms here, the own-hop floor", line)
+        self.assertIn(": the collector is cautious (chronyd", demo_fleet.story(10.2, 5, sim_ok,
+                                                                               ("OVER_BUDGET", 12.4), 3.0))
+        self.assertEqual(demo_fleet.collector_floor(
+            "OVER_BUDGET: ...; spread bound 12.370 ms of a 5.000 ms budget, mixed (absolute 12.398 ms, "
+            "own-hop floor 7.158 ms); worst headset9 (6.464 ms)"), 7.158)
+        self.assertIsNone(demo_fleet.collector_floor(out))
 
 
 class NotRoot(unittest.TestCase):
