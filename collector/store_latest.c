@@ -144,9 +144,10 @@ static void read_latest_row(sqlite3_stmt *st, struct store_latest *r)
 	i->rtc_have_offset = sqlite3_column_type(st, 14) != SQLITE_NULL;
 	i->rtc_offset_s = column_double_or_nan(st, 14);
 	i->check_ready = sqlite3_column_int(st, 15);
-	status_metrics_from_text((const char *)sqlite3_column_text(st, 16),
-				 (size_t)sqlite3_column_bytes(st, 16), &i->metrics);
-	i->authenticated = -1;	/* not in the table: known again at the host's next report */
+	/* What the live path has and the table does not (chrony.selected: the
+	 * relative bound; authenticated; the metrics), from the stored document */
+	status_info_fill_stored((const char *)sqlite3_column_text(st, 16),
+				(size_t)sqlite3_column_bytes(st, 16), i);
 }
 
 void store_priv_latest_free(struct latest_set *l)

@@ -228,6 +228,11 @@ static void host_static_text(const struct store_latest *r, const struct fleet_ho
 	put_real(b, e->relative_bound_s);
 	PUT_LIT(b, ",\"bound\":");
 	put_str(b, e->relative ? "relative" : "absolute");
+	PUT_LIT(b, ",\"bound_reason\":");
+	if (e->relative)
+		PUT_LIT(b, "null");
+	else
+		put_str(b, spread_why_name(e->why));
 	PUT_LIT(b, ",\"master\":");
 	if (i->sel.have)
 		put_str(b, i->sel.master);

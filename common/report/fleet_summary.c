@@ -16,11 +16,11 @@ static struct spread_node node_of(const struct fleet_host *h)
 				     h->root_delay_s, h->root_dispersion_s, h->sel };
 }
 
-static double fleet_relative_bound(const struct fleet_host *h)
+static double fleet_relative_bound(const struct fleet_host *h, enum spread_why *why)
 {
 	struct spread_node n = node_of(h);
 
-	return spread_bound_relative(&n, NULL);
+	return spread_bound_relative(&n, why);
 }
 
 struct fresh_ctx {
@@ -45,7 +45,7 @@ static void eval_host(const struct fleet_host *h, double now, double stale_after
 	e->stale = e->age_s > stale_after_s;
 	e->error_bound_s = h->have_tracking ?
 		fleet_error_bound(h->offset_s, h->root_delay_s, h->root_dispersion_s) : NAN;
-	e->relative_bound_s = fleet_relative_bound(h);
+	e->relative_bound_s = fleet_relative_bound(h, &e->why);
 	e->relative = isfinite(e->relative_bound_s);
 	e->over_budget = h->have_tracking &&
 			 !((e->relative ? e->relative_bound_s : e->error_bound_s) <= budget_s);

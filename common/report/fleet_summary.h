@@ -40,6 +40,7 @@ struct fleet_host_eval {
 	bool ready;		/* fresh, synchronised and within the budget */
 	double relative_bound_s;	/* relative to its master; NAN: falls back */
 	bool relative;		/* over_budget held relative_bound_s (else error_bound_s) */
+	enum spread_why why;	/* why it falls back to the absolute; SPREAD_WHY_OK: it does not */
 };
 
 enum fleet_verdict {

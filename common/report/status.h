@@ -127,6 +127,14 @@ struct spread_node status_spread_node(const struct chrony_tracking *t, const str
 /* The same from a parsed document's fields. */
 struct spread_node status_info_spread_node(const struct status_info *i);
 
+/* What a stored report's index row lacks, from its document (len bytes of
+ * JSON, or text NULL when retention deleted it): the metrics fields,
+ * chrony.selected and chrony.authenticated, as status_parse fills them
+ * (so a collector that re-reads its latest rows at start sees each host as
+ * it did live). Without a readable document: metrics empty, sel absent,
+ * authenticated -1. Never fails. */
+void status_info_fill_stored(const char *text, size_t len, struct status_info *i);
+
 /* max_error_s of i from its tracking fields: |offset| + root delay / 2 +
  * root dispersion, NAN when have_tracking is false. */
 double status_max_error(const struct status_info *i);

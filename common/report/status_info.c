@@ -86,3 +86,21 @@ void status_fill_info(json_t *doc, struct status_info *info)
 	info->check_ready = json_is_object(check) ? json_is_true(json_object_get(check, "ready")) : -1;
 	status_metrics_fill(doc, &info->metrics);
 }
+
+void status_info_fill_stored(const char *text, size_t len, struct status_info *i)
+{
+	json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+	struct status_info full;
+
+	i->sel = (struct spread_sel){ 0 };
+	i->authenticated = -1;
+	if (!doc) {
+		status_metrics_from_text(NULL, 0, &i->metrics);
+		return;
+	}
+	status_fill_info(doc, &full);
+	json_decref(doc);
+	i->metrics = full.metrics;
+	i->sel = full.sel;
+	i->authenticated = full.authenticated;
+}

@@ -8,8 +8,10 @@ this machine's own clock (the true time of the simulation). Every few
 seconds this prints the simulator's table of TRUE errors, the collector's
 fleet table (scripts/fleet-offsets) read at the same moment, and one line
 with both verdicts against the same budget (default 40 ms, one frame of a
-25 fps show); the dashboard is at the printed URL. Ctrl-C or --duration
-stops everything."""
+25 fps show); the dashboard is at the printed URL, with the simulator's
+true errors beside its history (`?truth=`: tests/sim/truth_feed.py, served
+by this script, never by the collector). Ctrl-C or --duration stops
+everything."""
 
 import argparse
 import os
@@ -25,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fleetsim  # noqa: E402
 from simnode import BUILD, SOURCE  # noqa: E402
+from truth_feed import TruthFeed  # noqa: E402
 
 # Written on the node's clock by the node's own shell, then the agent takes over.
 AGENT_SH = ("mkdir -p {dir}/spool && printf '[chrony]\\nsocket = {sock}\\ntransport = unix\\n"
@@ -67,8 +70,9 @@ def start_collector(out, addr, port, budget_ms):
 
 # What the two tables' numbers mean, printed before them and at the end.
 LEGEND = ("the numbers: true ms = a clock's real error, known only in a simulator; chrony ms +- bound ms\n"
-          "= chronyd's estimate and its margin; the collector's BOUND = |OFFSET| + that margin, the most\n"
-          "the error can be: larger than the truth, all a real fleet knows, and what the collector judges")
+          "= chronyd's estimate and its margin; the collector's ABS = |OFFSET| + that margin, the most\n"
+          "the error can be; its BOUND = what it judges: relative to the node's master where it applies\n"
+          "(BOUND KIND), else ABS: larger than the truth, all a real fleet knows")
 
 AGENT_ROLES = ("master", "failover", "headset")
 
@@ -98,9 +102,17 @@ def collector_verdict(text, rc):
     return word, float(m.group(1)) if m else None
 
 
-def story(t, budget_ms, sim, coll):
+def collector_floor(text):
+    """The own-hop floor of the collector's spread bound (ms) from
+    scripts/fleet-offsets' last line, or None."""
+    m = re.search(r"own-hop floor ([0-9.]+) ms", text)
+    return float(m.group(1)) if m else None
+
+
+def story(t, budget_ms, sim, coll, floor_ms=None):
     """One line: both verdicts against the same budget, and what it means
-    when they differ."""
+    when they differ (floor_ms: the spread bound's own-hop floor, which no
+    honest bound can beat)."""
     ok, worst, spread = sim
     word, bound = coll
     sim_txt = ("OK" if ok else "NOT OK") + (
@@ -108,6 +120,9 @@ def story(t, budget_ms, sim, coll):
     coll_txt = word + (" (spread bound %.3f ms)" % bound if bound is not None else "")
     if ok == (word == "OK"):
         why = "agree" if ok else "agree (not within budget yet)"
+    elif ok and floor_ms is not None and floor_ms > budget_ms:
+        why = ("the collector is cautious: no honest bound can prove %g ms here, the own-hop "
+               "floor (half the round trips of the headsets' own links) is %.3f ms" % (budget_ms, floor_ms))
     elif ok:
         why = "the collector is cautious (chronyd cannot prove it, or reports are seconds old)"
     else:
@@ -127,12 +142,25 @@ def show_collector(url, budget_ms, last):
         text = r.stdout or r.stderr
         print("--- the collector's view (scripts/fleet-offsets %s; dashboard %s/)\n%s"
               % (url, url, text), flush=True)
-        last[0] = story(t, budget_ms, sim_verdict(rows, budget_ms), collector_verdict(text, r.returncode))
+        last[0] = story(t, budget_ms, sim_verdict(rows, budget_ms), collector_verdict(text, r.returncode),
+                        collector_floor(text))
         print(last[0], flush=True)
     return table
 
 
 fleetsim_print_table = fleetsim.print_table
+
+
+def feed_truth(feed):
+    """Every sample of the simulator's loop into the truth feed (the
+    dashboard's ?truth= overlay), on this machine's clock: true time."""
+    sample = fleetsim.Fleet.sample
+
+    def sample_and_feed(self, t):
+        rows = sample(self, t)
+        feed.add_rows(rows)
+        return rows
+    fleetsim.Fleet.sample = sample_and_feed
 
 
 def main():
@@ -145,6 +173,8 @@ def main():
                     "(default 40: one frame of a 25 fps show)")
     ap.add_argument("--out", default="/tmp/fleetclock-demo")
     ap.add_argument("--port", type=int, default=8470)
+    ap.add_argument("--net", type=int, help="the simulator's address block (fleetsim --net; "
+                    "default: a free one)")
     a = ap.parse_args()
     sc = fleetsim.load_scenario(os.path.join(HERE, "scenarios", "baseline-%s.toml" % a.profile),
                                 a.duration)
@@ -160,23 +190,28 @@ def main():
         if n.get("role") in AGENT_ROLES:
             n["command"] = ["sh", "-c", AGENT_SH % (a.budget, url + "/api/v1/status")]
     collector = start_collector(coll_dir, addr, port, a.budget)
+    truth = TruthFeed(addr, free_port(addr, port + 1)).start()
+    feed_truth(truth)
     last = [None]
     # Both tables and the line come from the simulator's sampling loop, one
     # after the other, so they describe the same moment.
     fleetsim.print_table = show_collector(url, a.budget, last)
 
     print("fleetclock demo: collector at %s (dashboard %s/, API %s/api/v1/fleet)" % (url, url, url))
+    print("dashboard with the simulator's true errors beside the history: %s/?truth=%s"
+          % (url, truth.url))
     print(LEGEND, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     rc = 0
     try:
-        fleetsim.run_scenario(sc, a.out, table=a.every)
+        fleetsim.run_scenario(sc, a.out, net=a.net, table=a.every)
         print(LEGEND)
         print("at the end: %s" % (last[0] or "no table printed"), flush=True)
     except KeyboardInterrupt:
         print("demo: interrupted, everything stopped", file=sys.stderr)
         rc = 130
     finally:
+        truth.stop()
         collector.send_signal(signal.SIGTERM)
         try:
             collector.wait(10)

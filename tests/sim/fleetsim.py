@@ -3,8 +3,10 @@
 
 Every node gets a private virtual clock (tests/sim/vclock.c) disciplined by
 its own real chronyd, on its own loopback address (127.6.NET.k); nodes talk
-to their servers through the link emulator (127.6.NET+1.l) with the node's
-link profile. Each second the runner records every node's TRUE error (from
+to their servers through the link emulator with the node's link profile:
+every node reaches a server at one relay address, 127.6.NET+1.k for the
+server 127.6.NET.k (as a real fleet names its master by one address), over a
+link of its own. Each second the runner records every node's TRUE error (from
 its clock's state file) and chronyd's own estimate (TRACKING over the
 command socket), applies the scenario's timeline of events, and at the end
 writes samples.csv, events.csv, summary.json/.txt and plot.png.
@@ -153,27 +155,33 @@ class Fleet:
         if not self.quiet:
             print("fleetsim: " + msg, flush=True)
 
+    def relay_addr(self, index, server):
+        """The one address every node reaches `server` at (its relays share
+        it, told apart by the client's address), as a real fleet names its
+        master by one address: 127.6.NET+1.k for the server's 127.6.NET.k."""
+        return "%s.%d.%d" % (PREFIX, self.net + 1, index[server] + 1)
+
+    def add_ntp_link(self, index, n, s):
+        """n's NTP link to s: from n's address to s's relay address, port 123."""
+        name = "%s->%s" % (n["name"], s)
+        self.emu.add(name, (self.relay_addr(index, s), 123),
+                     ("%s.%d.%d" % (PREFIX, self.net, index[s] + 1), 123),
+                     linkemu.profile(n["link"], **n.get("link_params", {})),
+                     client="%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1))
+        self.links[name] = (n["name"], s)
+        self.addr_name[self.relay_addr(index, s)] = s
+        return self.relay_addr(index, s)
+
     def build(self):
         workdir = os.path.join(self.out, "nodes")
         os.makedirs(workdir, exist_ok=True)
         index = {n["name"]: i for i, n in enumerate(self.sc["nodes"])}
-        link_no = 0
         for n in self.sc["nodes"]:
             addr = "%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1)
             self.addr_name[addr] = n["name"]
         for n in self.sc["nodes"]:
             addr = "%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1)
-            servers = []
-            for s in n["servers"]:
-                link_no += 1
-                listen = ("%s.%d.%d" % (PREFIX, self.net + 1, link_no), 123)
-                target = ("%s.%d.%d" % (PREFIX, self.net, index[s] + 1), 123)
-                name = "%s->%s" % (n["name"], s)
-                self.emu.add(name, listen, target,
-                             linkemu.profile(n["link"], **n.get("link_params", {})))
-                self.links[name] = (n["name"], s)
-                self.addr_name[listen[0]] = s
-                servers.append((listen[0], 123, ""))
+            servers = [(self.add_ntp_link(index, n, s), 123, "") for s in n["servers"]]
             node = SimNode(n["name"], addr, workdir, servers=servers, offset=n["offset"],
                            drift=n["drift"], wander=n["wander"], serve=n["serve"],
                            local_stratum=n.get("local_stratum"),
@@ -182,35 +190,30 @@ class Fleet:
                            chronyd=n.get("chronyd", True), driftfile_ppm=n.get("driftfile_ppm"))
             self.nodes[n["name"]] = node
             self.spec[n["name"]] = n
-        self.build_peer_links(index, link_no)
+        self.build_peer_links(index)
 
-    def build_peer_links(self, index, link_no):
-        """Candidates listed as `peers`: N hears P through one relay address
-        per (N, P): P's announces to N arrive from it (relay:ANNOUNCE_PORT
-        -> N) and N's NTP to P (chronyd's source, the agent's measurement)
-        leaves through it (relay:123 -> P), so the address N's agent reads
-        from an announce (the packet's source) is the one it measures and
-        that its chronyd has as a source; partitions and loss cut both."""
-        relay = {}  # (client, server) -> relay address of its NTP link
-        for ln, (c, s) in self.links.items():
-            relay[(c, s)] = self.emu.links[ln].listen[0]
+    def build_peer_links(self, index):
+        """Candidates listed as `peers`: N hears P at P's relay address, for
+        P's announces (they reach N from it: a relay inbox per (P, N) at
+        relay:ANNOUNCE_PORT -> N, sending from P's relay address) and for
+        N's NTP to P (chronyd's source, the agent's measurement: P's relay
+        address, port 123, through N's own link), so the address N's agent
+        reads from an announce (the packet's source) is the one it measures
+        and that its chronyd has as a source; partitions and loss cut both."""
+        inbox = len(index)
         for n in self.sc["nodes"]:
             for p in n.get("peers", []):
                 params = linkemu.profile(n["link"], **n.get("link_params", {}))
-                if (n["name"], p) not in relay:
-                    link_no += 1
-                    ip = "%s.%d.%d" % (PREFIX, self.net + 1, link_no)
-                    name = "%s->%s" % (n["name"], p)
-                    self.emu.add(name, (ip, 123), ("%s.%d.%d" % (PREFIX, self.net, index[p] + 1),
-                                                   123), dict(params))
-                    self.links[name] = (n["name"], p)
-                    self.addr_name[ip] = p
-                    relay[(n["name"], p)] = ip
-                ip = relay[(n["name"], p)]
+                if "%s->%s" % (n["name"], p) not in self.links:
+                    self.add_ntp_link(index, n, p)
+                inbox += 1
+                if inbox > 254:
+                    raise ValueError("too many peer links for one /24 of relay addresses")
+                ip = "%s.%d.%d" % (PREFIX, self.net + 1, inbox)
                 name = "%s=>%s announce" % (p, n["name"])
                 self.emu.add(name, (ip, ANNOUNCE_PORT),
                              ("%s.%d.%d" % (PREFIX, self.net, index[n["name"]] + 1), ANNOUNCE_PORT),
-                             dict(params))
+                             dict(params), source=self.relay_addr(index, p))
                 self.links[name] = (p, n["name"])
                 self.announce_to.setdefault(p, []).append("%s:%d" % (ip, ANNOUNCE_PORT))
 

@@ -4,8 +4,12 @@ simulated nodes (kernel netem is not available): per-direction delay, jitter,
 loss, asymmetry and outages, with named profiles.
 
 One link relays one client to one server: the client sends to the link's
-listen address, the relay forwards from that address to the server, and the
-server's replies go back the same way. All links are served by one thread.
+listen address, the relay forwards from that address (or the link's `source`)
+to the server, and the server's replies go back the same way. Links that name
+their `client` share one listen address and port, told apart by the
+packet's source address: many clients reach one server at ONE address, as
+headsets reach their master in a real fleet, each over its own impaired
+link. All links are served by one thread.
 
     python3 linkemu.py --link 127.6.11.1:123=127.6.10.1:123 --profile wifi
 
@@ -51,18 +55,29 @@ def profile(name, **override):
     return p
 
 
+def _udp(addr):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(addr)
+    except OSError as e:
+        s.close()
+        raise OSError(e.errno, "link emulator: bind %s:%d: %s" % (addr[0], addr[1], e.strerror))
+    return s
+
+
 class Link:
-    def __init__(self, name, listen, target, params, rng):
+    """front: the shared listen socket (links with a `client`), else its own."""
+
+    def __init__(self, name, listen, target, params, rng, front=None, source=None):
         self.name, self.listen, self.target = name, listen, target
         self.p = params
         self.rng = rng
         self.down = False
         self.client = None
         self.stats = dict(fwd=0, back=0, lost=0, dropped_down=0)
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(listen)
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind((listen[0], 0))
+        self.shared = front is not None
+        self.front = front if front is not None else _udp(listen)
+        self.back = _udp((source or listen[0], 0))
 
     def one_way(self, forward):
         p = self.p
@@ -76,7 +91,8 @@ class Link:
         return self.down or any(a <= t_rel < b for a, b in self.p["outages"])
 
     def close(self):
-        self.front.close()
+        if not self.shared:
+            self.front.close()
         self.back.close()
 
 
@@ -85,6 +101,8 @@ class LinkEmu:
 
     def __init__(self, seed=1):
         self.links = {}
+        self.shared = {}  # listen (addr, port) -> (socket, {client address: link})
+        self.unknown_client = 0  # packets to a shared address from no link's client
         self.seed = seed
         self.sel = selectors.DefaultSelector()
         self.queue = []
@@ -95,12 +113,28 @@ class LinkEmu:
         self.wake_r, self.wake_w = socket.socketpair()
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
 
-    def add(self, name, listen, target, params):
+    def add(self, name, listen, target, params, client=None, source=None):
+        """A link from listen to target. client (an address): the link
+        relays only that client's packets and shares listen with the other
+        links that name theirs. source: the address it sends to the target
+        from (default listen's)."""
         rng = random.Random("%s/%s" % (self.seed, name))
-        link = Link(name, listen, target, params, rng)
+        if client is None:
+            link = Link(name, listen, target, params, rng, source=source)
+            # epoll registration is safe while the relay thread is in select().
+            self.sel.register(link.front, selectors.EVENT_READ, (link, True))
+        else:
+            if listen not in self.shared:
+                sock = _udp(listen)
+                self.shared[listen] = (sock, {})
+                self.sel.register(sock, selectors.EVENT_READ, ("demux", self.shared[listen]))
+            sock, by_client = self.shared[listen]
+            if client in by_client:
+                raise ValueError("link %s: %s:%d already relays client %s (link %s)" %
+                                 (name, listen[0], listen[1], client, by_client[client].name))
+            link = Link(name, listen, target, params, rng, front=sock, source=source)
+            by_client[client] = link
         self.links[name] = link
-        # epoll registration is safe while the relay thread is in select().
-        self.sel.register(link.front, selectors.EVENT_READ, (link, True))
         self.sel.register(link.back, selectors.EVENT_READ, (link, False))
         self._wake()
         return link
@@ -121,6 +155,8 @@ class LinkEmu:
             self.thread.join(5)
         for link in self.links.values():
             link.close()
+        for sock, _ in self.shared.values():
+            sock.close()
         self.sel.close()
         self.wake_r.close()
         self.wake_w.close()
@@ -137,6 +173,21 @@ class LinkEmu:
             data, src = sock.recvfrom(65536)
         except (BlockingIOError, ConnectionRefusedError):
             return
+        self._relay(link, forward, data, src, now)
+
+    def _receive_demux(self, shared, now):
+        sock, by_client = shared
+        try:
+            data, src = sock.recvfrom(65536)
+        except (BlockingIOError, ConnectionRefusedError):
+            return
+        link = by_client.get(src[0])
+        if link is None:
+            self.unknown_client += 1
+            return
+        self._relay(link, True, data, src, now)
+
+    def _relay(self, link, forward, data, src, now):
         if forward:
             link.client = src
         elif link.client is None:
@@ -170,6 +221,9 @@ class LinkEmu:
             for key, _ in events:
                 if key.data is None:
                     self.wake_r.recv(4096)
+                    continue
+                if key.data[0] == "demux":
+                    self._receive_demux(key.data[1], now)
                     continue
                 link, forward = key.data
                 self._receive(link, forward, now)

@@ -14,7 +14,8 @@
   install path does the same (run as `nobody`, a stub sudo on PATH).
 
 Environment: FLEETCLOCK_SIM_PREFIX moves the simulator's addresses,
-FLEETCLOCK_DEMO_PORT the collector's port (default 8470, or the next free).
+FLEETCLOCK_DEMO_PORT the collector's port (default 8470, or the next free),
+FLEETCLOCK_DEMO_NET the simulator's block (default: a free one).
 `test_demo.py run` runs only the demo (~35 s), `test_demo.py not-root` the rest (~1 s).
 """
 import os
@@ -57,8 +58,10 @@ def line_pattern(line):
 class Demo(unittest.TestCase):
     def test_demo_verdicts_agree(self):
         out = "/tmp/fleetclock-demo-test"
+        net = os.environ.get("FLEETCLOCK_DEMO_NET")
         r = subprocess.run([DEMO, "--duration", "30", "--every", "7", "--out", out,
-                            "--port", os.environ.get("FLEETCLOCK_DEMO_PORT", "8470")],
+                            "--port", os.environ.get("FLEETCLOCK_DEMO_PORT", "8470")] +
+                           (["--net", net] if net else []),
                            capture_output=True, text=True, timeout=240)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
         # The collector's view, with the twelve nodes that run an agent.
@@ -67,6 +70,13 @@ class Demo(unittest.TestCase):
         last = tables[-1]
         for host in ["master", "failover"] + ["headset%d" % i for i in range(1, 11)]:
             self.assertRegex(last, r"(?m)^%s +" % host)
+        # the headsets name each master by one address, as in a real fleet:
+        # the collector holds them relative to it, and pairs of followers of
+        # one master relative too (issue 20): never an all-absolute fleet
+        self.assertRegex(last, r"(?m)^headset\d+ .* relative to [0-9.]+$")
+        self.assertRegex(r.stdout.split("--- the collector's view")[-1],
+                         r"spread bound [0-9.]+ ms of a 40\.000 ms budget, (mixed|relative) ")
+        self.assertRegex(r.stdout, r"\?truth=http://[0-9.:]+/truth\.json")
         self.assertRegex(r.stdout, r"\d+ hosts, \d+ ready, \d+ stale")
         # One story: the simulator (true errors) and the collector (chronyd's
         # bounds) judge the same budget, and on the healthy fleet both say OK.
@@ -131,6 +141,15 @@ class Story(unittest.TestCase):
             line = demo_fleet.story(10.2, 40, sim, coll)
             self.assertTrue(line.startswith("=== t = 10 s, budget 40 ms: simulator "), line)
             self.assertIn(want, line)
+        # below the own-hop floor no honest bound can agree: the line says so
+        line = demo_fleet.story(10.2, 5, sim_ok, ("OVER_BUDGET", 12.4), 7.158)
+        self.assertIn("no honest bound can prove 5 ms here, the own-hop floor", line)
+        self.assertIn(": the collector is cautious (chronyd", demo_fleet.story(10.2, 5, sim_ok,
+                                                                               ("OVER_BUDGET", 12.4), 3.0))
+        self.assertEqual(demo_fleet.collector_floor(
+            "OVER_BUDGET: ...; spread bound 12.370 ms of a 5.000 ms budget, mixed (absolute 12.398 ms, "
+            "own-hop floor 7.158 ms); worst headset9 (6.464 ms)"), 7.158)
+        self.assertIsNone(demo_fleet.collector_floor(out))
 
 
 class NotRoot(unittest.TestCase):

@@ -206,8 +206,9 @@ class FleetsimTest(unittest.TestCase):
             fleet.stop()
 
     def test_peer_links(self):
-        """`peers`: a candidate hears each peer through one relay address,
-        for its announces and for its NTP; link-set acts between a group."""
+        """`peers`: a candidate hears each peer at the peer's one relay
+        address (the one every node reaches it at), for its announces and for
+        its NTP; link-set acts between a group."""
         d = tempfile.mkdtemp(prefix="fleetclock-peers-")
         path = os.path.join(d, "peers.toml")
         with open(path, "w") as f:
@@ -227,16 +228,23 @@ class FleetsimTest(unittest.TestCase):
                                              "r->m", "r=>m announce"])
             ip = {n: ln.listen[0] for n, ln in links.items()}
             addr = {n: node.addr for n, node in fleet.nodes.items()}
-            # f's announces to m arrive from the relay m measures f through
-            self.assertEqual(links["f=>m announce"].listen, (ip["m->f"], 3191))
+            # one address per server, shared by every client's link to it
+            self.assertEqual(ip["h->m"], ip["f->m"])
+            self.assertEqual(ip["h->m"], ip["r->m"])
+            self.assertNotEqual(ip["h->m"], ip["h->f"])
+            self.assertEqual(links["h->m"].listen, (ip["h->m"], 123))
+            # f's announces to m arrive from the address m measures f at
+            self.assertEqual(links["f=>m announce"].back.getsockname()[0], ip["m->f"])
             self.assertEqual(links["f=>m announce"].target, (addr["m"], 3191))
             self.assertEqual(links["m->f"].target, (addr["f"], 123))
             self.assertEqual(sorted(fleet.announce_to["m"]),
-                             sorted(["%s:3191" % ip["f->m"], "%s:3191" % ip["r->m"]]))
-            self.assertEqual(fleet.announce_to["r"], ["%s:3191" % ip["m->r"]])
-            self.assertEqual(fleet.announce_to["f"], ["%s:3191" % ip["m->f"]])
+                             sorted(["%s:3191" % ip["m=>f announce"],
+                                     "%s:3191" % ip["m=>r announce"]]))
+            self.assertEqual(fleet.announce_to["r"], ["%s:3191" % ip["r=>m announce"]])
+            self.assertEqual(fleet.announce_to["f"], ["%s:3191" % ip["f=>m announce"]])
             # only chronyd sources from `servers`: m has f's relay, not r's
             self.assertEqual([a for a, _, _ in fleet.nodes["m"].servers], [ip["m->f"]])
+            self.assertEqual([a for a, _, _ in fleet.nodes["h"].servers], [ip["h->m"], ip["h->f"]])
 
             def down():
                 return sorted(n for n, ln in links.items() if ln.down)
@@ -259,6 +267,18 @@ class FleetsimTest(unittest.TestCase):
                 tx.sendto(b"announce", links["r=>m announce"].listen)
                 data, src = rx.recvfrom(100)
                 self.assertEqual((data, src[0]), (b"announce", ip["m->r"]))
+                # NTP: h -> m's one address, port 123 -> m, through h's own link
+                rx.close()
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                rx.bind((addr["m"], 123))
+                rx.settimeout(2.0)
+                tx.close()
+                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                tx.bind((addr["h"], 0))
+                tx.sendto(b"ntp", (ip["h->m"], 123))
+                data, src = rx.recvfrom(100)
+                self.assertEqual((data, src[0]), (b"ntp", ip["h->m"]))
+                self.assertEqual(links["h->m"].stats["fwd"], 1)
             finally:
                 rx.close()
                 tx.close()

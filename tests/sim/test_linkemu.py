@@ -140,6 +140,36 @@ class LinkEmuTest(unittest.TestCase):
         lost = 1 - len(ok) / len(res)
         self.assertLess(lost, 0.08)  # about 2 %, 300 samples
 
+    def test_shared_address(self):
+        """Links that name their client share one address and port: each
+        client's packets take its own link (here one is down), replies come
+        back from that address, a stranger's packets go nowhere."""
+        listen = (sim_addr(2, 2), 9105)
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind((sim_addr(2, 4), 0))
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.bind((sim_addr(2, 5), 0))
+        try:
+            self.emu.add("mine", listen, SERVER, profile("ideal"), client=sim_addr(2, 3))
+            self.emu.add("other", listen, SERVER, profile("ideal"), client=sim_addr(2, 4))
+            with self.assertRaises(ValueError):
+                self.emu.add("again", listen, SERVER, profile("ideal"), client=sim_addr(2, 3))
+            self.emu.set_down("other", True)
+            self.emu.start()
+            self.cli.sendto(b"mine", listen)
+            data, src = self.cli.recvfrom(100)
+            self.assertEqual((data, src), (b"mine", listen))
+            other.sendto(b"other", listen)
+            stranger.sendto(b"stranger", listen)
+            self.assertTrue(all(r is not None for r in self.ping(listen, 5)))
+            self.assertNotIn(b"other", self.echo.arrivals)
+            self.assertNotIn(b"stranger", self.echo.arrivals)
+            self.assertEqual(self.emu.links["other"].stats["dropped_down"], 1)
+            self.assertEqual(self.emu.unknown_client, 1)
+        finally:
+            other.close()
+            stranger.close()
+
     def test_unknown_profile(self):
         with self.assertRaises(ValueError):
             profile("carrier-pigeon")

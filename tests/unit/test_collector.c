@@ -543,13 +543,14 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 	double bound = i->have_tracking ? fabs(i->offset_s) + i->root_delay_s / 2 +
 					  i->root_dispersion_s : NAN;
 	struct spread_node sn = status_info_spread_node(i);
-	double rel = spread_bound_relative(&sn, NULL);
+	enum spread_why why;
+	double rel = spread_bound_relative(&sn, &why);
 	json_t *rtc = i->rtc_present ?
 		json_pack("{s:b, s:o}", "valid", i->rtc_valid, "offset_s",
 			  real_or_null_oracle(i->rtc_have_offset, i->rtc_offset_s)) : json_null();
 
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:b, s:b, s:b, s:i, s:s, s:o, s:o, s:o,"
-			 " s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "host", i->host, "role", i->role,
+			 " s:o, s:b, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "host", i->host, "role", i->role,
 			 "agent_version", i->agent_version, "sent_at", time_oracle(i->sent_at_us),
 			 "received_at", time_oracle(r->received_us), "clock_skew_s", skew,
 			 "clock_skewed", max_skew_s > 0 && fabs(skew) > max_skew_s,
@@ -563,6 +564,7 @@ static json_t *host_oracle(const struct store_latest *r, double budget_s, double
 			 "over_budget", i->have_tracking && (isfinite(rel) ? rel : bound) > budget_s,
 			 "relative_error_bound_s", real_or_null_oracle(isfinite(rel), rel),
 			 "bound", isfinite(rel) ? "relative" : "absolute",
+			 "bound_reason", isfinite(rel) ? json_null() : json_string(spread_why_name(why)),
 			 "master", i->sel.have ? json_string(i->sel.master) : json_null(), "rtc", rtc,
 			 "check_ready", i->check_ready < 0 ? json_null()
 							    : json_boolean(i->check_ready),

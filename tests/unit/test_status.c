@@ -349,6 +349,37 @@ START_TEST(test_election_section)
 }
 END_TEST
 
+/* What a collector re-reads of a stored report beside its index row: the
+ * selected source and authenticated flag from the document; nothing from
+ * a missing (retention) or unreadable one. */
+START_TEST(test_fill_stored)
+{
+	static const char doc[] =
+		"{\"chrony\":{\"tracking\":{\"offset_s\":0},\"authenticated\":true,"
+		"\"selected\":{\"address\":\"192.0.2.7\",\"root_delay_s\":0.002,"
+		"\"root_dispersion_s\":0.0005,\"peer_delay_s\":0.004,\"peer_dispersion_s\":0.0003}}}";
+	static const char *const none[] = { NULL, "not json", "{\"chrony\":null}" };
+	struct status_info i;
+
+	memset(&i, 0, sizeof(i));
+	i.offset_s = 0.25;	/* the index row's fields stay */
+	status_info_fill_stored(doc, strlen(doc), &i);
+	ck_assert(i.sel.have);
+	ck_assert_str_eq(i.sel.master, "192.0.2.7");
+	ck_assert_double_eq(i.sel.master_root_delay_s, 0.002);
+	ck_assert_double_eq(i.sel.master_root_dispersion_s, 0.0005);
+	ck_assert_double_eq(i.sel.hop_delay_s, 0.004);
+	ck_assert_double_eq(i.sel.hop_dispersion_s, 0.0003);
+	ck_assert_int_eq(i.authenticated, 1);
+	ck_assert_double_eq(i.offset_s, 0.25);
+	for (size_t k = 0; k < sizeof(none) / sizeof(none[0]); k++) {
+		status_info_fill_stored(doc, strlen(doc), &i);
+		status_info_fill_stored(none[k], none[k] ? strlen(none[k]) : 0, &i);
+		ck_assert_msg(!i.sel.have && i.authenticated == -1, "%s", none[k] ? none[k] : "NULL");
+	}
+}
+END_TEST
+
 START_TEST(test_not_json)
 {
 	json_t *d = good_doc();
@@ -475,6 +506,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_bad_election, 0,
 			    sizeof(bad_election_cases) / sizeof(bad_election_cases[0]));
 	tcase_add_test(tc, test_not_json);
+	tcase_add_test(tc, test_fill_stored);
 	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_time_against_timegm);
 	suite_add_tcase(s, tc);
