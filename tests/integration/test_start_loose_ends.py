@@ -15,27 +15,21 @@ chronyd -x pair and a real collector.
 
 Own addresses 127.0.58.1-2 (chronyd server, client) and 127.0.58.10:9030
 (collector) only: no lock needed. Timing is asserted loosely."""
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
-from chronyd_harness import ChronyInstance
+from start_case import GATE_DIR, StartCase
 from collector_harness import Collector, make_doc
+from browser import chromium_dom
 from fctest import AGENT, main, wait_for
 
 SOURCE = os.environ.get("FLEETCLOCK_SOURCE", ".")
-GATE_DIR = os.path.abspath(os.path.join(SOURCE, "gate"))
 ADDR = "127.0.58.10"
 PORT = 9030
-URL = "http://%s:%d/api/v1/status" % (ADDR, PORT)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Says ready, writes its PID to argv[1] (so that the test can end it), then
 # waits on the gate and stays argv[2] s.
@@ -51,55 +45,22 @@ time.sleep(float(sys.argv[2]))
 """ % GATE_DIR
 
 
-class LooseEnds(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ChronyInstance("loose-server", "127.0.58.1", local_stratum=8).start()
-        cls.client = ChronyInstance("loose-client", "127.0.58.2", servers=["127.0.58.1"],
-                                    serve=False).start()
-        cls.client.wait_synced(timeout=30)
-
-    @classmethod
-    def tearDownClass(cls):
-        for inst in (cls.client, cls.server):
-            inst.stop()
+class LooseEnds(StartCase):
+    NET, PORT, NAME, PROBE = '127.0.58', 9030, 'loose', PROBE
+    BUDGET_MS = 10000
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="fc-test-loose-")
-        self.dir = self.tmp.name
-        self.probe = os.path.join(self.dir, "probe.py")
-        with open(self.probe, "w") as f:
-            f.write(PROBE)
-        self.collector = Collector(self.dir, port=PORT, addr=ADDR, tokens="t0ken")
-        self.procs, self.pidfiles = [], []
+        super().setUp()
+        self.pidfiles = []
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
+        super().tearDown()
         for path in self.pidfiles:     # probes orphaned by a killed agent
             try:
                 with open(path) as f:
                     os.kill(int(f.read()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
-        self.collector.stop()
-        self.tmp.cleanup()
-
-    def conf(self, host):
-        path = os.path.join(self.dir, host + ".conf")
-        with open(path, "w") as f:
-            f.write("[chrony]\nsocket = %s\ntransport = unix\ntimeout_ms = 300\n"
-                    "[agent]\nhost = %s\nrole = headset\nbudget_ms = 10000\n"
-                    "late_tolerance_ms = 50\n[check]\nmax_skew_ppm = 1000000\n"
-                    "[rtc]\ndevice = none\n"
-                    "[collector]\nurl = %s\ntoken = t0ken\nconnect_timeout_ms = 300\n"
-                    "timeout_ms = 1000\ninterval_s = 0.5\nbackoff_max_s = 0.5\n"
-                    "spool_dir = %s\n"
-                    % (self.client.socket, host, URL, os.path.join(self.dir, "spool-" + host)))
-        os.chmod(path, 0o600)
-        return path
 
     def agent(self, host, args, env=None):
         """The agent in the background, its stderr in HOST.err."""
@@ -113,17 +74,6 @@ class LooseEnds(unittest.TestCase):
     def stderr(self, host):
         with open(os.path.join(self.dir, host + ".err")) as f:
             return f.read()
-
-    def experiment(self, eid, hosts):
-        status, body, _ = self.collector.request("GET", "/api/v1/starts?experiment=" + eid)
-        self.assertEqual(status, 200, body)
-        doc = json.loads(body)
-        return doc if len(doc["hosts"]) >= hosts else None
-
-    def metric(self, name):
-        _, body, _ = self.collector.request("GET", "/metrics")
-        m = re.search(r"^%s (\S+)$" % name, body.decode(), re.M)
-        return float(m.group(1)) if m else None
 
     def armed_probe(self, host, target, eid, stay_s):
         pidfile = os.path.join(self.dir, host + ".pid")
@@ -202,15 +152,10 @@ class LooseEnds(unittest.TestCase):
     def dashboard_marks_aborted(self):
         """The dashboard's starts block (headless Chromium): aborted rows
         bad, named as not started or not proven."""
-        if not CHROMIUM:
+        dom = chromium_dom("http://%s:%d/" % (ADDR, PORT), self.dir)
+        if dom is None:
             print("no chromium: the dashboard's starts block is not checked")
             return
-        profile = tempfile.mkdtemp(prefix="fc-chromium-", dir=self.dir)
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--user-data-dir=" + profile, "--virtual-time-budget=3000", "--dump-dom",
-             "http://%s:%d/" % (ADDR, PORT)], capture_output=True, text=True, timeout=90).stdout
         rows = re.findall(r'<tr class="(start[^"]*)" data-host="([^"]+)" data-outcome="([^"]+)"',
                           dom)
         self.assertIn(("start bad", "kill9", "aborted"), rows, dom[-3000:])

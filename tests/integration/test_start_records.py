@@ -21,20 +21,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
-from chronyd_harness import ChronyInstance
+from start_case import GATE_DIR, StartCase
 from collector_harness import Collector, make_doc
+from browser import chromium_dom
 from fctest import AGENT, main, wait_for
 
 SOURCE = os.environ.get("FLEETCLOCK_SOURCE", ".")
-GATE_DIR = os.path.abspath(os.path.join(SOURCE, "gate"))
 ADDR = "127.0.56.10"
 PORT = 9010
-URL = "http://%s:%d/api/v1/status" % (ADDR, PORT)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Sleeps argv[1] s (its set-up), then waits on the gate (says ready, go).
 PROBE = """
@@ -46,51 +42,9 @@ fleetclock.wait_start()
 """ % GATE_DIR
 
 
-class StartRecords(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = ChronyInstance("starts-server", "127.0.56.1", local_stratum=8).start()
-        cls.client = ChronyInstance("starts-client", "127.0.56.2", servers=["127.0.56.1"],
-                                    serve=False).start()
-        cls.client.wait_synced(timeout=30)
-
-    @classmethod
-    def tearDownClass(cls):
-        for inst in (cls.client, cls.server):
-            inst.stop()
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="fc-test-starts-")
-        self.dir = self.tmp.name
-        self.probe = os.path.join(self.dir, "probe.py")
-        with open(self.probe, "w") as f:
-            f.write(PROBE)
-        self.collector = Collector(self.dir, port=PORT, addr=ADDR, tokens="t0ken")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(10)
-        self.collector.stop()
-        self.tmp.cleanup()
-
-    def conf(self, host):
-        """The node's agent.conf: the shared chronyd client, a budget this
-        machine's chronyd pair meets, its own spool."""
-        path = os.path.join(self.dir, host + ".conf")
-        with open(path, "w") as f:
-            f.write("[chrony]\nsocket = %s\ntransport = unix\ntimeout_ms = 300\n"
-                    "[agent]\nhost = %s\nrole = headset\nbudget_ms = 1000\n"
-                    "late_tolerance_ms = 50\n[check]\nmax_skew_ppm = 1000000\n"
-                    "[rtc]\ndevice = none\n"
-                    "[collector]\nurl = %s\ntoken = t0ken\nconnect_timeout_ms = 300\n"
-                    "timeout_ms = 1000\ninterval_s = 0.5\nbackoff_max_s = 0.5\n"
-                    "spool_dir = %s\n"
-                    % (self.client.socket, host, URL, os.path.join(self.dir, "spool-" + host)))
-        os.chmod(path, 0o600)
-        return path
+class StartRecords(StartCase):
+    NET, PORT, NAME, PROBE = '127.0.56', 9010, 'starts', PROBE
+    BUDGET_MS = 1000
 
     def at(self, host, target, experiment, cmd, arm=False):
         args = [AGENT, "-c", self.conf(host), "--experiment", experiment, "--at",
@@ -99,19 +53,6 @@ class StartRecords(unittest.TestCase):
                              env=dict(os.environ, PYTHONPATH=GATE_DIR))
         self.procs.append(p)
         return p
-
-    def experiment(self, eid, hosts=None):
-        status, body, _ = self.collector.request("GET", "/api/v1/starts?experiment=" + eid)
-        self.assertEqual(status, 200, body)
-        doc = json.loads(body)
-        if hosts is not None and len(doc["hosts"]) < hosts:
-            return None
-        return doc
-
-    def metric(self, name):
-        _, body, _ = self.collector.request("GET", "/metrics")
-        m = re.search(r"^%s (\S+)$" % name, body.decode(), re.M)
-        return float(m.group(1)) if m else None
 
     def test_records_late_missing_spread_and_metrics(self):
         self.collector.start()
@@ -178,16 +119,11 @@ class StartRecords(unittest.TestCase):
     def dashboard_shows_the_starts(self):
         """The dashboard's starts block in headless Chromium: a row per
         node, the late and the missing one marked bad."""
-        if not CHROMIUM:
+        t0 = time.monotonic()
+        dom = chromium_dom("http://%s:%d/" % (ADDR, PORT), self.dir)
+        if dom is None:
             print("no chromium: the dashboard's starts block is not checked")
             return
-        t0 = time.monotonic()
-        profile = tempfile.mkdtemp(prefix="fc-chromium-", dir=self.dir)
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--user-data-dir=" + profile, "--virtual-time-budget=3000", "--dump-dom",
-             "http://%s:%d/" % (ADDR, PORT)], capture_output=True, text=True, timeout=90).stdout
         rows = re.findall(r'<tr class="(start[^"]*)" data-host="([^"]+)" data-outcome="([^"]+)"',
                           dom)
         self.assertEqual(sorted((h, o, c) for c, h, o in rows),

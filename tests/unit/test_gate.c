@@ -154,15 +154,12 @@ START_TEST(test_wait_until_past_returns_at_once)
 }
 END_TEST
 
-/* The gate tells the agent through the real pipe; arm_msg reads it. */
-START_TEST(test_gate_speaks_to_the_agent)
+/* What the agent gives an armed CMD: T 30 ms from now and the pipe's
+ * write end p[1] in the environment. Returns T. */
+static struct timespec arm_like_the_agent(int p[2])
 {
-	struct fleetclock_start st;
-	struct arm_msg m = { .len = 0 };
 	struct timespec now, at;
-	char env[32], buf[256];
-	int p[2];
-	ssize_t n;
+	char env[32];
 
 	ck_assert_int_eq(pipe(p), 0);
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -171,6 +168,20 @@ START_TEST(test_gate_speaks_to_the_agent)
 	setenv(FLEETCLOCK_START_AT_NS_ENV, env, 1);
 	snprintf(env, sizeof(env), "%d", p[1]);
 	setenv(FLEETCLOCK_READY_FD_ENV, env, 1);
+	return at;
+}
+
+/* The gate tells the agent through the real pipe; arm_msg reads it. */
+START_TEST(test_gate_speaks_to_the_agent)
+{
+	struct fleetclock_start st;
+	struct arm_msg m = { .len = 0 };
+	struct timespec at;
+	char buf[256];
+	int p[2];
+	ssize_t n;
+
+	at = arm_like_the_agent(p);
 	ck_assert_int_eq(fleetclock_wait_start(&st), 0);
 	ck_assert_int_ge(timeutil_ts_diff_ns(st.released, at), 0);
 	ck_assert_int_eq(write(p[1], "x", 1), -1);	/* the gate closed its end */
@@ -197,8 +208,8 @@ START_TEST(test_gate_at_realtime_policy)
 	struct sched_param sp = { .sched_priority = 10 };
 	struct fleetclock_start st;
 	struct arm_msg m = { .len = 0 };
-	struct timespec now, at;
-	char env[32], buf[256];
+	struct timespec at;
+	char buf[256];
 	int p[2];
 	ssize_t n;
 
@@ -206,13 +217,7 @@ START_TEST(test_gate_at_realtime_policy)
 		ck_assert_msg(getuid() != 0, "SCHED_FIFO refused to root: %s", strerror(errno));
 		return;
 	}
-	ck_assert_int_eq(pipe(p), 0);
-	clock_gettime(CLOCK_REALTIME, &now);
-	at = timeutil_ts_add_ns(now, 30000000);
-	snprintf(env, sizeof(env), "%lld", (long long)at.tv_sec * 1000000000LL + at.tv_nsec);
-	setenv(FLEETCLOCK_START_AT_NS_ENV, env, 1);
-	snprintf(env, sizeof(env), "%d", p[1]);
-	setenv(FLEETCLOCK_READY_FD_ENV, env, 1);
+	at = arm_like_the_agent(p);
 	ck_assert_int_eq(fleetclock_wait_start(&st), 0);
 	ck_assert_int_ge(timeutil_ts_diff_ns(st.released, at), 0);
 	n = read(p[0], buf, sizeof(buf));
