@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "actions/arm_msg.h"
 #include "fleetclock_gate.h"
@@ -171,6 +172,8 @@ static struct timespec arm_like_the_agent(int p[2])
 	return at;
 }
 
+static const char *self_path = "test_gate";	/* argv[0]: this program, run again */
+
 /* The gate tells the agent through the real pipe; arm_msg reads it. */
 START_TEST(test_gate_speaks_to_the_agent)
 {
@@ -201,33 +204,52 @@ START_TEST(test_gate_speaks_to_the_agent)
 END_TEST
 
 /* At a real-time policy (--rt) the gate busy-polls the last millisecond:
- * still never before T, the "go" line still exact. Root only (CI runs as
- * root); the policy stays in this test's own forked process. */
+ * still never before T, the "go" line still exact. The gate runs in a child
+ * of its own: its once-per-process state and the policy must not reach the
+ * other tests, also under CK_FORK=no (the valgrind run): a fresh process,
+ * this program run again (gate_child_rt). Root only (CI runs as root). */
 START_TEST(test_gate_at_realtime_policy)
 {
-	struct sched_param sp = { .sched_priority = 10 };
-	struct fleetclock_start st;
 	struct arm_msg m = { .len = 0 };
-	struct timespec at;
+	struct timespec at, released;
 	char buf[256];
-	int p[2];
+	int p[2], res[2], status;
 	ssize_t n;
+	pid_t pid;
 
-	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
-		ck_assert_msg(getuid() != 0, "SCHED_FIFO refused to root: %s", strerror(errno));
-		return;
-	}
+	ck_assert_int_eq(pipe(res), 0);
 	at = arm_like_the_agent(p);
-	ck_assert_int_eq(fleetclock_wait_start(&st), 0);
-	ck_assert_int_ge(timeutil_ts_diff_ns(st.released, at), 0);
-	n = read(p[0], buf, sizeof(buf));
-	ck_assert_int_gt(n, 0);
-	arm_msg_feed(&m, buf, (size_t)n);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char fd[16];
+
+		close(p[0]);
+		close(res[0]);
+		snprintf(fd, sizeof(fd), "%d", res[1]);
+		setenv("FC_TEST_RESULT_FD", fd, 1);
+		execl(self_path, self_path, "--gate-child-rt", (char *)NULL);
+		_exit(6);
+	}
+	close(p[1]);
+	close(res[1]);
+	unsetenv(FLEETCLOCK_START_AT_NS_ENV);
+	unsetenv(FLEETCLOCK_READY_FD_ENV);
+	while ((n = read(p[0], buf, sizeof(buf))) > 0)	/* until the child's gate closes it */
+		arm_msg_feed(&m, buf, (size_t)n);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		return;	/* not root: SCHED_FIFO refused */
+	ck_assert_msg(WEXITSTATUS(status) == 0, "the gate's child: exit %d (3: SCHED_FIFO refused "
+		      "to root, 4: the wait failed, 6: exec)", WEXITSTATUS(status));
+	ck_assert_int_eq(read(res[0], &released, sizeof(released)), (ssize_t)sizeof(released));
+	ck_assert_int_ge(timeutil_ts_diff_ns(released, at), 0);
 	ck_assert(m.ready && m.go);
 	ck_assert_uint_eq(m.bad_lines, 0);
-	ck_assert_int_eq(timeutil_ts_diff_ns(m.go_at, st.released), 0);
+	ck_assert_int_eq(timeutil_ts_diff_ns(m.go_at, released), 0);
 	close(p[0]);
-	unsetenv(FLEETCLOCK_START_AT_NS_ENV);
+	close(res[0]);
 }
 END_TEST
 
@@ -279,7 +301,27 @@ static Suite *gate_suite(void)
 	return s;
 }
 
-int main(void)
+/* test_gate --gate-child-rt: the gate at SCHED_FIFO in a fresh process
+ * (test_gate_at_realtime_policy); its release on FC_TEST_RESULT_FD. */
+static int gate_child_rt(void)
 {
+	struct sched_param sp = { .sched_priority = 10 };
+	struct fleetclock_start st;
+	const char *fd = getenv("FC_TEST_RESULT_FD");
+
+	if (!fd)
+		return 5;
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
+		return getuid() == 0 ? 3 : 77;
+	if (fleetclock_wait_start(&st) != 0)
+		return 4;
+	return write(atoi(fd), &st.released, sizeof(st.released)) == sizeof(st.released) ? 0 : 5;
+}
+
+int main(int argc, char **argv)
+{
+	self_path = argv[0];	/* not /proc/self/exe: under valgrind that is valgrind */
+	if (argc == 2 && !strcmp(argv[1], "--gate-child-rt"))
+		return gate_child_rt();
 	return check_run(gate_suite());
 }
