@@ -23,10 +23,11 @@ reporting to a second collector (127.0.53.1:8987) every 0.5 s, scraped by a
 new Prometheus. The election series come from the agents' own status
 documents; the master's agent is SIGKILLed: FleetclockHostStale fires for it,
 the other candidate becomes the collector's master with one failover, and
-FleetclockNoServingMaster never fires (the hand-over is quicker than its 3 s).
+FleetclockNoServingMaster never fires (the hand-over is quicker than its
+NO_MASTER_TEST_S).
 
 The rules under test are a copy of the shipped file with every `for:` cut to
-2 s and the no-master threshold cut from 30 s to 3 s (rules_for_test below):
+2 s and the no-master threshold cut from 30 s to NO_MASTER_TEST_S (rules_for_test below):
 the expressions, labels and the other thresholds are the shipped ones.
 About 60 s in all. Exit 77 (skipped) when prometheus is not installed.
 """
@@ -59,11 +60,21 @@ DASHBOARD = os.path.join(fctest.SOURCE, "etc", "grafana", "fleetclock-dashboard.
 HEADSETS = ("h1", "h2", "h3")
 
 
+# The no-master threshold under test: a hand-over here (announces every 0.5 s,
+# a candidate lost after 3 of them, reports every 0.5 s) leaves ~2-2.5 s
+# without a serving report; 3 s was too tight for a shared, loaded machine
+# (one CI run saw it fire). 10 s keeps 4x that margin and stays 3x below the
+# shipped 30 s, which is the property: a normal hand-over never alerts.
+NO_MASTER_TEST_S = 10
+
+
 def rules_for_test(text):
     """The shipped rules with short waits, so that each alert fires within
-    seconds: every `for:` becomes 2s, the no-master threshold 3 s."""
+    seconds: every `for:` becomes 2s, the no-master threshold
+    NO_MASTER_TEST_S."""
     text, n_for = re.subn(r"^(\s+for:) \S+$", r"\1 2s", text, flags=re.M)
-    text, n_nm = re.subn(r"(fleetclock_election_no_master_seconds) > 30\b", r"\1 > 3", text)
+    text, n_nm = re.subn(r"(fleetclock_election_no_master_seconds) > 30\b",
+                         r"\1 > %d" % NO_MASTER_TEST_S, text)
     assert n_for >= 8 and n_nm == 1, (n_for, n_nm)
     return text
 
@@ -262,7 +273,7 @@ class PromAlerts(unittest.TestCase):
         # 2. the master killed: its reports stop
         t0 = time.monotonic()
         fleet.set(alive={"m1": False})
-        self.wait_firing("FleetclockNoServingMaster")
+        self.wait_firing("FleetclockNoServingMaster", timeout=NO_MASTER_TEST_S + 30)
         self.wait_firing("FleetclockHostStale", "m1")
         print("master killed: FleetclockNoServingMaster after %.1f s" % (time.monotonic() - t0))
         self.assertEqual(p.query("fleetclock_election_master"), {})
@@ -369,12 +380,13 @@ class RealAgents(unittest.TestCase):
               % (time.monotonic() - t0))
         self.assertEqual(list(p.query("fleetclock_election_failovers_total").values()), [1.0])
         # since the kill, the hand-over left no master-less time long enough
-        # to alert (3 s here): neither pending nor firing
+        # to alert (NO_MASTER_TEST_S here): neither pending nor firing
         since = "[%ds]" % (time.monotonic() - t0 + 1)
         self.assertEqual(p.query(
             'max_over_time(ALERTS{alertname="FleetclockNoServingMaster"}%s)' % since), {})
         self.assertLess(max(p.query(
-            "max_over_time(fleetclock_election_no_master_seconds%s)" % since).values()), 3)
+            "max_over_time(fleetclock_election_no_master_seconds%s)" % since).values()),
+            NO_MASTER_TEST_S)
 
     @staticmethod
     def wait_firing_on(p, alert, host, timeout):
