@@ -153,11 +153,13 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* The record files of dir, sorted (oldest first: the names start with the
- * time); *names malloc'ed. */
+ * time); *names malloc'ed. The stale temporary files of crashed writes met
+ * on the way are removed (start_spool_clean.h). */
 static size_t list_records(const char *dir, char ***names)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	time_t now = time(NULL);
 	size_t n = 0, cap = 0;
 
 	*names = NULL;
@@ -165,7 +167,11 @@ static size_t list_records(const char *dir, char ***names)
 		size_t l = strlen(de->d_name);
 		char **nn;
 
-		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".json"))
+		if (de->d_name[0] == '.') {
+			start_spool_clean_entry(dir, de->d_name, now);
+			continue;
+		}
+		if (l < 6 || strcmp(de->d_name + l - 5, ".json"))
 			continue;
 		if (n == cap) {
 			if (!(nn = realloc(*names, (cap ? cap * 2 : 16) * sizeof(*nn))))
@@ -236,7 +242,6 @@ unsigned start_spool_drain(const char *dir, struct push *p, unsigned max)
 	unsigned left = 0;
 	bool stop = false;
 
-	start_spool_clean(dir);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (!stop && left < max && send_file(p, path, &stop)) {
@@ -324,10 +329,11 @@ static void __attribute__((noreturn)) recorder_main(int fd, const struct agent_c
 		}
 	}
 	close(fd);
-	if (have)	/* the provisional record last: the agent ended before its outcome */
+	if (have) {
+		/* the provisional record last: the agent ended before its outcome */
 		start_recover_aborted(&last, timeutil_now_ns(CLOCK_REALTIME));
-	if (have)
 		start_send(cfg, &last);
+	}
 	_exit(0);
 }
 

@@ -1,7 +1,6 @@
 /* start_spool_clean.c - see start_spool_clean.h. */
 #include "report/start_spool_clean.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +26,7 @@ static enum start_writer writer_of(const char *name)
 	return START_WRITER_GONE;
 }
 
-/* Remove dir/name when it is a stale temporary file; 1 when removed. */
-static unsigned clean_one(const char *dir, const char *name, time_t now)
+unsigned start_spool_clean_entry(const char *dir, const char *name, time_t now)
 {
 	enum start_writer w;
 	char path[600];
@@ -54,22 +52,4 @@ static unsigned clean_one(const char *dir, const char *name, time_t now)
 		 w == START_WRITER_GONE ? "its writer gone" :
 		 w == START_WRITER_UNKNOWN ? "no writer PID" : "abandoned");
 	return 1;
-}
-
-unsigned start_spool_clean(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	time_t now = time(NULL);
-	unsigned n = 0;
-
-	if (!d) {
-		if (errno != ENOENT)
-			log_debug("starts spool: open %s: %s", dir, strerror(errno));
-		return 0;
-	}
-	while ((de = readdir(d)))
-		n += clean_one(dir, de->d_name, now);
-	closedir(d);
-	return n;
 }

@@ -32,14 +32,11 @@ long start_recover_tmp_pid(const char *name)
 {
 	size_t p = strlen(START_SPOOL_TMP_PREFIX);
 	const char *digits = name + p;
-	char *end;
-	long pid;
 
 	if (strncmp(name, START_SPOOL_TMP_PREFIX, p) || digits[0] < '1' || digits[0] > '9' ||
 	    strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
 		return -1;
-	pid = strtol(digits, &end, 10);
-	return *end ? -1 : pid;
+	return strtol(digits, NULL, 10);	/* all of it: 1-9 digits, checked above */
 }
 
 bool start_recover_tmp_stale(int64_t age_s, enum start_writer writer)

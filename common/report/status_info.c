@@ -95,7 +95,7 @@ void status_info_fill_stored(const char *text, size_t len, struct status_info *i
 	i->sel = (struct spread_sel){ 0 };
 	i->authenticated = -1;
 	if (!doc) {
-		status_metrics_from_text(NULL, 0, &i->metrics);
+		memset(&i->metrics, 0, sizeof(i->metrics));
 		return;
 	}
 	status_fill_info(doc, &full);

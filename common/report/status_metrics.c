@@ -72,16 +72,6 @@ static int selected_reach(json_t *chrony)
 	return -1;
 }
 
-void status_metrics_from_text(const char *text, size_t len, struct status_metrics *m)
-{
-	json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
-
-	memset(m, 0, sizeof(*m));
-	if (doc)
-		status_metrics_fill(doc, m);
-	json_decref(doc);
-}
-
 void status_metrics_fill(json_t *doc, struct status_metrics *m)
 {
 	json_t *el = json_object_get(doc, "election"), *rtc = json_object_get(doc, "rtc"), *d;

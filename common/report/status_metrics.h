@@ -47,8 +47,4 @@ const char *status_election_state_name(enum status_election_state s);
 /* Fill m from a document that passed status_validate (any tree is safe). */
 void status_metrics_fill(json_t *doc, struct status_metrics *m);
 
-/* The same from a stored document's text (len bytes, NULL: nothing
- * known). Text that is not JSON leaves m all zeros. */
-void status_metrics_from_text(const char *text, size_t len, struct status_metrics *m);
-
 #endif
