@@ -9,16 +9,13 @@ strip shows the change, the spread bound is relative where it applies and
 stays within the budget that the absolute bound exceeds, a shorter window
 holds fewer reports, and the screenshot holds the spread bound's line."""
 import os
-import re
 import shutil
-import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collector_harness import Collector, election_view, make_doc  # noqa: E402
-from dashboard_browser import CHROMIUM, chromium, png_pixels  # noqa: E402
+from browser import CHROMIUM, chromium, png_pixels, section_data  # noqa: E402
 from fctest import main  # noqa: E402
 
 ADDR, PORT = "127.0.54.1", 8990
@@ -46,10 +43,6 @@ def history_doc(host, sent_at, k):
     return d
 
 
-def section(dom):
-    m = re.search(r'<section id="history"([^>]*)>', dom)
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', m.group(1))) if m else None
-
 
 @unittest.skipIf(CHROMIUM is None, "chromium is not installed (scripts/deps.sh installs it)")
 class DashboardHistory(unittest.TestCase):
@@ -76,7 +69,7 @@ class DashboardHistory(unittest.TestCase):
     def test_history_section(self):
         r = self.render(900, "--dump-dom")
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
-        s = section(r.stdout)
+        s = section_data(r.stdout, "history")
         self.assertIsNotNone(s, "no history section")
         self.assertEqual(s["state"], "ready", s)
         self.assertEqual(s["hosts"], "5")
@@ -94,7 +87,7 @@ class DashboardHistory(unittest.TestCase):
     def test_window_selects(self):
         r = self.render(300, "--dump-dom")
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
-        s = section(r.stdout)
+        s = section_data(r.stdout, "history")
         self.assertEqual(s["window"], "300")
         # five minutes hold 15 or 16 of each host's reports (one per 20 s)
         self.assertIn(int(s["points"]), (5 * 15, 5 * 16), s)

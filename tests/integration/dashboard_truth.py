@@ -18,10 +18,9 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "sim"))
 from collector_harness import Collector, make_doc  # noqa: E402
-from dashboard_browser import CHROMIUM, chromium, png_pixels  # noqa: E402
+from browser import CHROMIUM, chromium, png_pixels, section_data  # noqa: E402
 from fctest import main  # noqa: E402
 from truth_feed import TruthFeed  # noqa: E402
 
@@ -41,10 +40,6 @@ def report(host, sent_at, k):
     d["relative_error_s"] = 0.0002 * k + 0.0045
     return d
 
-
-def section(dom):
-    m = re.search(r'<section id="history"([^>]*)>', dom)
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', m.group(1))) if m else None
 
 
 @unittest.skipIf(CHROMIUM is None, "chromium is not installed (scripts/deps.sh installs it)")
@@ -74,7 +69,7 @@ class DashboardTruth(unittest.TestCase):
     def test_truth_beside_history(self):
         r = chromium(self.url(self.feed.url), "--dump-dom")
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
-        s = section(r.stdout)
+        s = section_data(r.stdout, "history")
         self.assertEqual((s["state"], s.get("truth")), ("ready", "ok"), s)
         self.assertEqual(int(s["truth-points"]), 3 * (SPAN // STEP + 1), s)
         self.assertAlmostEqual(float(s["max-true-spread-ms"]), 4.5, delta=0.001)
@@ -86,7 +81,7 @@ class DashboardTruth(unittest.TestCase):
 
     def test_without_truth(self):
         r = chromium(self.url(None), "--dump-dom")
-        s = section(r.stdout)
+        s = section_data(r.stdout, "history")
         self.assertEqual(s["state"], "ready", s)
         self.assertNotIn("truth", s)
         self.assertNotIn("truth-points", s)
@@ -94,7 +89,7 @@ class DashboardTruth(unittest.TestCase):
 
     def test_feed_down(self):
         r = chromium(self.url("http://%s:%d/truth.json" % (ADDR, TRUTH_PORT + 1)), "--dump-dom")
-        s = section(r.stdout)
+        s = section_data(r.stdout, "history")
         self.assertEqual(s["state"], "ready", s)
         self.assertTrue(s["truth"].startswith("unavailable"), s)
         self.assertEqual(s["hosts"], "3")

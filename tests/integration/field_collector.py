@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 import collector_harness  # noqa: E402
 from collector_harness import Collector, make_doc  # noqa: E402
 from fctest import AGENT, main  # noqa: E402
-from dashboard_browser import CHROMIUM, chromium  # noqa: E402
+from browser import CHROMIUM, chromium  # noqa: E402
 
 ADDR = "127.0.43.1"        # the collector
 FLOOD_ADDR = "127.0.43.2"  # the flooder
