@@ -13,6 +13,7 @@ import re
 import tempfile
 import unittest
 
+from browser import CHROMIUM, chromium
 from chronyd_harness import ChronyInstance
 from collector_harness import Collector
 
@@ -89,3 +90,13 @@ class StartCase(unittest.TestCase):
         _, body, _ = self.collector.request("GET", "/metrics")
         m = re.search(r"^%s (\S+)$" % name, body.decode(), re.M)
         return float(m.group(1)) if m else None
+
+    def dashboard_starts(self):
+        """(rows, dom) of the dashboard's starts block in headless Chromium,
+        rows as (class, host, outcome); None (said) without Chromium."""
+        if not CHROMIUM:
+            print("no chromium: the dashboard's starts block is not checked")
+            return None
+        dom = chromium("http://%s:%d/" % (self.addr, self.PORT), "--dump-dom").stdout
+        return re.findall(r'<tr class="(start[^"]*)" data-host="([^"]+)" data-outcome="([^"]+)"',
+                          dom), dom
